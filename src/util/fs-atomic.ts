@@ -1,0 +1,31 @@
+import {randomBytes} from 'node:crypto'
+import {mkdir, open, rename, rm} from 'node:fs/promises'
+import {basename, dirname, join} from 'node:path'
+
+/**
+ * Write a file so that readers see either the old content or the new, never half of it: write a temp
+ * file beside it (same filesystem), fsync, then rename over. `mode` applies from creation, so a secret
+ * is never world-readable, not even for a moment.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const dir = dirname(path)
+  await mkdir(dir, {recursive: true})
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+  const handle = await open(tmp, 'wx', mode)
+  try {
+    await handle.writeFile(data)
+    await handle.chmod(mode) // the umask may have narrowed or widened nothing, but be exact
+    await handle.sync()
+  } catch (error) {
+    await handle.close()
+    await rm(tmp, {force: true})
+    throw error
+  }
+  await handle.close()
+  try {
+    await rename(tmp, path)
+  } catch (error) {
+    await rm(tmp, {force: true})
+    throw error
+  }
+}
