@@ -1,0 +1,44 @@
+import {spawn, type SpawnOptions} from 'node:child_process'
+
+import {hasTool, isRoot, skipUnless} from './requires.js'
+
+/**
+ * Real gVisor from Debian's `runsc`. `-force-overlay=false` gives the sandbox a 9p view of the host's
+ * root with write access, as in the sandboxes hybrid's users have: no overlayfs, no /dev/kmsg, most
+ * /proc/sys tunables missing and writes to vm/overcommit_memory refused.
+ */
+export type GvisorNetwork = 'none' | 'host'
+
+export function gvisorArgv(command: string[], network: GvisorNetwork = 'none', cwd = process.cwd()): string[] {
+  return ['runsc', `--network=${network}`, '--ignore-cgroups', 'do', '-force-overlay=false', '-quiet', '-cwd', cwd, ...command]
+}
+
+export function requireGvisor(ctx: Mocha.Context): void {
+  skipUnless(ctx, isRoot() && hasTool('runsc'), 'gVisor tests need root and runsc (apt-get install runsc; .ci/run installs it)')
+}
+
+export interface GvisorResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+/** Run `command` inside a fresh gVisor sandbox and collect its output. */
+export function runInGvisor(command: string[], options: {network?: GvisorNetwork; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number} = {}): Promise<GvisorResult> {
+  const [file, ...args] = gvisorArgv(command, options.network, options.cwd)
+  const spawnOptions: SpawnOptions = {env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe']}
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, spawnOptions)
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.on('data', (d) => (stdout += d))
+    child.stderr!.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000)
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({code, signal, stdout, stderr})
+    })
+  })
+}
