@@ -1,0 +1,60 @@
+import type {SshSettings, WorkaroundsSetting} from './schema.js'
+
+/**
+ * The inventory as the rest of hybrid sees it: defaults applied, `~` and relative paths resolved
+ * (relative to the inventory file), each worker's ssh settings merged over `spec.ssh`. Only the loader
+ * builds it; phases and adapters read it and never look at the YAML.
+ */
+export interface Inventory {
+  /** Absolute path of the inventory file ('' when built in memory). */
+  readonly file: string
+  /** metadata.name: the cluster's name and kubeconfig context. */
+  readonly name: string
+  readonly k3s: K3sSettings
+  readonly token: TokenSource
+  readonly controlPlane: ControlPlaneSettings
+  readonly network: NetworkSettings
+  readonly concurrency: number
+  readonly workers: readonly WorkerSpec[]
+}
+
+export interface K3sSettings {
+  readonly version: string
+  /** Absolute path of a local binary, when given. */
+  readonly binary?: string
+  readonly sha256?: string
+  readonly mirror: string | null
+  readonly image: string
+}
+
+/** Exactly one of the two (the loader enforces it). `file` is absolute. */
+export type TokenSource = {readonly kind: 'file'; readonly file: string} | {readonly kind: 'env'; readonly env: string}
+
+export interface ControlPlaneSettings {
+  /** Absolute k3s --data-dir (default /var/lib/hybrid/<name>). */
+  readonly dataDir: string
+  readonly agent: boolean
+  readonly workarounds: WorkaroundsSetting
+  readonly advertiseAddress: string
+  readonly apiPort: number
+  readonly extraArgs: readonly string[]
+}
+
+export interface NetworkSettings {
+  readonly mode: 'tunnel' | 'direct'
+  readonly cni: 'auto' | 'flannel' | 'none'
+  readonly manageSshd: boolean
+}
+
+/** SSH settings with paths absolute (identityFile null: ssh-agent). */
+export type ResolvedSsh = SshSettings
+
+export interface WorkerSpec {
+  readonly name: string
+  readonly address: string
+  readonly ssh: ResolvedSsh
+  readonly labels: Readonly<Record<string, string>>
+  readonly taints: readonly string[]
+  readonly hostKey: string | null
+  readonly service: 'auto' | 'systemd' | 'openrc' | 'none'
+}

@@ -1,0 +1,146 @@
+import {type Static, Type as T} from '@sinclair/typebox'
+
+/**
+ * The inventory format of DESIGN.md §2: the contract. This schema is the single source of the types
+ * below, of the validation (Ajv, all errors at once), of the defaults, and of inventory/schema.json.
+ * Checks that span fields (unique names, exactly one token source, hostKey for `pinned`) live in
+ * cross-checks.ts; formats (DNS-1123, IP or host name, taints, labels) in formats.ts.
+ */
+
+const strict = {additionalProperties: false} as const
+const Nullable = <S extends ReturnType<typeof T.String>>(schema: S) => T.Union([schema, T.Null()])
+
+export const Dns1123Label = T.String({format: 'dns1123-label', description: 'a DNS-1123 label: lower-case letters, digits and "-", at most 63 characters'})
+export const Port = T.Integer({minimum: 1, maximum: 65535})
+
+export const HostKeyPolicy = T.Union([T.Literal('strict'), T.Literal('accept-new'), T.Literal('pinned')])
+export const SudoMode = T.Union([T.Literal('auto'), T.Literal('never'), T.Literal('nopasswd'), T.Literal('password')])
+export const ServiceManager = T.Union([T.Literal('auto'), T.Literal('systemd'), T.Literal('openrc'), T.Literal('none')])
+
+export const WorkaroundId = T.Union(
+  ['snapshotter', 'cadvisor', 'procsys', 'kmsg', 'flannel', 'egress', 'taint', 'cgroups', 'iptables', 'cnibin'].map((id) => T.Literal(id)),
+)
+
+export const Bastion = T.Object(
+  {
+    address: T.String({format: 'host', description: 'IP or DNS name of the jump host'}),
+    port: T.Optional(Port),
+    user: T.Optional(T.String({minLength: 1})),
+    identityFile: T.Optional(T.String({minLength: 1})),
+  },
+  strict,
+)
+
+/** SSH settings: `spec.ssh` gives defaults for every worker, `workers[].ssh` overrides any key. */
+const sshFields = {
+  user: T.String({minLength: 1, description: 'login user'}),
+  port: Port,
+  identityFile: Nullable(T.String({minLength: 1, description: 'private key file; null: use ssh-agent (SSH_AUTH_SOCK)'})),
+  knownHosts: T.String({minLength: 1}),
+  hostKeyPolicy: HostKeyPolicy,
+  sudo: SudoMode,
+  bastion: T.Union([Bastion, T.Null()]),
+  proxy: Nullable(T.String({format: 'ssh-proxy', description: '"http://host:port" or "env" (HTTPS_PROXY)'})),
+  connectTimeoutSeconds: T.Integer({minimum: 1, maximum: 3600}),
+}
+export const SshDefaults = T.Object(
+  {
+    user: T.String({...sshFields.user, default: 'root'}),
+    port: T.Integer({minimum: 1, maximum: 65535, default: 22}),
+    identityFile: T.Union(sshFields.identityFile.anyOf, {default: '~/.ssh/id_ed25519'}),
+    knownHosts: T.String({minLength: 1, default: '~/.ssh/known_hosts'}),
+    hostKeyPolicy: T.Union(HostKeyPolicy.anyOf, {default: 'strict'}),
+    sudo: T.Union(SudoMode.anyOf, {default: 'auto'}),
+    bastion: T.Union([Bastion, T.Null()], {default: null}),
+    proxy: T.Union(sshFields.proxy.anyOf, {default: null}),
+    connectTimeoutSeconds: T.Integer({minimum: 1, maximum: 3600, default: 15}),
+  },
+  {...strict, default: {}},
+)
+export const SshOverrides = T.Partial(T.Object(sshFields, strict))
+
+export const Worker = T.Object(
+  {
+    name: Dns1123Label,
+    address: T.String({format: 'host', description: 'IP address or DNS name'}),
+    ssh: T.Optional(SshOverrides),
+    labels: T.Record(T.String({format: 'label-key'}), T.String({format: 'label-value'}), {default: {}}),
+    taints: T.Array(T.String({format: 'taint', description: '"key=value:Effect" or "key:Effect"'}), {default: []}),
+    hostKey: T.Union([T.String({format: 'ssh-public-key'}), T.Null()], {default: null}),
+    service: T.Union(ServiceManager.anyOf, {default: 'auto'}),
+  },
+  strict,
+)
+
+export const K3s = T.Object(
+  {
+    version: T.String({pattern: '^v\\d+\\.\\d+\\.\\d+(-rc\\d+)?\\+k3s\\d+$', default: 'v1.34.1+k3s1', description: 'k3s release, e.g. v1.34.1+k3s1'}),
+    binary: T.Optional(T.String({minLength: 1, description: 'local k3s binary instead of downloading'})),
+    sha256: T.Optional(T.String({pattern: '^[0-9a-f]{64}$'})),
+    mirror: T.Union([T.String({format: 'uri'}), T.Null()], {default: null}),
+    image: T.String({minLength: 1, default: 'docker.io/rancher/k3s'}),
+  },
+  {...strict, default: {}},
+)
+
+export const Token = T.Object(
+  {
+    file: T.Optional(T.String({minLength: 1})),
+    env: T.Optional(T.String({pattern: '^[A-Za-z_][A-Za-z0-9_]*$'})),
+  },
+  {...strict, default: {}},
+)
+
+export const Workarounds = T.Union([T.Literal('auto'), T.Literal('all'), T.Literal('none'), T.Array(WorkaroundId, {uniqueItems: true})])
+
+export const ControlPlane = T.Object(
+  {
+    dataDir: T.Optional(T.String({minLength: 1, description: 'k3s --data-dir; default /var/lib/hybrid/<metadata.name>'})),
+    agent: T.Boolean({default: true}),
+    workarounds: T.Union(Workarounds.anyOf, {default: 'auto'}),
+    advertiseAddress: T.String({format: 'ipv4', default: '100.64.255.1'}),
+    apiPort: T.Integer({minimum: 1, maximum: 65535, default: 6443}),
+    extraArgs: T.Array(T.String(), {default: []}),
+  },
+  {...strict, default: {}},
+)
+
+export const Network = T.Object(
+  {
+    mode: T.Union([T.Literal('tunnel'), T.Literal('direct')], {default: 'tunnel'}),
+    cni: T.Union([T.Literal('auto'), T.Literal('flannel'), T.Literal('none')], {default: 'auto'}),
+    manageSshd: T.Boolean({default: true}),
+  },
+  {...strict, default: {}},
+)
+
+export const ClusterSpec = T.Object(
+  {
+    k3s: K3s,
+    token: Token,
+    controlPlane: ControlPlane,
+    network: Network,
+    ssh: SshDefaults,
+    concurrency: T.Integer({minimum: 1, maximum: 256, default: 10}),
+    workers: T.Array(Worker, {default: []}),
+  },
+  {...strict, default: {}},
+)
+
+export const Cluster = T.Object(
+  {
+    apiVersion: T.Literal('hybrid.dev/v1alpha1'),
+    kind: T.Literal('Cluster'),
+    metadata: T.Object({name: Dns1123Label}, strict),
+    spec: ClusterSpec,
+  },
+  {...strict, $id: 'https://hybrid.dev/schemas/inventory-v1alpha1.json', title: 'hybrid inventory (hybrid.dev/v1alpha1 Cluster)'},
+)
+
+/** The inventory as written, after defaults. */
+export type ClusterDocument = Static<typeof Cluster>
+export type WorkerDocument = Static<typeof Worker>
+export type SshSettings = Static<typeof SshDefaults>
+export type HostKeyPolicyName = Static<typeof HostKeyPolicy>
+export type WorkaroundName = Static<typeof WorkaroundId>
+export type WorkaroundsSetting = Static<typeof Workarounds>
