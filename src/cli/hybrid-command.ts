@@ -2,6 +2,7 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
 import {HybridError, messageOf} from '../errors.js'
 import {createLogger, type LogFormat, type Logger} from '../log/logger.js'
+import {redactString} from '../log/redact.js'
 
 export type HybridFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HybridCommand)['baseFlags'] & T['flags']>
 
@@ -40,32 +41,34 @@ export abstract class HybridCommand extends Command {
     return this.loggerInstance
   }
 
-  /** Commands that change a cluster keep a log file; read-only ones need not. */
+  /** Every command keeps the JSON log file under the state directory; one that must not, opts out. */
   protected get writesLogFile(): boolean {
-    return false
+    return true
   }
 
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
     if (error instanceof Errors.ExitError) throw error
     if (error instanceof HybridError) {
+      const message = redactString(error.message)
+      const details = error.details.map((line) => redactString(line))
       if (this.jsonEnabled()) {
-        this.logJson({error: {message: error.message, details: error.details, exitCode: error.exitCode}})
+        this.logJson({error: {message, details, exitCode: error.exitCode}})
       } else {
-        process.stderr.write(`hybrid: ${error.message}\n`)
-        for (const line of error.details) process.stderr.write(`  ${line}\n`)
+        process.stderr.write(`hybrid: ${message}\n`)
+        for (const line of details) process.stderr.write(`  ${line}\n`)
       }
       this.exit(error.exitCode)
     }
     // oclif's own parse errors (unknown flag, missing argument) are bad usage: exit 2, one sentence.
     if (error instanceof Errors.CLIError && !(error instanceof Errors.ExitError)) {
       const oclifExit = (error as Errors.CLIError).oclif?.exit
-      process.stderr.write(`hybrid: ${messageOf(error).split('\n')[0]}\n`)
+      process.stderr.write(`hybrid: ${redactString(messageOf(error).split('\n')[0])}\n`)
       this.exit(typeof oclifExit === 'number' && oclifExit !== 1 ? oclifExit : 2)
     }
     if (error instanceof Errors.ExitError) throw error
     // Anything else is a defect in hybrid: still one sentence; the stack goes to the debug log only.
     this.logger.debug({err: error}, 'unexpected error')
-    process.stderr.write(`hybrid: unexpected error: ${messageOf(error)} (this is a bug; --log-level debug shows where)\n`)
+    process.stderr.write(`hybrid: unexpected error: ${redactString(messageOf(error))} (this is a bug; the log file has the stack)\n`)
     return this.exit(1)
   }
 }

@@ -1,0 +1,156 @@
+import type {Logger} from '../log/logger.js'
+import {redactValue} from '../log/redact.js'
+import type {HostOutcome} from './outcomes.js'
+import {formatBytes, formatDuration} from './format.js'
+import {LiveRows} from './progress-tty.js'
+
+/**
+ * What a run reports while it goes. With `--json` each event is one line of JSON on stdout (and nothing
+ * else is written there); on a terminal the per-host rows are redrawn in place; elsewhere the events
+ * become plain log lines that carry the host name.
+ */
+export type ProgressEvent =
+  | {event: 'phase'; phase: string; status: 'start' | 'done' | 'skipped' | 'failed' | 'interrupted'; reason?: string; error?: string; elapsedMs?: number}
+  | {event: 'cleanup'; phase: string; status: 'start' | 'done' | 'failed'; error?: string}
+  | {event: 'pool'; phase: string; status: 'start' | 'end'; hosts: string[]}
+  | {event: 'step'; phase: string; host: string; step: string; status: 'start' | 'done' | 'failed' | 'skipped'; elapsedMs?: number; error?: string; reason?: string}
+  | {event: 'bytes'; phase: string; host: string; step: string; done: number; total: number}
+  | ({event: 'host'} & HostOutcome)
+  | {event: 'change'; phase: string; host: string; sentence: string; dryRun: boolean}
+  | {event: 'result'; result: unknown}
+
+export type ProgressMode = 'tty' | 'plain' | 'json'
+
+/** Where progress goes for these flags and this stderr (TERM=dumb gets plain lines). */
+export function progressMode(options: {json: boolean; logFormat: 'pretty' | 'json'; stderrIsTTY: boolean; term?: string}): ProgressMode {
+  if (options.json) return 'json'
+  if (options.stderrIsTTY && options.logFormat === 'pretty' && options.term !== 'dumb') return 'tty'
+  return 'plain'
+}
+
+export interface ProgressOptions {
+  mode: ProgressMode
+  logger: Logger
+  /** Where JSON events go (default process.stdout). */
+  out?: {write(text: string): unknown}
+  /** Least time between two `bytes` events of one host in JSON and plain modes (default 1000 ms). */
+  bytesIntervalMs?: number
+}
+
+/** Progress of one run; every part of the plan reports through it. */
+export interface Progress {
+  readonly mode: ProgressMode
+  report(event: ProgressEvent): void
+  /** Stop redrawing; leaves the last frame of the rows on screen. */
+  close(): void
+}
+
+export function createProgress(options: ProgressOptions): Progress {
+  return new Reporter(options)
+}
+
+/** A progress sink that reports nothing (tests; commands with nothing long to show). */
+export const silentProgress: Progress = {mode: 'plain', report: () => {}, close: () => {}}
+
+class Reporter implements Progress {
+  readonly mode: ProgressMode
+  private readonly logger: Logger
+  private readonly out: {write(text: string): unknown}
+  private readonly bytesInterval: number
+  private readonly hostLoggers = new Map<string, Logger>()
+  private readonly lastBytes = new Map<string, number>()
+  private readonly rows?: LiveRows
+
+  constructor(options: ProgressOptions) {
+    this.mode = options.mode
+    this.logger = options.logger
+    this.out = options.out ?? process.stdout
+    this.bytesInterval = options.bytesIntervalMs ?? 1000
+    if (this.mode === 'tty') this.rows = new LiveRows()
+  }
+
+  report(event: ProgressEvent): void {
+    if (this.mode === 'json' && this.due(event)) this.out.write(JSON.stringify(redactValue({time: new Date().toISOString(), ...event})) + '\n')
+    this.rows?.update(event)
+    this.logLine(event)
+  }
+
+  close(): void {
+    this.rows?.stop()
+  }
+
+  /** Bytes events are many; the JSON stream gets one per interval per host, and the last. */
+  private due(event: ProgressEvent): boolean {
+    if (event.event !== 'bytes') return true
+    const now = Date.now()
+    const last = this.lastBytes.get(event.host) ?? 0
+    if (event.done < event.total && now - last < this.bytesInterval) return false
+    this.lastBytes.set(event.host, now)
+    return true
+  }
+
+  /**
+   * The plain line for an event, through the logger (so it reaches the log file too, redacted). On a
+   * terminal the rows already show steps, so step lines go to the log file only (debug).
+   */
+  private logLine(event: ProgressEvent): void {
+    const stepLevel = this.mode === 'tty' ? 'debug' : 'info'
+    switch (event.event) {
+      case 'phase': {
+        const level = {start: 'info', skipped: 'info', failed: 'error', done: 'debug', interrupted: 'debug'} as const
+        this.logger[level[event.status]]({phase: event.phase}, phaseLine(event))
+        return
+      }
+      case 'cleanup':
+        // A failed clean-up is logged by the runner itself, with its stack for the log file.
+        if (event.status !== 'failed') this.logger.info({phase: event.phase}, `clean-up of ${event.phase}: ${event.status}`)
+        return
+      case 'step':
+        this.forHost(event.host)[event.status === 'failed' ? 'error' : stepLevel]({phase: event.phase, step: event.step}, stepLine(event))
+        return
+      case 'bytes':
+        // The step's end line says it is complete; in between, one line per interval.
+        if (this.mode === 'plain' && event.done < event.total && this.due(event)) this.forHost(event.host).info({step: event.step}, `${event.step}: ${formatBytes(event.done)} of ${formatBytes(event.total)}`)
+        return
+      case 'change':
+        // A real run's changes are logged by wet() before it acts; a dry run's are news.
+        if (event.dryRun) this.forHost(event.host).info({phase: event.phase}, `would ${event.sentence}`)
+        return
+      default:
+        return
+    }
+  }
+
+  private forHost(host: string): Logger {
+    let log = this.hostLoggers.get(host)
+    if (!log) {
+      log = this.logger.child({host})
+      this.hostLoggers.set(host, log)
+    }
+    return log
+  }
+}
+
+/** "==> install agents", "install cni skipped (cni: none)", "start control plane failed in 3.0s: …". */
+function phaseLine(event: Extract<ProgressEvent, {event: 'phase'}>): string {
+  if (event.status === 'start') return `==> ${event.phase}`
+  const elapsed = event.elapsedMs === undefined ? '' : ` in ${formatDuration(event.elapsedMs)}`
+  const reason = event.reason ? ` (${event.reason})` : ''
+  const error = event.error ? `: ${event.error}` : ''
+  return `${event.phase} ${event.status}${elapsed}${reason}${error}`
+}
+
+/** "upload k3s …", "upload k3s done in 3.2s", "connect failed after 15.0s: …", "join skipped (…)". */
+function stepLine(event: Extract<ProgressEvent, {event: 'step'}>): string {
+  const elapsed = formatDuration(event.elapsedMs ?? 0)
+  switch (event.status) {
+    case 'start':
+      return `${event.step} …`
+    case 'failed':
+      return `${event.step} failed after ${elapsed}: ${event.error}`
+    case 'done':
+      return `${event.step} done in ${elapsed}`
+    case 'skipped':
+      return `${event.step} skipped${event.reason ? ` (${event.reason})` : ''}`
+  }
+}
