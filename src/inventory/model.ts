@@ -46,8 +46,24 @@ export interface NetworkSettings {
   readonly manageSshd: boolean
 }
 
-/** SSH settings with paths absolute (identityFile null: ssh-agent). */
-export type ResolvedSsh = SshSettings
+/**
+ * SSH settings of one worker: `spec.ssh` merged with the worker's own `ssh`, paths absolute
+ * (identityFile null: ssh-agent).
+ */
+export interface ResolvedSsh extends Omit<SshSettings, 'bastion'> {
+  readonly bastion: ResolvedBastion | null
+}
+
+/** The jump host, with what the inventory left out filled in from the worker's own settings. */
+export interface ResolvedBastion {
+  readonly address: string
+  /** 22 unless given. */
+  readonly port: number
+  /** The worker's ssh user unless given. */
+  readonly user: string
+  /** Absolute; the worker's identityFile unless given (null: ssh-agent). */
+  readonly identityFile: string | null
+}
 
 export interface WorkerSpec {
   readonly name: string

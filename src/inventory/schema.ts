@@ -64,7 +64,12 @@ export const Worker = T.Object(
     name: Dns1123Label,
     address: T.String({format: 'host', description: 'IP address or DNS name'}),
     ssh: T.Optional(SshOverrides),
-    labels: T.Record(T.String({format: 'label-key'}), T.String({format: 'label-value'}), {default: {}}),
+    // TypeBox's Record drops the key's format, so the keys' rule is stated with propertyNames.
+    labels: T.Record(T.String(), T.String({format: 'label-value'}), {
+      default: {},
+      propertyNames: {type: 'string', format: 'label-key'},
+      description: 'Kubernetes labels of the Node',
+    }),
     taints: T.Array(T.String({format: 'taint', description: '"key=value:Effect" or "key:Effect"'}), {default: []}),
     hostKey: T.Union([T.String({format: 'ssh-public-key'}), T.Null()], {default: null}),
     service: T.Union(ServiceManager.anyOf, {default: 'auto'}),
@@ -74,9 +79,9 @@ export const Worker = T.Object(
 
 export const K3s = T.Object(
   {
-    version: T.String({pattern: '^v\\d+\\.\\d+\\.\\d+(-rc\\d+)?\\+k3s\\d+$', default: 'v1.34.1+k3s1', description: 'k3s release, e.g. v1.34.1+k3s1'}),
+    version: T.String({pattern: '^v\\d+\\.\\d+\\.\\d+(-rc\\d+)?\\+k3s\\d+$', default: 'v1.34.1+k3s1', description: 'a k3s release such as v1.34.1+k3s1'}),
     binary: T.Optional(T.String({minLength: 1, description: 'local k3s binary instead of downloading'})),
-    sha256: T.Optional(T.String({pattern: '^[0-9a-f]{64}$'})),
+    sha256: T.Optional(T.String({pattern: '^[0-9a-f]{64}$', description: 'a sha256 digest (64 lower-case hexadecimal digits)'})),
     mirror: T.Union([T.String({format: 'uri'}), T.Null()], {default: null}),
     image: T.String({minLength: 1, default: 'docker.io/rancher/k3s'}),
   },
@@ -86,12 +91,12 @@ export const K3s = T.Object(
 export const Token = T.Object(
   {
     file: T.Optional(T.String({minLength: 1})),
-    env: T.Optional(T.String({pattern: '^[A-Za-z_][A-Za-z0-9_]*$'})),
+    env: T.Optional(T.String({pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'an environment variable name'})),
   },
   {...strict, default: {}},
 )
 
-export const Workarounds = T.Union([T.Literal('auto'), T.Literal('all'), T.Literal('none'), T.Array(WorkaroundId, {uniqueItems: true})])
+export const Workarounds = T.Union([T.Literal('auto'), T.Literal('all'), T.Literal('none'), T.Array(WorkaroundId, {uniqueItems: true, description: 'a list of workaround ids'})])
 
 export const ControlPlane = T.Object(
   {
@@ -124,7 +129,8 @@ export const ClusterSpec = T.Object(
     concurrency: T.Integer({minimum: 1, maximum: 256, default: 10}),
     workers: T.Array(Worker, {default: []}),
   },
-  {...strict, default: {}},
+  // No default for spec itself: a token source is always needed, so a missing spec is one clear problem.
+  strict,
 )
 
 export const Cluster = T.Object(

@@ -1,0 +1,64 @@
+import {readFile} from 'node:fs/promises'
+
+import {checkSchema} from './check-schema.js'
+import {crossCheck} from './cross-checks.js'
+import {formatPath, InventoryError, type Problem, sortProblems} from './errors.js'
+import type {Inventory} from './model.js'
+import {parseYaml} from './positions.js'
+import {resolveInventory} from './resolve.js'
+import type {ClusterDocument} from './schema.js'
+
+/** The outcome of checking an inventory: every problem, or the resolved inventory. */
+export type InventoryCheck = {readonly ok: true; readonly inventory: Inventory} | {readonly ok: false; readonly problems: readonly Problem[]}
+
+/**
+ * Check inventory text in one pass and report everything at once: YAML syntax (positions from the
+ * parser), then the schema and the cross-checks on the parsed data (positions looked up from field
+ * paths). `file` names the file in messages and is the base for relative paths.
+ */
+export function checkInventory(text: string, file: string): InventoryCheck {
+  const parsed = parseYaml(text)
+  const findings = [...parsed.findings]
+  if (!parsed.broken) findings.push(...checkSchema(parsed.data), ...crossCheck(parsed.data))
+  if (findings.length === 0) return {ok: true, inventory: resolveInventory(parsed.data as ClusterDocument, file)}
+  const problems = findings.map((finding): Problem => {
+    const {line, column} = parsed.source.position(finding)
+    return {file, line, column, path: formatPath(finding.path), message: finding.message}
+  })
+  // Two rules can say the same thing about one field (a union's branches); say it once.
+  const unique = new Map(problems.map((p) => [`${p.line}:${p.column}:${p.path}:${p.message}`, p]))
+  return {ok: false, problems: sortProblems([...unique.values()])}
+}
+
+/** Read and check a file; an unreadable file is one problem, with no position. */
+export async function checkInventoryFile(file: string): Promise<InventoryCheck> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    return {ok: false, problems: [{file, line: 0, column: 0, path: '', message: unreadable(error)}]}
+  }
+  return checkInventory(text, file)
+}
+
+function unreadable(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code
+  if (code === 'ENOENT') return 'no such file (`hybrid init` writes a starter inventory)'
+  if (code === 'EACCES' || code === 'EPERM') return 'cannot be read: permission denied'
+  if (code === 'EISDIR') return 'is a directory, not an inventory file'
+  return `cannot be read (${code ?? String(error)})`
+}
+
+/** Parse inventory text; throws InventoryError (exit 2) with every problem. */
+export function parseInventory(text: string, file: string): Inventory {
+  const result = checkInventory(text, file)
+  if (!result.ok) throw new InventoryError(file, result.problems)
+  return result.inventory
+}
+
+/** Read, check and resolve an inventory file; throws InventoryError (exit 2) with every problem. */
+export async function loadInventory(file: string): Promise<Inventory> {
+  const result = await checkInventoryFile(file)
+  if (!result.ok) throw new InventoryError(file, result.problems)
+  return result.inventory
+}

@@ -1,0 +1,72 @@
+import {existsSync} from 'node:fs'
+import {fileURLToPath} from 'node:url'
+
+/**
+ * The commented starter inventory `hybrid init` writes: every section of DESIGN.md §2 with its default
+ * spelled out and a line on what it does, and one example worker left commented out, so the file
+ * validates as it is (a control-plane-only cluster) and the user fills in the workers.
+ */
+
+export interface StarterOptions {
+  /** metadata.name; the caller has checked it is a DNS-1123 label. */
+  readonly name: string
+  /** Path or URL of schema.json for editors (the yaml-language-server comment); omitted when undefined. */
+  readonly schema?: string
+}
+
+/** inventory/schema.json of this installation of hybrid, if it is there. */
+export function installedSchemaPath(): string | undefined {
+  // This module runs as dist/src/inventory/starter.js; the package root is three levels up.
+  const path = fileURLToPath(new URL('../../../inventory/schema.json', import.meta.url))
+  return existsSync(path) ? path : undefined
+}
+
+export function starterInventory({name, schema}: StarterOptions): string {
+  const editorLine = schema === undefined ? '' : `# yaml-language-server: $schema=${schema}\n`
+  return `${editorLine}# A hybrid inventory: a k3s control plane in this sandbox, worker hosts joined over SSH.
+# Check it with: hybrid inventory validate FILE    Bring the cluster up with: hybrid up --inventory FILE
+# Relative paths are relative to this file; ~ is your home directory.
+apiVersion: hybrid.dev/v1alpha1
+kind: Cluster
+metadata:
+  name: ${name}                      # DNS-1123 label; also the kubeconfig context name
+spec:
+  k3s:
+    version: v1.34.1+k3s1          # k3s release for the server and every agent
+    # binary: ./k3s                # a local k3s binary instead of downloading one (air-gapped)
+    # sha256: "…"                  # pin the binary's checksum (else the release's sha256sum file is used)
+    # mirror: https://mirror.example.com/k3s   # base URL of a release mirror
+  token:
+    file: ~/.config/hybrid/${name}.token   # created 0600 with a random token if missing
+    # env: HYBRID_TOKEN            # or read it from an environment variable (exactly one of file/env)
+  controlPlane:
+    dataDir: /var/lib/hybrid/${name}   # k3s --data-dir
+    agent: true                    # false: agentless server (--disable-agent), fewer workarounds
+    workarounds: auto              # auto | all | none | [snapshotter, cadvisor, procsys, …]
+    advertiseAddress: 100.64.255.1 # where agents and pods reach the API (tunnel mode: a virtual IP)
+    apiPort: 6443
+  network:
+    mode: tunnel                   # tunnel: workers reach the API through SSH remote forwards
+                                   # direct: workers dial https://advertiseAddress:apiPort themselves
+    cni: auto                      # auto | flannel | none (bring your own)
+    manageSshd: true               # tunnel mode may add an sshd drop-in (GatewayPorts) on workers
+  ssh:                             # defaults for every worker; a worker's own ssh: overrides any key
+    user: root
+    port: 22
+    identityFile: ~/.ssh/id_ed25519   # null: use ssh-agent (SSH_AUTH_SOCK)
+    knownHosts: ~/.ssh/known_hosts
+    hostKeyPolicy: strict          # strict | accept-new | pinned (pinned: each worker's hostKey)
+    sudo: auto                     # auto | never | nopasswd | password (from HYBRID_SUDO_PASSWORD)
+    bastion: null                  # or {address: jump.example.com, port: 22, user: ops}
+    proxy: null                    # or "http://proxy:3128", or "env" (use HTTPS_PROXY)
+    connectTimeoutSeconds: 15
+  concurrency: 10                  # workers handled at once
+  workers: []                      # none yet (a control-plane-only cluster); replace [] with hosts like:
+  #  - name: w1                     # DNS-1123 label, unique; the Node name
+  #    address: 192.0.2.10          # IP address or DNS name
+  #    ssh: {user: ubuntu}          # overrides spec.ssh for this worker
+  #    labels: {topology.kubernetes.io/zone: a}
+  #    taints: []                   # "key=value:Effect"
+  #    service: auto                # auto | systemd | openrc | none
+`
+}
