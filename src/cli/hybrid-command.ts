@@ -52,7 +52,9 @@ export abstract class HybridCommand extends Command {
       const message = redactString(error.message)
       const details = error.details.map((line) => redactString(line))
       if (this.jsonEnabled()) {
-        this.logJson({error: {message, details, exitCode: error.exitCode}})
+        // An inventory error carries its problems with positions: give them to JSON readers as data.
+        const problems = 'problems' in error ? (error as {problems: unknown}).problems : undefined
+        this.logJson({error: {message, details, exitCode: error.exitCode, ...(problems ? {problems} : {})}})
       } else {
         process.stderr.write(`hybrid: ${message}\n`)
         for (const line of details) process.stderr.write(`  ${line}\n`)
