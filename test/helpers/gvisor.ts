@@ -34,10 +34,17 @@ export function runInGvisor(command: string[], options: {network?: GvisorNetwork
     let stderr = ''
     child.stdout!.on('data', (d) => (stdout += d))
     child.stderr!.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000)
+    // At the time limit: SIGTERM first, so runsc removes the netns, veth and iptables rules it made
+    // for the sandbox (a SIGKILLed runsc leaves them behind); SIGKILL only if it does not stop.
+    let killTimer: NodeJS.Timeout | undefined
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM')
+      killTimer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    }, options.timeoutMs ?? 120_000)
     child.on('error', reject)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
+      clearTimeout(killTimer)
       resolve({code, signal, stdout, stderr})
     })
   })
