@@ -64,7 +64,7 @@ export abstract class HybridCommand extends Command {
     // oclif's own parse errors (unknown flag, missing argument) are bad usage: exit 2, one sentence.
     if (error instanceof Errors.CLIError && !(error instanceof Errors.ExitError)) {
       const oclifExit = (error as Errors.CLIError).oclif?.exit
-      process.stderr.write(`hybrid: ${redactString(messageOf(error).split('\n')[0])}\n`)
+      process.stderr.write(`hybrid: ${redactString(usageSentence(messageOf(error)))} (see --help)\n`)
       this.exit(typeof oclifExit === 'number' && oclifExit !== 1 ? oclifExit : 2)
     }
     if (error instanceof Errors.ExitError) throw error
@@ -73,4 +73,13 @@ export abstract class HybridCommand extends Command {
     process.stderr.write(`hybrid: unexpected error: ${redactString(messageOf(error))} (this is a bug; the log file has the stack)\n`)
     return this.exit(1)
   }
+}
+
+/** oclif's parse errors span lines ("Missing 1 required arg:\nfile  the inventory\nSee more help…"): one line. */
+function usageSentence(message: string): string {
+  return message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && line !== 'The following error occurred:' && !line.startsWith('See more help'))
+    .join(' ')
 }
