@@ -1,0 +1,35 @@
+// Which absolute paths are redirected, and where the relative remainder starts. Pure string work:
+// the rules arrive already validated and sorted (longest prefix first) from TypeScript.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace interceptor {
+
+struct PathRule {
+  std::string prefix;  // normalized absolute directory, no trailing slash: "/proc/sys/vm"
+  std::string name;    // file rule: the remainder must be exactly this; empty: any remainder
+  std::string dir;     // the target directory the remainder is resolved in
+  std::string key;     // what the rewrite counter is reported under (the rule's source path)
+  bool always = true;  // false: only when the real path does not exist
+  // Filled in by the session once the target directory is open:
+  int tracer_fd = -1;  // the tracer's descriptor of `dir` (close-on-exec)
+  int tracee_fd = -1;  // the number every tracee holds the same open file at
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
+struct PathMatch {
+  const PathRule* rule = nullptr;
+  size_t suffix_offset = 0;  // bytes from the start of the path to the relative remainder
+};
+
+// The first rule whose prefix covers `path` (repeated slashes count as one) with a non-empty
+// remainder that cannot climb out of the target (no ".." component). Relative paths never match.
+bool MatchPath(const std::vector<PathRule>& rules, const char* path, PathMatch& out);
+
+}  // namespace interceptor

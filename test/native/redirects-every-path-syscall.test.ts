@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict'
+import {mkdir, mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {dirname, join} from 'node:path'
+
+import {requireGvisor, runInGvisor} from '../helpers/gvisor.js'
+import {requireTool} from '../helpers/requires.js'
+import {HYBRID, REPO, runHybrid, trailingJson} from './helpers/run-hybrid.js'
+import {TraceeBuilds} from './helpers/tracees.js'
+
+/** What path-syscalls prints for one path: the content read and the inode each stat call saw. */
+interface Reach {
+  path: string
+  open: string
+  openat: string
+  stat: number
+  lstat: number
+  newfstatat: number
+  statx: number
+  access: number
+  faccessat: number
+  write?: number
+}
+
+const TUNABLES = ['vm/overcommit_memory', 'vm/panic_on_oom', 'kernel/panic', 'kernel/panic_on_oops', 'kernel/keys/root_maxkeys', 'kernel/keys/root_maxbytes']
+
+function parseReaches(stdout: string): Reach[] {
+  return stdout.split('\n').filter((l) => l.startsWith('{"path"')).map((l) => JSON.parse(l) as Reach)
+}
+
+/** Every syscall of `reach` saw `content` and the file with inode `ino`. */
+function assertReached(reach: Reach, content: string, ino: number, where: string): void {
+  assert.equal(reach.open, content, `open(${reach.path}) ${where}`)
+  assert.equal(reach.openat, content, `openat(${reach.path}) ${where}`)
+  for (const call of ['stat', 'lstat', 'newfstatat', 'statx'] as const) assert.equal(reach[call], ino, `${call}(${reach.path}) ${where}`)
+  assert.equal(reach.access, 0, `access(${reach.path})`)
+  assert.equal(reach.faccessat, 0, `faccessat(${reach.path})`)
+}
+
+describe('the interceptor redirects reads and writes of rule paths through every path syscall', function () {
+  this.timeout(240_000)
+  let builds: TraceeBuilds
+  let pathSyscalls: string
+  let work: string
+  let tree: string // a fake /proc/sys whose files say which file they are
+
+  before(async function () {
+    requireTool(this, 'cc', 'gcc')
+    builds = await TraceeBuilds.create()
+    pathSyscalls = await builds.c('path-syscalls')
+    work = await mkdtemp(join(tmpdir(), 'hybrid-redirect-test-'))
+    tree = join(work, 'sys')
+  })
+
+  // Each test starts from the same fake tree, whatever the one before wrote into it.
+  beforeEach(async () => {
+    for (const t of [...TUNABLES, 'hybrid-test/absent']) {
+      await mkdir(dirname(join(tree, t)), {recursive: true})
+      await writeFile(join(tree, t), `fake ${t}\n`)
+    }
+  })
+
+  after(async () => {
+    await builds?.remove()
+    if (work) await rm(work, {recursive: true, force: true})
+  })
+
+  const alwaysRules = () => TUNABLES.flatMap((t) => ['--rule', `/proc/sys/${t}=${join(tree, t)}`])
+
+  describe('on the host', () => {
+    it('mode always: open, openat, stat, lstat, newfstatat, statx, access and faccessat all reach the fake file', async () => {
+      const result = await runHybrid(['intercept', ...alwaysRules(), '--mode', 'always', '--stats', '--json', '--', pathSyscalls, ...TUNABLES.map((t) => `/proc/sys/${t}`)])
+      assert.equal(result.code, 0, result.stderr)
+      const reaches = parseReaches(result.stdout)
+      assert.equal(reaches.length, TUNABLES.length)
+      for (const [i, t] of TUNABLES.entries()) assertReached(reaches[i], `fake ${t}\n`, (await stat(join(tree, t))).ino, 'in always mode')
+      const {counters} = trailingJson(result.stderr)
+      for (const t of TUNABLES) assert.equal(counters.rewrites[`/proc/sys/${t}`], 8, `rewrites of /proc/sys/${t}`)
+    })
+
+    it('mode always: writes land in the fake file (the real one keeps its value)', async () => {
+      for (const t of TUNABLES) {
+        const real = await readFile(`/proc/sys/${t}`, 'utf8')
+        await writeFile(join(tree, t), 'before\n')
+        // The value written is the real file's own, so a write that escaped would change nothing.
+        const result = await runHybrid(['intercept', '--rule', `/proc/sys/${t}=${join(tree, t)}`, '--mode', 'always', '--', pathSyscalls, '-w', real, `/proc/sys/${t}`])
+        assert.equal(result.code, 0, result.stderr)
+        assert.equal(parseReaches(result.stdout)[0].write, real.length)
+        assert.equal(await readFile(join(tree, t), 'utf8'), real, `the write to /proc/sys/${t} went to the fake tree`)
+      }
+    })
+
+    it('mode missing: an existing real file is read from the real one, a missing one from the fake tree', async () => {
+      const result = await runHybrid(['intercept', '--rule', `/proc/sys=${tree}`, '--', pathSyscalls, '/proc/sys/vm/overcommit_memory', '/proc/sys/hybrid-test/absent'])
+      assert.equal(result.code, 0, result.stderr)
+      const [real, missing] = parseReaches(result.stdout)
+      assertReached(real, await readFile('/proc/sys/vm/overcommit_memory', 'utf8'), (await stat('/proc/sys/vm/overcommit_memory')).ino, 'for a real file')
+      assertReached(missing, 'fake hybrid-test/absent\n', (await stat(join(tree, 'hybrid-test', 'absent'))).ino, 'for a missing file')
+    })
+
+    it('follows a shell pipeline into every child it spawns', async () => {
+      const script = [
+        'cat /proc/sys/vm/panic_on_oom | tr a-z A-Z',
+        '(cat /proc/sys/kernel/panic; head -c 5 /proc/sys/kernel/panic; echo) | sort | uniq -c | sed "s/^ *//"',
+        'wc -c < /proc/sys/kernel/keys/root_maxkeys',
+        'cat /proc/sys/kernel/ostype 2>/dev/null || echo no ostype in the fake tree',
+      ].join('; ')
+      const result = await runHybrid(['intercept', '--rule', `/proc/sys=${tree}`, '--mode', 'always', '--stats', '--json', '--', 'sh', '-c', script])
+      assert.equal(result.code, 0, result.stderr)
+      // kernel/ostype is not in the fake tree, and `always` redirects it there anyway
+      assert.equal(result.stdout, `FAKE VM/PANIC_ON_OOM\n1 fake \n1 fake kernel/panic\n${'fake kernel/keys/root_maxkeys\n'.length}\nno ostype in the fake tree\n`)
+      const {counters} = trailingJson(result.stderr)
+      assert.equal(counters.rewrites['/proc/sys'], 5) // panic_on_oom, panic twice, root_maxkeys, ostype
+      assert.equal(counters.tracees, 0)
+    })
+  })
+
+  describe('inside gVisor', () => {
+    before(function () {
+      requireGvisor(this)
+    })
+
+    // gVisor numbers inodes per sandbox, so the reference (the files reached without hybrid) is taken
+    // in the same sandbox, just before the intercepted run.
+    async function inOneSandbox(reference: string[], hybridArgs: string[]): Promise<{reference: Reach[]; intercepted: Reach[]; stderr: string}> {
+      const script = `${shellWords(reference)} && echo ---- && exec ${shellWords([process.execPath, HYBRID, ...hybridArgs])}`
+      const result = await runInGvisor(['sh', '-c', script], {cwd: REPO, timeoutMs: 180_000})
+      assert.equal(result.code, 0, result.stderr)
+      const [before, after] = result.stdout.split('----\n')
+      return {reference: parseReaches(before), intercepted: parseReaches(after), stderr: result.stderr}
+    }
+
+    it('mode always: every path syscall reaches the fake file, and a write lands there', async () => {
+      const {reference, intercepted} = await inOneSandbox(
+        [pathSyscalls, ...TUNABLES.map((t) => join(tree, t))],
+        ['intercept', ...alwaysRules(), '--mode', 'always', '--', pathSyscalls, '-w', '1\n', ...TUNABLES.map((t) => `/proc/sys/${t}`)],
+      )
+      for (const [i, t] of TUNABLES.entries()) {
+        assertReached(intercepted[i], `fake ${t}\n`, reference[i].stat, 'inside gVisor')
+        assert.equal(intercepted[i].write, 2)
+        assert.equal(await readFile(join(tree, t), 'utf8'), '1\n', `the write to /proc/sys/${t} went to the fake tree`)
+      }
+    })
+
+    it('mode missing: vm/panic_on_oom (missing in gVisor) comes from the fake tree, vm/overcommit_memory (present) from gVisor', async () => {
+      const {reference, intercepted} = await inOneSandbox(
+        [pathSyscalls, '/proc/sys/vm/overcommit_memory', join(tree, 'vm/panic_on_oom')],
+        ['intercept', '--rule', `/proc/sys=${tree}`, '--', pathSyscalls, '/proc/sys/vm/overcommit_memory', '/proc/sys/vm/panic_on_oom'],
+      )
+      const [realOvercommit, fakePanic] = reference
+      assert.equal(typeof realOvercommit.open, 'string', 'gVisor has vm/overcommit_memory')
+      assertReached(intercepted[0], realOvercommit.open, realOvercommit.stat, 'for the real vm/overcommit_memory')
+      assertReached(intercepted[1], 'fake vm/panic_on_oom\n', fakePanic.stat, 'for the missing vm/panic_on_oom')
+    })
+  })
+})
+
+function shellWords(words: string[]): string {
+  return words.map((w) => `'${w.replace(/'/g, `'\\''`)}'`).join(' ')
+}

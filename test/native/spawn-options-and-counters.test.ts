@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict'
+import {closeSync, openSync} from 'node:fs'
+import {mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {type InterceptedProcess, spawnIntercepted, writeProcSysTree} from '../../src/interceptor/index.js'
+import {requireGvisor} from '../helpers/gvisor.js'
+import {requireTool} from '../helpers/requires.js'
+import {runHybridInGvisor, trailingJson} from './helpers/run-hybrid.js'
+
+describe('spawnIntercepted: options, live counters, and the fail-safe when a tracee drops the tree', function () {
+  this.timeout(60_000)
+  let work: string
+  let tree: string
+  const started: InterceptedProcess[] = []
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'hybrid-api-test-'))
+    tree = join(work, 'tree')
+  })
+
+  after(async () => {
+    for (const p of started) p.kill('SIGKILL')
+    if (work) await rm(work, {recursive: true, force: true})
+  })
+
+  it('runs with the given env, cwd and stdio', async () => {
+    const out = join(work, 'out')
+    const fd = openSync(out, 'w')
+    const traced = spawnIntercepted('sh', ['-c', 'echo "$GREETING from $(pwd)"; cat /proc/sys/vm/panic_on_oom'], {
+      rules: await writeProcSysTree(tree),
+      env: {GREETING: 'hello', PATH: process.env.PATH},
+      cwd: work,
+      stdio: [0, fd, 2],
+    })
+    closeSync(fd)
+    started.push(traced)
+    assert.deepEqual(await traced.exited, {code: 0, signal: null})
+    assert.equal(await readFile(out, 'utf8'), `hello from ${work}\n0\n`)
+  })
+
+  it('counters: live tracee count, syscalls by name, rewrites by rule, stops', async () => {
+    const traced = spawnIntercepted('sh', ['-c', 'cat /proc/sys/kernel/panic >/dev/null; sleep 2 & sleep 2 & wait'], {rules: await writeProcSysTree(tree)})
+    started.push(traced)
+    let most = 0
+    while (most < 3) {
+      most = Math.max(most, traced.counters().tracees)
+      await sleep(20)
+    }
+    await traced.exited
+    await traced.finished
+    const c = traced.counters()
+    assert.equal(c.tracees, 0, 'finished: nothing traced is left')
+    assert.ok(most >= 3, 'sh and both sleeps were traced at once')
+    assert.ok(c.syscalls.openat > 0 && c.syscalls.newfstatat > 0, JSON.stringify(c.syscalls))
+    assert.deepEqual(c.rewrites, {'/proc/sys/kernel/panic': 1})
+    assert.ok(c.stops >= Object.values(c.syscalls).reduce((a, b) => a + b, 0))
+  })
+
+  // The tree reaches tracees as an inherited descriptor; a process that closes it, or puts another
+  // file at its number, gets the real path (fail safe), and the access is counted as missed.
+  const dropTheTree = (how: string) =>
+    `for fd in /proc/self/fd/*; do n=\${fd##*/}; [ "$(readlink $fd)" = "$TREE" ] && eval "exec $n${how}"; done; cat /proc/sys/hybrid-missed 2>&1 || true`
+
+  it('a tracee that closes or replaces the tree\'s descriptor reaches the real path, counted as missed', async function () {
+    requireTool(this, 'bash')
+    await mkdir(join(work, 'dirtree'), {recursive: true})
+    await writeFile(join(work, 'dirtree', 'hybrid-missed'), 'redirected\n')
+    const rules = [{from: '/proc/sys', to: join(work, 'dirtree'), mode: 'always' as const}]
+    for (const how of ['<&-', '</dev/null']) {
+      const out = join(work, `missed${how.length}`)
+      const fd = openSync(out, 'w')
+      const traced = spawnIntercepted('bash', ['-c', `cat /proc/sys/hybrid-missed; ${dropTheTree(how)}`], {
+        rules,
+        env: {...process.env, TREE: join(work, 'dirtree')},
+        stdio: [0, fd, 2],
+      })
+      closeSync(fd)
+      started.push(traced)
+      assert.deepEqual(await traced.exited, {code: 0, signal: null})
+      const [first, second] = (await readFile(out, 'utf8')).split('\n')
+      assert.equal(first, 'redirected')
+      assert.match(second, /No such file or directory/, `after exec ${how}, the real (missing) path`)
+      assert.deepEqual(traced.counters().missed, {'/proc/sys': 1})
+      assert.deepEqual(traced.counters().rewrites, {'/proc/sys': 1})
+    }
+  })
+
+  it('the same fail-safe inside gVisor (no kcmp there: the descriptor is compared by inode)', async function () {
+    requireGvisor(this)
+    requireTool(this, 'bash')
+    const rules = ['--rule', `/proc/sys=${join(work, 'dirtree')}`, '--mode', 'always', '--stats', '--json']
+    const script = `export TREE=${join(work, 'dirtree')}; cat /proc/sys/hybrid-missed; ${dropTheTree('<&-')}`
+    const result = await runHybridInGvisor(['intercept', ...rules, '--', 'bash', '-c', script])
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stdout, /^redirected\n.*No such file or directory/)
+    assert.deepEqual(trailingJson(result.stderr).counters.missed, {'/proc/sys': 1})
+  })
+
+  it('the tracee holds one descriptor per target directory, inherited through exec, at high numbers', async () => {
+    const traced = spawnIntercepted('sleep', ['5'], {rules: await writeProcSysTree(tree)})
+    started.push(traced)
+    await sleep(200)
+    const fds = await Promise.all((await readdir(`/proc/${traced.pid}/fd`)).map(async (n) => [Number(n), await readlink(`/proc/${traced.pid}/fd/${n}`)] as const))
+    const intoTree = fds.filter(([, target]) => target.startsWith(tree))
+    assert.deepEqual(intoTree.map(([, t]) => t).sort(), [join(tree, 'kernel'), join(tree, 'kernel/keys'), join(tree, 'vm')].sort())
+    for (const [n] of intoTree) assert.ok(n >= 1000, `descriptor ${n} is out of the way of the low numbers programs use`)
+    traced.kill('SIGKILL')
+    await traced.exited
+  })
+})
