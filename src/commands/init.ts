@@ -1,4 +1,3 @@
-import {access} from 'node:fs/promises'
 import {basename, extname} from 'node:path'
 
 import {Args, Flags} from '@oclif/core'
@@ -9,6 +8,7 @@ import {FORMATS} from '../inventory/formats.js'
 import {checkInventory} from '../inventory/load.js'
 import {installedSchemaPath, starterInventory} from '../inventory/starter.js'
 import {writeFileAtomic} from '../util/fs-atomic.js'
+import {pathExists} from '../util/path-exists.js'
 
 export interface InitResult {
   readonly file: string
@@ -19,15 +19,6 @@ export interface InitResult {
 function nameFromFile(file: string): string {
   const stem = basename(file, extname(file))
   return FORMATS['dns1123-label'].check(stem) === undefined ? stem : 'hybrid'
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path)
-    return true
-  } catch {
-    return false
-  }
 }
 
 export default class Init extends HybridCommand {
@@ -49,7 +40,7 @@ export default class Init extends HybridCommand {
     const name = flags.name ?? nameFromFile(file)
     const reason = FORMATS['dns1123-label'].check(name)
     if (reason !== undefined) throw new UsageError(`--name ${JSON.stringify(name)} is not a DNS-1123 label: ${reason}`)
-    if (!flags.force && (await exists(file))) throw new UsageError(`${file} already exists; use --force to overwrite it`)
+    if (!flags.force && (await pathExists(file))) throw new UsageError(`${file} already exists; use --force to overwrite it`)
     const text = starterInventory({name, schema: installedSchemaPath()})
     // The starter must always validate; a failure here is a defect in hybrid, not in the user's input.
     const check = checkInventory(text, file)
