@@ -1,0 +1,54 @@
+import {readFile} from 'node:fs/promises'
+
+import {Flags} from '@oclif/core'
+
+import {HybridCommand} from '../cli/hybrid-command.js'
+import {HybridError, UsageError} from '../errors.js'
+import {mergeIntoFile, mergeTarget, renameKubeconfig} from '../kube/kubeconfig.js'
+import {clusterPaths} from '../state/cluster-state.js'
+import {resolveCluster} from '../state/current.js'
+
+export interface KubeconfigResult {
+  readonly cluster: string
+  readonly context: string
+  /** The cluster's own kubeconfig file. */
+  readonly file: string
+  /** --merge: the file it was merged into. */
+  readonly mergedInto?: string
+}
+
+export default class Kubeconfig extends HybridCommand {
+  static override summary = 'Print the cluster\'s kubeconfig, or merge it into ~/.kube/config'
+  static override description = 'The kubeconfig is a secret: it goes to stdout only (or, with --merge, into the kubeconfig file, 0600), never to a log. With --json, the document names the files instead of holding the secret.'
+  static override examples = ['<%= config.bin %> kubeconfig > lab.kubeconfig', '<%= config.bin %> kubeconfig --merge', '<%= config.bin %> kubeconfig --merge --context lab-sandbox']
+  static override flags = {
+    inventory: Flags.string({char: 'i', description: 'the inventory file (default: the cluster `up` last brought up)'}),
+    merge: Flags.boolean({description: 'merge into the first file of KUBECONFIG, else ~/.kube/config, and make it the current context', default: false}),
+    context: Flags.string({description: 'name of the context (and of its cluster and user entries); default: the cluster name'}),
+  }
+
+  async run(): Promise<KubeconfigResult> {
+    const {flags} = await this.parse(Kubeconfig)
+    const {cluster} = await resolveCluster(flags.inventory)
+    const context = flags.context ?? cluster
+    if (!/^[A-Za-z0-9][A-Za-z0-9._@:/-]*$/.test(context)) {
+      throw new UsageError(`--context ${JSON.stringify(context)} is not a usable context name (letters, digits and . _ @ : / -, starting with a letter or digit)`)
+    }
+    const file = clusterPaths(cluster).kubeconfig
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch {
+      throw new HybridError(`cluster ${cluster} is not up (it has no kubeconfig); \`hybrid up --inventory FILE\` brings it up`)
+    }
+    if (context !== cluster) text = renameKubeconfig(text, context)
+    if (flags.merge) {
+      const target = mergeTarget()
+      await mergeIntoFile(target, text)
+      if (!this.jsonEnabled()) process.stderr.write(`merged context ${context} into ${target}; it is now the current context\n`)
+      return {cluster, context, file, mergedInto: target}
+    }
+    if (!this.jsonEnabled()) process.stdout.write(text)
+    return {cluster, context, file}
+  }
+}

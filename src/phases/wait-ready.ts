@@ -1,0 +1,92 @@
+import {HybridError} from '../errors.js'
+import type {WorkaroundName, WorkaroundsSetting} from '../inventory/schema.js'
+import type {Phase} from '../plan/index.js'
+import type {K3sFailure} from '../sandbox/supervisor.js'
+import type {ControlPlaneContext} from './control-plane-context.js'
+
+/** Wait until the supervisor says the API (and the sandbox Node, with an agent) is ready. */
+export const waitReady: Phase<ControlPlaneContext> = {
+  title: 'wait for the control plane',
+  shouldRun: (ctx) => !ctx.alreadyUp && !ctx.dryRun,
+  async run(ctx) {
+    const handle = ctx.supervisor!
+    const aborted = new Promise<never>((_, reject) => {
+      if (ctx.signal.aborted) reject(ctx.signal.reason)
+      ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), {once: true})
+    })
+    aborted.catch(() => {})
+    try {
+      await Promise.race([handle.ready, aborted])
+    } catch (error) {
+      if (ctx.signal.aborted) throw error
+      throw failureError(error as K3sFailure, ctx)
+    }
+  },
+}
+
+/**
+ * k3s's fatal messages for the blockers of DESIGN.md §4, each mapped to the workaround that removes it.
+ * The first line of k3s's log (from the end) that matches names the blocker.
+ */
+const BLOCKERS: ReadonlyArray<{readonly id: WorkaroundName; readonly pattern: RegExp}> = [
+  {id: 'procsys', pattern: /\/proc\/sys\/|invalid kernel flag/},
+  {id: 'kmsg', pattern: /\/dev\/kmsg/},
+  {id: 'snapshotter', pattern: /overlayfs snapshotter|snapshotter "?overlayfs|failed to mount overlay|overlay.*not supported/i},
+  {id: 'iptables', pattern: /Failed to initialize nft|nf_tables/},
+  {id: 'cnibin', pattern: /failed to find plugin/},
+  {id: 'cgroups', pattern: /QoS|cgroups-per-qos|kubepods/},
+  {id: 'cadvisor', pattern: /rootfs|cAdvisor|cadvisor/},
+  {id: 'flannel', pattern: /flannel|promiscuous|vxlan/i},
+]
+
+export interface Diagnosis {
+  readonly workaround: WorkaroundName
+  /** k3s's own words (its log line's msg="…" when it has one). */
+  readonly message: string
+}
+
+/** Which blocker k3s died of, from its last log lines; undefined when none of the known ones. */
+export function diagnose(logTail: readonly string[]): Diagnosis | undefined {
+  for (const line of [...logTail].reverse()) {
+    const blocker = BLOCKERS.find((b) => b.pattern.test(line))
+    if (blocker) return {workaround: blocker.id, message: k3sWords(line)}
+  }
+  return undefined
+}
+
+/** A logrus field's value: `key="quoted \"text\""` or `key=plain`. */
+function logrusField(line: string, key: string): string | undefined {
+  const match = new RegExp(`(?:^|\\s)${key}=(?:"((?:[^"\\\\]|\\\\.)*)"|(\\S+))`).exec(line)
+  if (!match) return undefined
+  return match[1] !== undefined ? match[1].replace(/\\(.)/g, '$1') : match[2]
+}
+
+/**
+ * k3s's own words from a log line: `time="…" level=fatal msg="Failed to start ContainerManager" err="…"`
+ * → `Failed to start ContainerManager: …`; any other line as it is. Long enough for the kubelet's list of
+ * six tunables.
+ */
+function k3sWords(line: string): string {
+  const msg = logrusField(line, 'msg')
+  const err = logrusField(line, 'err') ?? logrusField(line, 'error')
+  const words = msg === undefined ? line.trim() : err === undefined ? msg : `${msg}: ${err}`
+  return words.length > 1000 ? `${words.slice(0, 997)}...` : words
+}
+
+/** How the inventory's setting relates to the missing workaround, as the end of the sentence. */
+function settingAdvice(id: WorkaroundName, setting: WorkaroundsSetting, applied: readonly string[]): string {
+  if (applied.includes(id)) return `the ${id} workaround was applied, and k3s still failed`
+  if (setting === 'none') return `the ${id} workaround removes this blocker, but spec.controlPlane.workarounds is none (auto, all, or a list that includes ${id} applies it)`
+  if (Array.isArray(setting)) return `the ${id} workaround removes this blocker, but spec.controlPlane.workarounds does not list it (add ${id})`
+  return `the ${id} workaround removes this blocker, but its probe did not find it here (spec.controlPlane.workarounds: all, or a list that includes ${id}, applies it regardless)`
+}
+
+/** A supervisor failure as one sentence, k3s's last lines as details. */
+export function failureError(failure: K3sFailure, ctx: Pick<ControlPlaneContext, 'inventory' | 'state' | 'paths'>): HybridError {
+  const details = [...failure.logTail, `(k3s's log: ${ctx.paths.k3sLog})`]
+  const diagnosis = failure.kind === 'stopped' ? undefined : diagnose(failure.logTail)
+  if (!diagnosis) return new HybridError(failure.sentence, 1, details)
+  const setting = ctx.inventory?.controlPlane.workarounds ?? 'auto'
+  const applied = (ctx.state?.workarounds ?? []).map((r) => r.id)
+  return new HybridError(`${failure.sentence}: ${diagnosis.message}; ${settingAdvice(diagnosis.workaround, setting, applied)}`, 1, details)
+}

@@ -1,0 +1,23 @@
+import {buildServerConfig, serverConfigPath, writeServerConfig} from '../k3s/server-config.js'
+import type {Phase} from '../plan/index.js'
+import {CONTROL_PLANE_HOST, type ControlPlaneContext} from './control-plane-context.js'
+
+/** `<dataDir>/config.yaml` from the inventory and the applied workarounds (src/k3s/server-config.ts). */
+export const writeServerConfigPhase: Phase<ControlPlaneContext> = {
+  title: 'write the k3s server config',
+  shouldRun: (ctx) => !ctx.alreadyUp,
+  async run(ctx) {
+    const inventory = ctx.inventory!
+    const wctx = ctx.workaroundContext!
+    const serverConfig = buildServerConfig({
+      inventory,
+      tokenFile: ctx.tokenFile!,
+      fragments: (ctx.selected ?? []).map((w) => w.serverConfig(wctx)),
+    })
+    ctx.serverConfig = serverConfig
+    const path = serverConfigPath(inventory.controlPlane.dataDir)
+    const keys = Object.keys(serverConfig.config).join(', ')
+    await ctx.wet(CONTROL_PLANE_HOST, `write ${path} (0600) with ${keys}`, () => writeServerConfig(path, serverConfig.config))
+    if (serverConfig.commandLine.length > 0) ctx.logger.info(`extraArgs passed on the k3s command line: ${serverConfig.commandLine.join(' ')}`)
+  },
+}

@@ -1,0 +1,157 @@
+import {mkdir, readFile, rm, rmdir} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {HybridError, messageOf} from '../errors.js'
+import type {AppliedRecord} from '../sandbox/workarounds/workaround.js'
+import {writeFileAtomic} from '../util/fs-atomic.js'
+import {stateDir} from './paths.js'
+
+/** How the supervisor starts k3s: everything it needs, so a detached supervisor needs nothing else. */
+export interface LaunchSpec {
+  /** Absolute path of the k3s binary. */
+  readonly binary: string
+  /** Arguments after the binary: `server --config <dataDir>/config.yaml` plus any extraArgs left on the command line. */
+  readonly args: readonly string[]
+  /** Interceptor rules (JSON form of the interceptor's `Rule`); none: k3s runs without the interceptor. */
+  readonly rules: readonly unknown[]
+  /** Variables added to hybrid's own environment for k3s (the workarounds'). */
+  readonly env: Readonly<Record<string, string>>
+  /** The kubeconfig k3s writes (write-kubeconfig), through which readiness is checked. */
+  readonly k3sKubeconfig: string
+  /** The sandbox's own Node, waited for when the server runs an agent; absent when agentless. */
+  readonly nodeName?: string
+}
+
+export interface ProcessRecord {
+  readonly pid: number
+  /** ISO time the process started. */
+  readonly startedAt: string
+}
+
+/**
+ * What hybrid applied for one cluster: enough for `status`, for a second `up` to see that nothing needs
+ * changing, and for `down` to undo everything even after hybrid itself crashed.
+ *
+ * Writers: the `up` process until it starts the supervisor; from then on only the supervisor (in the
+ * foreground `up`, or the detached child), until `down` removes the file.
+ */
+export interface ClusterState {
+  readonly version: 1
+  readonly cluster: string
+  /** Absolute path of the inventory `up` used. */
+  readonly inventory: string
+  /** The inventory's control-plane settings (`controlPlaneSettings`) this cluster was brought up with. */
+  readonly settings: Readonly<Record<string, unknown>>
+  readonly dataDir: string
+  readonly apiPort: number
+  /** ISO time `up` started preparing this cluster. */
+  readonly createdAt: string
+  /** Applied workarounds in the order they were applied; undone in reverse. */
+  readonly workarounds: readonly AppliedRecord[]
+  /** The user's kubeconfig for this cluster (written once the API is ready). */
+  readonly kubeconfig: string
+  readonly launch?: LaunchSpec
+  /**
+   * The process that owns the cluster: the `up` preparing it, then the supervisor (the foreground `up`,
+   * or the detached child). `argv` lets `down` check a recorded pid still is that process.
+   */
+  readonly supervisor?: ProcessRecord & {readonly detached: boolean; readonly argv: readonly string[]}
+  readonly k3s?: ProcessRecord & {readonly restarts: number}
+  /** preparing: phases running; starting: k3s launched; ready: API (and Node) ready; stopped: given up. */
+  readonly phase: 'preparing' | 'starting' | 'ready' | 'stopped'
+  /** Why the supervisor gave up, one sentence (phase `stopped`). */
+  readonly failure?: string
+}
+
+/** The files of one cluster under `stateDir()/clusters/<name>/`. */
+export interface ClusterPaths {
+  readonly dir: string
+  readonly state: string
+  readonly kubeconfig: string
+  /** k3s's stdout and stderr. */
+  readonly k3sLog: string
+  /** The detached supervisor's own output. */
+  readonly supervisorLog: string
+  readonly pidfile: string
+  /** Interceptor counters, refreshed by the supervisor for `hybrid status`. */
+  readonly counters: string
+  /** Where workarounds keep their files (fake /proc/sys tree, PATH directories). */
+  readonly workDir: string
+  /** The cluster token when the inventory takes it from an environment variable. */
+  readonly token: string
+}
+
+export function clusterPaths(cluster: string): ClusterPaths {
+  const dir = join(stateDir(), 'clusters', cluster)
+  return {
+    dir,
+    state: join(dir, 'state.json'),
+    kubeconfig: join(dir, 'kubeconfig'),
+    k3sLog: join(dir, 'k3s.log'),
+    supervisorLog: join(dir, 'supervisor.log'),
+    pidfile: join(dir, 'supervisor.pid'),
+    counters: join(dir, 'counters.json'),
+    workDir: join(dir, 'work'),
+    token: join(dir, 'token'),
+  }
+}
+
+/** The cluster's state, or undefined when it has none (never brought up, or brought down). */
+export async function readState(cluster: string): Promise<ClusterState | undefined> {
+  const file = clusterPaths(cluster).state
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new HybridError(`cannot read the state of cluster ${cluster} (${file}): ${messageOf(error)}`)
+  }
+  let state: ClusterState
+  try {
+    state = JSON.parse(text) as ClusterState
+  } catch (error) {
+    throw new HybridError(`the state file ${file} is not valid JSON (${messageOf(error)}); hybrid down --inventory FILE removes it after undoing what it can`)
+  }
+  if (state.version !== 1 || state.cluster !== cluster || !Array.isArray(state.workarounds)) {
+    throw new HybridError(`the state file ${file} was not written by this version of hybrid`)
+  }
+  return state
+}
+
+/** Write the whole state atomically, 0600 in a 0700 directory (it names files that hold secrets). */
+export async function writeState(state: ClusterState): Promise<void> {
+  const paths = clusterPaths(state.cluster)
+  await mkdir(paths.dir, {recursive: true, mode: 0o700})
+  await writeFileAtomic(paths.state, `${JSON.stringify(state, null, 2)}\n`, 0o600)
+}
+
+/** Read, change and write back. Only the current writer (see ClusterState) calls this. */
+export async function updateState(cluster: string, change: (state: ClusterState) => ClusterState): Promise<ClusterState> {
+  const state = await readState(cluster)
+  if (!state) throw new HybridError(`cluster ${cluster} has no state (it was brought down meanwhile)`)
+  const next = change(state)
+  await writeState(next)
+  return next
+}
+
+/** Append one applied workaround: called right after `apply`, before the next step. */
+export function recordWorkaround(cluster: string, record: AppliedRecord): Promise<ClusterState> {
+  return updateState(cluster, (s) => ({...s, workarounds: [...s.workarounds.filter((r) => r.id !== record.id), record]}))
+}
+
+/** Forget one workaround once it has been undone, so an interrupted `down` resumes where it stopped. */
+export function forgetWorkaround(cluster: string, id: string): Promise<ClusterState> {
+  return updateState(cluster, (s) => ({...s, workarounds: s.workarounds.filter((r) => r.id !== id)}))
+}
+
+/**
+ * Remove what a running cluster keeps in its state directory (state, pidfile, counters, kubeconfig, token
+ * copy, workaround files); the logs stay for post-mortems. Safe to call twice.
+ */
+export async function removeRuntimeFiles(cluster: string): Promise<void> {
+  const paths = clusterPaths(cluster)
+  for (const file of [paths.pidfile, paths.counters, paths.kubeconfig, paths.token]) await rm(file, {force: true})
+  await rm(paths.workDir, {recursive: true, force: true})
+  await rm(paths.state, {force: true})
+  await rmdir(paths.dir).catch(() => {}) // gone when no log is left in it
+}
