@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine for hybrid (as root): the Debian packages the lab and the test tiers use,
+# then `npm ci`, which builds the native interceptor and the TypeScript. CI runs this too (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: run as root (it installs Debian packages): sudo $0" >&2
+  exit 2
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# runsc: the gVisor sandbox (the lab's control plane runs in it; the sandbox tier tests in it);
+# golang-go: the Go tracee; strace, proot: benchmark baselines; openssh-server, openssh-client, iproute2:
+# lab worker hosts; iptables: runsc's network set-up; tinyproxy, docker-registry: k3s download tests
+# (HTTP proxy, OCI registry); g++, make, python3: node-gyp for the native addon; hyperfine: benchmarks.
+apt-get install -y -qq --no-install-recommends \
+  runsc golang-go strace proot openssh-server openssh-client iproute2 iptables tinyproxy docker-registry \
+  g++ make python3 ca-certificates util-linux procps perl hyperfine >/dev/null
+# kubectl: tests and users check the cluster with it. Debian ships it as kubernetes-client.
+command -v kubectl >/dev/null || apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
+
+npm ci
+echo "setup: done"
