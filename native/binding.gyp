@@ -5,6 +5,7 @@
       "sources": [
         "src/addon.cc",
         "src/session.cc",
+        "src/session_start.cc",
         "src/child.cc",
         "src/syscall_table.cc",
         "src/path_rules.cc",

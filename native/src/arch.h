@@ -71,7 +71,7 @@ inline Regs WithResult(const Regs& original, int64_t result) {
 constexpr uint32_t kAuditArch = AUDIT_ARCH_AARCH64;
 
 struct Regs {
-  user_pt_regs r;
+  user_regs_struct r;  // glibc's name for the kernel's user_pt_regs: regs[31], sp, pc, pstate
 };
 
 inline bool GetRegs(pid_t tid, Regs& regs) {
@@ -79,7 +79,7 @@ inline bool GetRegs(pid_t tid, Regs& regs) {
   return ptrace(PTRACE_GETREGSET, tid, reinterpret_cast<void*>(NT_PRSTATUS), &iov) == 0;
 }
 inline bool SetRegs(pid_t tid, const Regs& regs) {
-  iovec iov{const_cast<user_pt_regs*>(&regs.r), sizeof regs.r};
+  iovec iov{const_cast<user_regs_struct*>(&regs.r), sizeof regs.r};
   return ptrace(PTRACE_SETREGSET, tid, reinterpret_cast<void*>(NT_PRSTATUS), &iov) == 0;
 }
 

@@ -6,6 +6,7 @@
 #   (b) 100 000 opens of a /proc/sys file, 9 getppid after each: intercepted / native, / strace, / proot;
 #       once for a redirected file (vm/panic_on_oom: two stops, the second gives the tracee back its
 #       registers) and once for one that is only inspected (kernel/ostype: one stop)
+#       beside a bare tracer that resumes each stop at once (the floor of a stop's cost here)
 #   (c) the Go tracee of the tests, a fixed amount of work: intercepted / native
 # (a) and (b) use the loop's own time (without process start-up: hybrid's node takes ~0.3 s to start);
 # (c) uses wall time. Usage: scripts/bench/interceptor.sh [ROUNDS] (default 3; proot makes (b) slow).
@@ -22,6 +23,7 @@ WORK=$(mktemp -d /tmp/hybrid-bench-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cc -O2 -o "$WORK/syscall-loop" "$FIXTURES/syscall-loop.c"
 cc -O2 -o "$WORK/seccomp-allow-all" "$REPO/scripts/bench/seccomp-allow-all.c"
+cc -O2 -o "$WORK/bare-tracer" "$REPO/scripts/bench/bare-tracer.c"
 GOCACHE=$WORK/gocache GOPATH=$WORK/gopath GO111MODULE=off CGO_ENABLED=0 go build -o "$WORK/go-tracee" "$FIXTURES/go-tracee/main.go"
 
 HYBRID=(node "$REPO/bin/run.js" intercept --)
@@ -39,7 +41,12 @@ run() {
 }
 
 median() { sort -n "$WORK/$1" | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
-ratio() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN {printf "%.2f", a / b}'; }
+minimum() { sort -n "$WORK/$1" | head -1; }
+# The ratio of medians, and of minima: on a shared machine the fastest run is the least disturbed one.
+ratio() {
+  awk -v a="$(median "$1")" -v b="$(median "$2")" -v c="$(minimum "$1")" -v d="$(minimum "$2")" \
+    'BEGIN {printf "%.2f (of minima %.2f)", a / b, c / d}'
+}
 secs() { printf '%.3f s' "$(median "$1")"; }
 
 GETPPID=("$WORK/syscall-loop" getppid 2000000)
@@ -49,21 +56,24 @@ GO=("$WORK/go-tracee" -rounds 300 -spin 2000000 -check=false -exec-from-thread=f
 
 for round in $(seq "$ROUNDS"); do
   echo "round $round of $ROUNDS…" >&2
-  run a-native "${GETPPID[@]}"
-  run a-hybrid "${HYBRID[@]}" "${GETPPID[@]}"
-  run a-filter "$WORK/seccomp-allow-all" "${GETPPID[@]}"
+  for _ in 1 2 3; do  # short runs: more of them
+    run a-native "${GETPPID[@]}"
+    run a-hybrid "${HYBRID[@]}" "${GETPPID[@]}"
+    run a-filter "$WORK/seccomp-allow-all" "${GETPPID[@]}"
+  done
   for kind in redirected inspected; do
     if [ $kind = redirected ]; then cmd=("${OPEN_REDIRECTED[@]}"); else cmd=("${OPEN_INSPECTED[@]}"); fi
     run b-$kind-native "${cmd[@]}"
     run b-$kind-hybrid "${HYBRID[@]}" "${cmd[@]}"
     run b-$kind-strace "${STRACE[@]}" "${cmd[@]}"
     run b-$kind-proot proot "${cmd[@]}"
+    run b-$kind-bare "$WORK/bare-tracer" "${cmd[@]}"
   done
   run c-native "${GO[@]}"
   run c-hybrid "${HYBRID[@]}" "${GO[@]}"
 done
 
-echo "interceptor benchmark: medians of $ROUNDS rounds; $(uname -sr), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "interceptor benchmark: medians of $ROUNDS rounds ((a): 3 runs a round); $(uname -sr), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "(a) 2 000 000 getppid, never stopped:  native $(secs a-native)  hybrid $(secs a-hybrid)"
 echo "    hybrid / native            $(ratio a-hybrid a-native)   (target ≤ 1.05)"
 echo "    allow-all filter / native  $(ratio a-filter a-native)   (the same loop under a one-instruction seccomp filter, no tracer)"
@@ -74,6 +84,7 @@ for kind in redirected inspected; do
   echo "    hybrid / native            $(ratio b-$kind-hybrid b-$kind-native)"
   echo "    hybrid / strace            $(ratio b-$kind-hybrid b-$kind-strace)   (target ≤ 0.5)"
   echo "    hybrid / proot             $(ratio b-$kind-hybrid b-$kind-proot)"
+  echo "    bare tracer / strace       $(ratio b-$kind-bare b-$kind-strace)   (one stop per open, resumed at once: the floor here)"
 done
 echo "(c) Go tracee, 16 readers × 300 rounds, writers, 300 execs, spinners (wall time, hybrid's start included):"
 echo "    native $(secs c-native)  hybrid $(secs c-hybrid)"

@@ -67,11 +67,10 @@ CMD's stdin, stdout and stderr are its own; hybrid exits with CMD's exit code, o
   }
 
   async run(): Promise<void> {
-    const {flags, argv, nonExistentFlags} = await this.parse(Intercept)
+    const {flags, argv} = await this.parse(Intercept)
+    // Take CMD from the raw argv: oclif's argv is re-sorted by first occurrence, which misorders a
+    // command argument that equals a flag value (`--mode always -- echo always`).
     const dashdash = this.argv.indexOf('--')
-    const ownArgs = dashdash >= 0 ? this.argv.slice(0, dashdash) : this.argv
-    const unknown = nonExistentFlags.find((f) => ownArgs.includes(f))
-    if (unknown) throw new UsageError(`Unknown flag ${unknown} (put the command and its arguments after --).`)
     const [command, ...args] = dashdash >= 0 ? this.argv.slice(dashdash + 1) : (argv as string[])
     if (command === undefined) throw new UsageError('No command given: hybrid intercept [--rule SRC=DST]... -- CMD [ARGS...].')
 

@@ -1,5 +1,6 @@
 import {fstatSync, statSync} from 'node:fs'
 import {constants} from 'node:os'
+import {resolve} from 'node:path'
 
 import {UsageError} from '../errors.js'
 import {isNativeStartError, loadBinding, type NativeEvent} from './native-binding.js'
@@ -22,7 +23,7 @@ function envArray(env: NodeJS.ProcessEnv): string[] {
 export function spawnIntercepted(file: string, args: string[], options: InterceptOptions): InterceptedProcess {
   const rules = compileRules(options.rules)
   const env = options.env ?? process.env
-  const cwd = options.cwd ?? process.cwd()
+  const cwd = resolve(options.cwd ?? process.cwd())
   try {
     if (!statSync(cwd).isDirectory()) throw new Error('not a directory')
   } catch {
