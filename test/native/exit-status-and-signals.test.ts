@@ -142,9 +142,11 @@ setInterval(() => {}, 1000)
     this.timeout(180_000)
     const dir = join(work, 'gvisor')
     await mkdir(dir)
+    // The test's own tree: hybrid's private one would outlive the SIGKILL of the last scene.
+    const rules = (await writeProcSysTree(join(dir, 'tree'))).map((r) => `--rule ${r.from}=${r.to}`).join(' ')
     // One sandbox, four scenes; each waits on files the tracee writes, never on fixed delays.
     const script = `
-      H="${process.execPath} ${HYBRID} intercept --"
+      H="${process.execPath} ${HYBRID} intercept ${rules} --mode always --"
       D=${dir}
       until_file() { while [ ! -s "$1" ]; do sleep 0.05; done; }
       state() { awk '{print $3}' /proc/$1/stat 2>/dev/null || echo gone; }
