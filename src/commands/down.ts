@@ -1,5 +1,4 @@
-import {Flags} from '@oclif/core'
-
+import {dryRunFlag, inventoryFlag} from '../cli/flags.js'
 import {HybridCommand} from '../cli/hybrid-command.js'
 import {HybridError} from '../errors.js'
 import type {ControlPlaneContext} from '../phases/control-plane-context.js'
@@ -25,8 +24,8 @@ export default class Down extends HybridCommand {
   static override description = 'Works from the state file alone, so it also cleans up after a hybrid that crashed. Safe to run twice. The data dir stays (the next `up` resumes the same cluster).'
   static override examples = ['<%= config.bin %> down', '<%= config.bin %> down --inventory lab.yaml']
   static override flags = {
-    inventory: Flags.string({char: 'i', description: 'the inventory file (default: the cluster `up` last brought up)'}),
-    'dry-run': Flags.boolean({description: 'print what would change, change nothing', default: false}),
+    inventory: inventoryFlag(),
+    'dry-run': dryRunFlag(),
   }
 
   protected override get writesLogFile(): boolean {

@@ -2,6 +2,7 @@ import {readFile} from 'node:fs/promises'
 
 import {Flags} from '@oclif/core'
 
+import {inventoryFlag} from '../cli/flags.js'
 import {HybridCommand} from '../cli/hybrid-command.js'
 import {HybridError, UsageError} from '../errors.js'
 import {mergeIntoFile, mergeTarget, renameKubeconfig} from '../kube/kubeconfig.js'
@@ -22,7 +23,7 @@ export default class Kubeconfig extends HybridCommand {
   static override description = 'The kubeconfig is a secret: it goes to stdout only (or, with --merge, into the kubeconfig file, 0600), never to a log. With --json, the document names the files instead of holding the secret.'
   static override examples = ['<%= config.bin %> kubeconfig > lab.kubeconfig', '<%= config.bin %> kubeconfig --merge', '<%= config.bin %> kubeconfig --merge --context lab-sandbox']
   static override flags = {
-    inventory: Flags.string({char: 'i', description: 'the inventory file (default: the cluster `up` last brought up)'}),
+    inventory: inventoryFlag(),
     merge: Flags.boolean({description: 'merge into the first file of KUBECONFIG, else ~/.kube/config, and make it the current context', default: false}),
     context: Flags.string({description: 'name of the context (and of its cluster and user entries); default: the cluster name'}),
   }

@@ -2,8 +2,7 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 
-import {Flags} from '@oclif/core'
-
+import {inventoryFlag} from '../cli/flags.js'
 import {HybridCommand} from '../cli/hybrid-command.js'
 import {loadInventory} from '../inventory/load.js'
 import type {ControlPlaneSettings, NetworkSettings} from '../inventory/model.js'
@@ -28,7 +27,7 @@ export default class Preflight extends HybridCommand {
     'Exits 0 when every blocker found has a remedy here, 1 when one has none (for example ptrace forbidden), saying why. Without --inventory it probes the data dir of the cluster `up` last brought up, or else a temporary directory.'
   static override examples = ['<%= config.bin %> preflight', '<%= config.bin %> preflight --inventory lab.yaml', '<%= config.bin %> preflight --json']
   static override flags = {
-    inventory: Flags.string({char: 'i', description: 'the inventory file (data dir, agent, network mode, workarounds setting)'}),
+    inventory: inventoryFlag('the inventory file (data dir, agent, network mode, workarounds setting)'),
   }
 
   async run(): Promise<PreflightReport> {

@@ -1,7 +1,6 @@
 import {readFile} from 'node:fs/promises'
 
-import {Flags} from '@oclif/core'
-
+import {inventoryFlag} from '../cli/flags.js'
 import {HybridCommand} from '../cli/hybrid-command.js'
 import {kubeConfigFromFile, serverOf} from '../kube/client.js'
 import {listNodes, type NodeSummary} from '../kube/nodes.js'
@@ -36,7 +35,7 @@ export default class Status extends HybridCommand {
   static override summary = 'Show the control plane: supervisor and k3s processes, interceptor counters, API readiness, nodes'
   static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json']
   static override flags = {
-    inventory: Flags.string({char: 'i', description: 'the inventory file (default: the cluster `up` last brought up)'}),
+    inventory: inventoryFlag(),
   }
 
   async run(): Promise<StatusResult> {

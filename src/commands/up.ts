@@ -2,6 +2,7 @@ import {resolve} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
+import {dryRunFlag, inventoryFlag} from '../cli/flags.js'
 import {HybridCommand} from '../cli/hybrid-command.js'
 import {HybridError, UsageError} from '../errors.js'
 import {loadInventory} from '../inventory/load.js'
@@ -56,8 +57,8 @@ export default class Up extends HybridCommand {
     'Stays in the foreground as the supervisor of k3s (like `k3s server`) until SIGINT or SIGTERM, then stops k3s and undoes the workarounds; with --detach it returns once the cluster is ready and a background supervisor keeps it running (`hybrid down` stops it).'
   static override examples = ['<%= config.bin %> up --inventory lab.yaml', '<%= config.bin %> up --inventory lab.yaml --detach', '<%= config.bin %> up --inventory lab.yaml --dry-run']
   static override flags = {
-    inventory: Flags.string({char: 'i', description: 'the inventory file (required)'}),
-    'dry-run': Flags.boolean({description: 'print what would change, change nothing', default: false}),
+    inventory: inventoryFlag('the inventory file (required)'),
+    'dry-run': dryRunFlag(),
     detach: Flags.boolean({description: 'return once ready; a background supervisor keeps the cluster running', default: false}),
     supervise: Flags.boolean({hidden: true, description: 'internal: be the detached supervisor of a cluster `up --detach` prepared', default: false}),
   }

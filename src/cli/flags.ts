@@ -1,0 +1,10 @@
+import {Flags} from '@oclif/core'
+
+/** The flags several commands share, defined once so their names and help read the same everywhere. */
+
+/** `--inventory FILE`; commands that act on a cluster fall back to the one `up` last brought up. */
+export const inventoryFlag = (description = 'the inventory file (default: the cluster `up` last brought up)') =>
+  Flags.string({char: 'i', description})
+
+/** `--dry-run`: the plan's wet() records each change instead of making it. */
+export const dryRunFlag = () => Flags.boolean({description: 'print what would change, change nothing', default: false})
