@@ -2,6 +2,7 @@ import {HybridError} from '../errors.js'
 import type {WorkaroundName, WorkaroundsSetting} from '../inventory/schema.js'
 import type {Phase} from '../plan/index.js'
 import type {K3sFailure} from '../sandbox/supervisor.js'
+import {WORKAROUNDS} from '../sandbox/workarounds/index.js'
 import type {ControlPlaneContext} from './control-plane-context.js'
 
 /** Wait until the supervisor says the API (and the sandbox Node, with an agent) is ready. */
@@ -24,31 +25,16 @@ export const waitReady: Phase<ControlPlaneContext> = {
   },
 }
 
-/**
- * k3s's fatal messages for the blockers of DESIGN.md §4, each mapped to the workaround that removes it.
- * The first line of k3s's log (from the end) that matches names the blocker.
- */
-const BLOCKERS: ReadonlyArray<{readonly id: WorkaroundName; readonly pattern: RegExp}> = [
-  {id: 'procsys', pattern: /\/proc\/sys\/|invalid kernel flag/},
-  {id: 'kmsg', pattern: /\/dev\/kmsg/},
-  {id: 'snapshotter', pattern: /overlayfs snapshotter|snapshotter "?overlayfs|failed to mount overlay|overlay.*not supported/i},
-  {id: 'iptables', pattern: /Failed to initialize nft|nf_tables/},
-  {id: 'cnibin', pattern: /failed to find plugin/},
-  {id: 'cgroups', pattern: /QoS|cgroups-per-qos|kubepods/},
-  {id: 'cadvisor', pattern: /rootfs|cAdvisor|cadvisor/},
-  {id: 'flannel', pattern: /flannel|promiscuous|vxlan/i},
-]
-
 export interface Diagnosis {
   readonly workaround: WorkaroundName
   /** k3s's own words (its log line's msg="…" when it has one). */
   readonly message: string
 }
 
-/** Which blocker k3s died of, from its last log lines; undefined when none of the known ones. */
+/** Which blocker k3s died of: the last line of its log that a workaround's failurePattern matches. */
 export function diagnose(logTail: readonly string[]): Diagnosis | undefined {
   for (const line of [...logTail].reverse()) {
-    const blocker = BLOCKERS.find((b) => b.pattern.test(line))
+    const blocker = WORKAROUNDS.find((w) => w.failurePattern?.test(line))
     if (blocker) return {workaround: blocker.id, message: k3sWords(line)}
   }
   return undefined

@@ -10,6 +10,7 @@ export const cadvisor: Workaround = {
   id: 'cadvisor',
   blocker: 'cAdvisor cannot read root filesystem stats',
   remedy: '--kubelet-arg=local-storage-capacity-isolation=false, image-gc-high-threshold=100, image-gc-low-threshold=99',
+  failurePattern: /rootfs|cAdvisor|cadvisor/,
   appliesTo: (ctx) => ctx.agent,
   async probe(ctx) {
     const facts = await probeFilesystem(ctx.dataDir)

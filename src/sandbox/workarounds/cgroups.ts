@@ -7,6 +7,7 @@ export const cgroups: Workaround = {
   id: 'cgroups',
   blocker: 'the kubelet cannot build its QoS cgroup tree (gVisor does not populate cgroup directories)',
   remedy: '--kubelet-arg=cgroups-per-qos=false, --kubelet-arg=enforce-node-allocatable=',
+  failurePattern: /QoS|cgroups-per-qos|kubepods/,
   appliesTo: (ctx) => ctx.agent,
   async probe() {
     const facts = await probeCgroups()

@@ -24,6 +24,7 @@ export const cnibin: Workaround = {
   id: 'cnibin',
   blocker: 'the data dir\'s filesystem does not follow the symlinks of k3s\'s bundled CNI plugins (failed to find plugin "host-local" in path)',
   remedy: 'give k3s real files, not symlinks, for its CNI plugins',
+  failurePattern: /failed to find plugin/,
   appliesTo: () => true,
   async probe(ctx) {
     const facts = await probeSymlinkExec(ctx.dataDir, probeSignal(ctx))

@@ -11,6 +11,7 @@ export const flannel: Workaround = {
   id: 'flannel',
   blocker: 'bridges cannot be made promiscuous, vxlan unavailable',
   remedy: '--flannel-backend=none; workers get their CNI from hybrid',
+  failurePattern: /flannel|promiscuous|vxlan/i,
   appliesTo: (ctx) => ctx.agent,
   async probe(ctx) {
     const facts = await probeBridge(probeSignal(ctx))

@@ -30,6 +30,7 @@ export const iptables: Workaround = {
   id: 'iptables',
   blocker: 'nf_tables is unavailable (Failed to initialize nft: Protocol not supported)',
   remedy: 'k3s uses the legacy iptables backend (a PATH with iptables-legacy first, or its bundled binaries)',
+  failurePattern: /Failed to initialize nft|nf_tables/,
   appliesTo: () => true,
   async probe(ctx) {
     const facts = await probeIptables(probeSignal(ctx))

@@ -18,6 +18,7 @@ export const kmsg: Workaround = {
   id: 'kmsg',
   blocker: "/dev/kmsg missing (the kubelet's OOM watcher opens it)",
   remedy: 'create /dev/kmsg and bind-mount /dev/null over it',
+  failurePattern: /\/dev\/kmsg/,
   appliesTo: (ctx) => ctx.agent,
   async probe() {
     const facts = await probeKmsg()

@@ -18,6 +18,7 @@ export const procsys: Workaround = {
   id: 'procsys',
   blocker: 'kubelet tunables missing or unwritable under /proc/sys (vm/overcommit_memory, vm/panic_on_oom, kernel/panic, kernel/panic_on_oops, kernel/keys/root_maxkeys, kernel/keys/root_maxbytes)',
   remedy: "fake tree with the kubelet's values; k3s runs under the ptrace interceptor, which redirects the six paths into it",
+  failurePattern: /\/proc\/sys\/|invalid kernel flag/,
   appliesTo: (ctx) => ctx.agent,
   async probe(ctx) {
     const gvisor = await probeGvisor()

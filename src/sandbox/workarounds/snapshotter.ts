@@ -8,6 +8,7 @@ export const snapshotter: Workaround = {
   id: 'snapshotter',
   blocker: "containerd's overlayfs snapshotter refuses the data dir's filesystem (9p)",
   remedy: '--snapshotter=native',
+  failurePattern: /overlayfs snapshotter|snapshotter "?overlayfs|failed to mount overlay|overlay.*not supported/i,
   appliesTo: (ctx) => ctx.agent,
   async probe(ctx) {
     const facts = await probeOverlay(ctx.dataDir, await probeRoot(), probeSignal(ctx))

@@ -14,6 +14,8 @@ export interface Workaround {
   readonly blocker: string
   /** The remedy `up` applies, one line. */
   readonly remedy: string
+  /** k3s's own fatal words for this blocker: a k3s that dies with a matching line is diagnosed as missing this workaround. */
+  readonly failurePattern?: RegExp
   /** Whether it concerns this control plane at all (e.g. kubelet workarounds not when agentless). */
   appliesTo(ctx: WorkaroundContext): boolean
   /** Is the blocker present here? Time-limited; leaves nothing behind. */
