@@ -58,7 +58,7 @@ class TracedProcess : public Napi::ObjectWrap<TracedProcess> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "TracedProcess",
                        {InstanceAccessor<&TracedProcess::Pid>("pid"), InstanceMethod<&TracedProcess::Counters>("counters"),
-                        InstanceMethod<&TracedProcess::Kill>("kill")});
+                        InstanceMethod<&TracedProcess::Kill>("kill"), InstanceMethod<&TracedProcess::KillAll>("killAll")});
   }
 
   explicit TracedProcess(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TracedProcess>(info) {
@@ -83,6 +83,10 @@ class TracedProcess : public Napi::ObjectWrap<TracedProcess> {
 
   Napi::Value Kill(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), session_->Kill(info[0].As<Napi::Number>().Int32Value()));
+  }
+
+  Napi::Value KillAll(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), session_->KillAll(info[0].As<Napi::Number>().Int32Value()));
   }
 
   std::shared_ptr<Session> session_;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include "child.h"
 #include "syscall_table.h"
@@ -21,6 +22,22 @@ bool RealPathExists(const char* path) {
   struct stat st;
   if (stat(path, &st) == 0) return true;
   return errno != ENOENT && errno != ENOTDIR;
+}
+
+// The process a traced thread belongs to; the thread's own id when /proc cannot tell (kill() with a
+// thread's id still reaches its whole process).
+pid_t ThreadGroupOf(pid_t tid) {
+  char file[64];
+  snprintf(file, sizeof file, "/proc/%d/status", tid);
+  FILE* f = fopen(file, "re");
+  if (f == nullptr) return tid;
+  char line[256];
+  pid_t tgid = tid;
+  while (fgets(line, sizeof line, f) != nullptr) {
+    if (sscanf(line, "Tgid: %d", &tgid) == 1) break;
+  }
+  fclose(f);
+  return tgid;
 }
 
 bool IsStopSignal(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
@@ -53,7 +70,7 @@ void Session::Loop() {
     }
     if (!WIFSTOPPED(status)) continue;
     stops_.Bump();
-    if (alive_.insert(tid).second) tracees_.Set(alive_.size());  // a new thread or process's first stop
+    if (alive_.count(tid) == 0) AddTracee(tid);  // a new thread or process's first stop
     const int sig = WSTOPSIG(status);
     const int event = status >> 16;
     if (event == PTRACE_EVENT_SECCOMP) {
@@ -80,11 +97,26 @@ void Session::Resume(pid_t tid, int sig) {
   ptrace(mid_redirect ? PTRACE_SYSCALL : PTRACE_CONT, tid, nullptr, reinterpret_cast<void*>(static_cast<long>(sig)));
 }
 
-void Session::OnGone(pid_t tid, int status) {
-  alive_.erase(tid);
+// alive_ changes only here, under the lock: a tid in it is not reaped yet, so KillAll never signals a
+// reused pid.
+void Session::AddTracee(pid_t tid) {
+  std::lock_guard<std::mutex> lock(alive_mutex_);
+  alive_.insert(tid);
+  tracees_.Set(alive_.size());
+}
+
+void Session::ForgetTracee(pid_t tid) {
+  {
+    std::lock_guard<std::mutex> lock(alive_mutex_);
+    alive_.erase(tid);
+    tracees_.Set(alive_.size());
+  }
   pending_.erase(tid);
   access_.Forget(tid);
-  tracees_.Set(alive_.size());
+}
+
+void Session::OnGone(pid_t tid, int status) {
+  ForgetTracee(tid);
   if (tid != pid_) return;
   reaped_.store(true);
   if (starting_) {
@@ -110,12 +142,7 @@ void Session::OnExec(pid_t tid) {
   ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &former);
   // A thread other than the leader exec'ed: it now has the leader's id and its old id is gone.
   const pid_t old_tid = static_cast<pid_t>(former);
-  if (old_tid != tid && old_tid > 0) {
-    alive_.erase(old_tid);
-    pending_.erase(old_tid);
-    access_.Forget(old_tid);
-    tracees_.Set(alive_.size());
-  }
+  if (old_tid != tid && old_tid > 0) ForgetTracee(old_tid);
   pending_.erase(tid);
   access_.Forget(tid);  // a new address space
   if (tid == pid_ && starting_) Finish({});
@@ -205,6 +232,17 @@ void Session::FinishRedirect(pid_t tid, std::unordered_map<pid_t, Pending>::iter
 bool Session::Kill(int sig) {
   if (reaped_.load()) return false;
   return ::kill(pid_, sig) == 0;
+}
+
+int Session::KillAll(int sig) {
+  std::lock_guard<std::mutex> lock(alive_mutex_);
+  std::unordered_set<pid_t> processes;  // one signal per process, not per thread
+  for (pid_t tid : alive_) processes.insert(ThreadGroupOf(tid));
+  int signalled = 0;
+  for (pid_t pid : processes) {
+    if (::kill(pid, sig) == 0) signalled++;
+  }
+  return signalled;
 }
 
 CounterSnapshot Session::Counters() const {

@@ -10,6 +10,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -80,6 +81,8 @@ class Session : public std::enable_shared_from_this<Session> {
   CounterSnapshot Counters() const;
   // Signal the command; false once it has been reaped (its pid may belong to someone else then).
   bool Kill(int sig);
+  // Signal every traced process still alive (the command and all it started); how many were signalled.
+  int KillAll(int sig);
 
  private:
   struct Pending {
@@ -98,6 +101,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void FinishRedirect(pid_t tid, std::unordered_map<pid_t, Pending>::iterator it, int64_t result);
   void OnExec(pid_t tid);
   void Resume(pid_t tid, int sig);
+  void AddTracee(pid_t tid);
+  void ForgetTracee(pid_t tid);
   void Finish(StartError error);
 
   SpawnSpec spec_;
@@ -113,7 +118,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   TraceeAccess access_;
   bool syscall_info_ok_ = true;  // PTRACE_GET_SYSCALL_INFO works (not in gVisor)
-  std::unordered_set<pid_t> alive_;
+  std::unordered_set<pid_t> alive_;  // written by the tracer thread under alive_mutex_, read by it freely
+  mutable std::mutex alive_mutex_;     // KillAll reads alive_ from the JS thread
   std::unordered_map<pid_t, Pending> pending_;
 
   Counter stops_, signals_, tracees_;

@@ -150,8 +150,7 @@ bool Session::Launch(StartError& error) {
     return false;
   }
   pid_ = child;
-  alive_.insert(child);
-  tracees_.Set(1);
+  AddTracee(child);
   char byte = 1;
   ssize_t written = write(go[1], &byte, 1);
   (void)written;

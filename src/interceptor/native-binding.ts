@@ -33,6 +33,7 @@ export interface NativeTracedProcess {
   readonly pid: number
   counters(): InterceptCounters
   kill(signal: number): boolean
+  killAll(signal: number): number
 }
 
 /** Thrown by `spawn` when the command could not start; `stage` says where. */

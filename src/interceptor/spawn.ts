@@ -11,6 +11,12 @@ import type {ExitStatus, InterceptedProcess, InterceptOptions} from './types.js'
 
 const signalNames = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]))
 
+function signalNumber(signal: NodeJS.Signals): number {
+  const number = constants.signals[signal]
+  if (number === undefined) throw new UsageError(`Unknown signal ${signal}.`)
+  return number
+}
+
 function envArray(env: NodeJS.ProcessEnv): string[] {
   return Object.entries(env).flatMap(([name, value]) => (value === undefined ? [] : [`${name}=${value}`]))
 }
@@ -61,10 +67,9 @@ export function spawnIntercepted(file: string, args: string[], options: Intercep
     exited,
     finished,
     kill(signal: NodeJS.Signals = 'SIGTERM') {
-      const number = constants.signals[signal]
-      if (number === undefined) throw new UsageError(`Unknown signal ${signal}.`)
-      native.kill(number)
+      native.kill(signalNumber(signal))
     },
+    killAll: (signal: NodeJS.Signals = 'SIGTERM') => native.killAll(signalNumber(signal)),
     counters: () => native.counters(),
   }
 }

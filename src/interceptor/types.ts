@@ -63,5 +63,10 @@ export interface InterceptedProcess {
   readonly finished: Promise<void>
   /** Signal the command (default SIGTERM); does nothing once it has exited. */
   kill(signal?: NodeJS.Signals): void
+  /**
+   * Signal every traced process still alive: the command and everything it started (default SIGTERM).
+   * Returns how many processes were signalled: 0 once none is left.
+   */
+  killAll(signal?: NodeJS.Signals): number
   counters(): InterceptCounters
 }
