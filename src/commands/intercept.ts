@@ -1,12 +1,11 @@
 import {Flags} from '@oclif/core'
 import {rmSync} from 'node:fs'
-import {mkdtemp, rm} from 'node:fs/promises'
-import {constants, tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {rm} from 'node:fs/promises'
+import {constants} from 'node:os'
 
 import {HybridCommand} from '../cli/hybrid-command.js'
 import {UsageError} from '../errors.js'
-import {type ExitStatus, type InterceptCounters, type Rule, type RuleMode, spawnIntercepted, writeProcSysTree} from '../interceptor/index.js'
+import {type ExitStatus, type InterceptCounters, type Rule, type RuleMode, spawnIntercepted, writePrivateProcSysTree} from '../interceptor/index.js'
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
 
@@ -36,7 +35,7 @@ export default class Intercept extends HybridCommand {
   static override summary = 'Run a command with paths redirected by the ptrace interceptor.'
   static override description = `Runs CMD and all its descendants under ptrace; a seccomp filter stops them only on syscalls that take a path. Each --rule SRC=DST redirects SRC (a directory: everything below it; a file: that file, and DST must have the same name) to DST. Only absolute paths are matched.
 
-Without --rule, hybrid writes the kubelet's six /proc/sys tunables (vm/overcommit_memory=1, vm/panic_on_oom=0, kernel/panic=10, kernel/panic_on_oops=1, kernel/keys/root_maxkeys=1000000, kernel/keys/root_maxbytes=25000000) into a private temporary tree, removed at exit, and always redirects reads and writes of them there.
+Without --rule, hybrid writes the kubelet's six /proc/sys tunables (vm/overcommit_memory=1, vm/panic_on_oom=0, kernel/panic=10, kernel/panic_on_oops=1, kernel/keys/root_maxkeys=1000000, kernel/keys/root_maxbytes=25000000) into a private temporary tree, removed at exit (or by the next run, when hybrid was killed), and always redirects reads and writes of them there.
 
 CMD's stdin, stdout and stderr are its own; hybrid exits with CMD's exit code, or 128+N when CMD is killed by signal N, once CMD and the processes it started have ended. SIGINT, SIGTERM and SIGHUP sent to hybrid while CMD runs are passed on to CMD.`
 
@@ -80,8 +79,9 @@ CMD's stdin, stdout and stderr are its own; hybrid exits with CMD's exit code, o
       if (flags.rule && flags.rule.length > 0) {
         rules = flags.rule.map((r) => parseRule(r, flags.mode ?? 'missing'))
       } else {
-        tree = await mkdtemp(join(tmpdir(), 'hybrid-procsys-'))
-        rules = (await writeProcSysTree(tree)).map((r) => ({...r, mode: flags.mode ?? 'always'}))
+        const privateTree = await writePrivateProcSysTree()
+        tree = privateTree.dir
+        rules = privateTree.rules.map((r) => ({...r, mode: flags.mode ?? 'always'}))
       }
       const traced = spawnIntercepted(command, args, {rules})
       const forward = (signal: NodeJS.Signals) => traced.kill(signal)

@@ -1,3 +1,5 @@
+import {lstat, mkdtemp, readdir, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {writeFileAtomic} from '../util/fs-atomic.js'
@@ -30,4 +32,37 @@ export async function writeProcSysTree(dir: string): Promise<Rule[]> {
     rules.push({from: path, to: target, mode: 'always'})
   }
   return rules
+}
+
+const PRIVATE_TREE_PREFIX = 'hybrid-procsys-'
+
+/**
+ * A private tree for one `hybrid intercept` run, in the temporary directory and named for the pid of
+ * its owner. A SIGKILLed owner cannot remove its tree, so each new one first removes the trees of
+ * owners (of this user) that are gone.
+ */
+export async function writePrivateProcSysTree(): Promise<{dir: string; rules: Rule[]}> {
+  await removeOrphanedTrees()
+  const dir = await mkdtemp(join(tmpdir(), `${PRIVATE_TREE_PREFIX}${process.pid}-`))
+  return {dir, rules: await writeProcSysTree(dir)}
+}
+
+async function removeOrphanedTrees(): Promise<void> {
+  const uid = process.getuid?.()
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const owner = new RegExp(`^${PRIVATE_TREE_PREFIX}(\\d+)-`).exec(name)
+    if (!owner || isRunning(Number(owner[1]))) continue
+    const dir = join(tmpdir(), name)
+    const info = await lstat(dir).catch(() => undefined)
+    if (info?.isDirectory() && info.uid === uid) await rm(dir, {recursive: true, force: true}).catch(() => {})
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM' // someone else's process: alive
+  }
 }

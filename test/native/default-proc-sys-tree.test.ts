@@ -5,7 +5,7 @@ import {join} from 'node:path'
 
 import {KUBELET_TUNABLES, writeProcSysTree} from '../../src/interceptor/index.js'
 import {requireGvisor, runInGvisor} from '../helpers/gvisor.js'
-import {HYBRID, REPO, runHybrid} from './helpers/run-hybrid.js'
+import {HYBRID, REPO, runHybrid, startHybrid} from './helpers/run-hybrid.js'
 
 const EXPECTED = {
   '/proc/sys/vm/overcommit_memory': '1',
@@ -16,6 +16,7 @@ const EXPECTED = {
   '/proc/sys/kernel/keys/root_maxbytes': '25000000',
 }
 
+const exists = (path: string) => access(path).then(() => true, () => false)
 const leftoverTrees = async () => (await readdir(tmpdir())).filter((name) => name.startsWith('hybrid-procsys-'))
 
 describe('the default rule set: the kubelet\'s six tunables in a tree hybrid writes', function () {
@@ -26,8 +27,11 @@ describe('the default rule set: the kubelet\'s six tunables in a tree hybrid wri
     dir = await mkdtemp(join(tmpdir(), 'hybrid-tree-test-'))
   })
 
+  const orphanedTrees: string[] = []
+
   after(async () => {
     if (dir) await rm(dir, {recursive: true, force: true})
+    for (const name of orphanedTrees) await rm(join(tmpdir(), name), {recursive: true, force: true})
   })
 
   it('KUBELET_TUNABLES holds the six paths with the values of the issue', () => {
@@ -51,6 +55,22 @@ describe('the default rule set: the kubelet\'s six tunables in a tree hybrid wri
     const result = await runHybrid(['intercept', '--', 'cat', ...Object.keys(EXPECTED)])
     assert.equal(result.code, 0, result.stderr)
     assert.equal(result.stdout, Object.values(EXPECTED).map((v) => `${v}\n`).join(''))
+    assert.deepEqual(await leftoverTrees(), before)
+  })
+
+  it('a tree left by a SIGKILLed hybrid intercept is removed by the next run', async () => {
+    const before = await leftoverTrees()
+    const killed = startHybrid(['intercept', '--', 'sh', '-c', 'echo started; exec sleep 1000'])
+    await killed.waitForStdout('started')
+    const orphans = (await leftoverTrees()).filter((name) => !before.includes(name))
+    orphanedTrees.push(...orphans)
+    assert.deepEqual(orphans.map((name) => name.startsWith(`hybrid-procsys-${killed.child.pid}-`)), [true], 'one tree, named for its owner')
+    killed.child.kill('SIGKILL')
+    assert.equal((await killed.result).signal, 'SIGKILL')
+    assert.ok(await exists(join(tmpdir(), orphans[0])), 'a SIGKILLed hybrid cannot remove its tree')
+    const next = await runHybrid(['intercept', '--', 'true'])
+    assert.equal(next.code, 0, next.stderr)
+    assert.equal(await exists(join(tmpdir(), orphans[0])), false, 'the next run removed the orphaned tree')
     assert.deepEqual(await leftoverTrees(), before)
   })
 
