@@ -3,7 +3,7 @@ import {join, resolve, sep} from 'node:path'
 
 import {HybridError, messageOf} from '../errors.js'
 import type {Phase} from '../plan/index.js'
-import {type ClusterState, removeRuntimeFiles, writeState} from '../state/cluster-state.js'
+import {type ClusterState, createState, removeRuntimeFiles} from '../state/cluster-state.js'
 import {ownCommandLine} from '../state/processes.js'
 import {changedSettings, controlPlaneSettings} from '../state/settings.js'
 import {CONTROL_PLANE_HOST, type ControlPlaneContext} from './control-plane-context.js'
@@ -50,7 +50,7 @@ export const prepareState: Phase<ControlPlaneContext> = {
       supervisor: {pid: process.pid, startedAt: new Date().toISOString(), detached: false, argv: ownCommandLine()},
       phase: 'preparing',
     }
-    await ctx.wet(CONTROL_PLANE_HOST, `record cluster ${ctx.cluster} in ${ctx.paths.state}`, () => writeState(state))
+    await ctx.wet(CONTROL_PLANE_HOST, `record cluster ${ctx.cluster} in ${ctx.paths.state}`, () => createState(state))
     ctx.state = state
     ctx.createdState = true
     await ensureDataDir(ctx, inventory.controlPlane.dataDir)

@@ -125,6 +125,22 @@ export async function writeState(state: ClusterState): Promise<void> {
   await writeFileAtomic(paths.state, `${JSON.stringify(state, null, 2)}\n`, 0o600)
 }
 
+/**
+ * Write the state of a cluster that has none: of two `up`s racing for one cluster exactly one gets
+ * here; the other is told who owns it.
+ */
+export async function createState(state: ClusterState): Promise<void> {
+  const paths = clusterPaths(state.cluster)
+  await mkdir(paths.dir, {recursive: true, mode: 0o700})
+  try {
+    await writeFileAtomic(paths.state, `${JSON.stringify(state, null, 2)}\n`, 0o600, {exclusive: true})
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    const owner = (await readState(state.cluster).catch(() => undefined))?.supervisor?.pid
+    throw new HybridError(`cluster ${state.cluster} is being brought up by another hybrid${owner ? ` (pid ${owner})` : ''} at this moment; \`hybrid status\` shows how it goes`)
+  }
+}
+
 /** Read, change and write back. Only the current writer (see ClusterState) calls this. */
 export async function updateState(cluster: string, change: (state: ClusterState) => ClusterState): Promise<ClusterState> {
   const state = await readState(cluster)

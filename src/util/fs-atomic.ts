@@ -1,13 +1,15 @@
 import {randomBytes} from 'node:crypto'
-import {mkdir, open, rename, rm} from 'node:fs/promises'
+import {link, mkdir, open, rename, rm} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
 /**
  * Write a file so that readers see either the old content or the new, never half of it: write a temp
  * file beside it (same filesystem), fsync, then rename over. `mode` applies from creation, so a secret
  * is never world-readable, not even for a moment.
+ * `exclusive`: only when `path` does not exist yet (the temp file is hard-linked, not renamed, into
+ * place); throws EEXIST when it does, so of two writers racing to create it exactly one wins.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, options: {exclusive?: boolean} = {}): Promise<void> {
   const dir = dirname(path)
   await mkdir(dir, {recursive: true})
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
@@ -23,9 +25,11 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   }
   await handle.close()
   try {
-    await rename(tmp, path)
+    if (options.exclusive) await link(tmp, path)
+    else await rename(tmp, path)
   } catch (error) {
     await rm(tmp, {force: true})
     throw error
   }
+  if (options.exclusive) await rm(tmp, {force: true}) // the content stays, under `path`
 }

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
-import {closeSync, openSync, readFileSync} from 'node:fs'
+import {closeSync, openSync} from 'node:fs'
 import {mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {type InterceptedProcess, spawnIntercepted, writeProcSysTree} from '../../src/interceptor/index.js'
-import {within} from '../../src/state/processes.js'
+import {isAlive, within} from '../../src/state/processes.js'
 import {requireGvisor} from '../helpers/gvisor.js'
 import {requireTool} from '../helpers/requires.js'
 import {runHybridInGvisor, trailingJson} from './helpers/run-hybrid.js'
@@ -25,7 +25,7 @@ describe('spawnIntercepted: options, live counters, and the fail-safe when a tra
 
   after(async () => {
     for (const p of started) p.killAll('SIGKILL')
-    for (const pid of leftovers) if (isAlive(pid)) process.kill(pid, 'SIGKILL')
+    for (const pid of leftovers) if (await isAlive(pid)) process.kill(pid, 'SIGKILL')
     if (work) await rm(work, {recursive: true, force: true})
   })
 
@@ -124,20 +124,11 @@ describe('spawnIntercepted: options, live counters, and the fail-safe when a tra
       await sleep(20)
     }
     leftovers.push(leftover)
-    assert.ok(isAlive(leftover), 'the background sleep runs')
+    assert.ok(await isAlive(leftover), 'the background sleep runs')
     assert.equal(traced.killAll('SIGTERM'), 2, 'two processes: the command and the sleep it left')
     assert.deepEqual(await traced.exited, {code: null, signal: 'SIGTERM'})
     assert.ok(await within(traced.finished, 10_000), 'nothing traced is left')
-    assert.equal(isAlive(leftover), false, 'the background sleep was ended too')
+    assert.equal(await isAlive(leftover), false, 'the background sleep was ended too')
     assert.equal(traced.killAll('SIGKILL'), 0, 'once none is left there is nothing to signal')
   })
 })
-
-/** Running, not a zombie waiting for its (re)parent to reap it. */
-function isAlive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
-  } catch {
-    return false
-  }
-}

@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {HybridError} from '../../src/errors.js'
-import {type ClusterState, clusterPaths, forgetWorkaround, readState, recordWorkaround, removeRuntimeFiles, updateState, writeState} from '../../src/state/cluster-state.js'
+import {type ClusterState, clusterPaths, createState, forgetWorkaround, readState, recordWorkaround, removeRuntimeFiles, updateState, writeState} from '../../src/state/cluster-state.js'
 import {currentCluster, resolveCluster, setCurrentCluster} from '../../src/state/current.js'
 import {changedSettings} from '../../src/state/settings.js'
 
@@ -112,3 +112,31 @@ describe('cluster state', () => {
     assert.deepEqual(changedSettings(before, {...before, k3s: {version: 'v2', binary: '/k3s'}}), ['k3s.version', 'k3s.binary'])
   })
 })
+
+describe('createState: two ups of one cluster', () => {
+  let dir: string
+  let saved: string | undefined
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hybrid-state-race-'))
+    saved = process.env.HYBRID_STATE_DIR
+    process.env.HYBRID_STATE_DIR = dir
+  })
+  after(async () => {
+    if (saved === undefined) delete process.env.HYBRID_STATE_DIR
+    else process.env.HYBRID_STATE_DIR = saved
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('the second is refused with the first one\'s pid, and the first one\'s state stays', async () => {
+    const first = freshState('race')
+    await createState(first)
+    const second = {...freshState('race'), supervisor: {...first.supervisor!, pid: 424242}}
+    await assert.rejects(createState(second), (error: unknown) => {
+      assert.ok(error instanceof HybridError)
+      assert.equal(error.message, `cluster race is being brought up by another hybrid (pid ${process.pid}) at this moment; \`hybrid status\` shows how it goes`)
+      return true
+    })
+    assert.equal((await readState('race'))?.supervisor?.pid, process.pid)
+  })
+})
+
