@@ -21,7 +21,7 @@ import {waitReady} from '../phases/wait-ready.js'
 import {writeKubeconfig} from '../phases/write-kubeconfig.js'
 import {writeServerConfigPhase} from '../phases/write-server-config.js'
 import {createPlanContext, createProgress, handleInterrupts, type Phase, type PlanResult, progressMode, renderChanges, runPlan, summaryJson} from '../plan/index.js'
-import type {K3sFailure} from '../sandbox/supervisor.js'
+import type {K3sFailure} from '../sandbox/k3s-failure.js'
 import {clusterPaths} from '../state/cluster-state.js'
 
 /** What `up --json` prints (and, for a foreground `up`, the `result` event once the cluster is ready). */

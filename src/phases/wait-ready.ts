@@ -1,7 +1,7 @@
 import {HybridError} from '../errors.js'
 import type {WorkaroundName, WorkaroundsSetting} from '../inventory/schema.js'
 import type {Phase} from '../plan/index.js'
-import type {K3sFailure} from '../sandbox/supervisor.js'
+import type {K3sFailure} from '../sandbox/k3s-failure.js'
 import {WORKAROUNDS} from '../sandbox/workarounds/index.js'
 import type {ControlPlaneContext} from './control-plane-context.js'
 

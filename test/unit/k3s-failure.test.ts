@@ -2,7 +2,7 @@ import {strict as assert} from 'node:assert'
 
 import {parseInventory} from '../../src/inventory/load.js'
 import {diagnose, failureError} from '../../src/phases/wait-ready.js'
-import type {K3sFailure} from '../../src/sandbox/supervisor.js'
+import type {K3sFailure} from '../../src/sandbox/k3s-failure.js'
 import {clusterPaths} from '../../src/state/cluster-state.js'
 
 /** k3s's (and the stand-in's) logrus lines, as they end a failed start in gVisor. */
