@@ -1,12 +1,16 @@
 // Benchmark baseline: the least a seccomp-based ptrace interceptor can do. Runs argv[1…] with a
 // filter that stops it on openat and resumes each stop at once with PTRACE_CONT: no registers read,
 // no path read, nothing redirected. Its time is the floor of the stop cost on this machine.
+// With BARE_TRACER_EXIT_STOP set, each seccomp stop is resumed with PTRACE_SYSCALL, so the call stops
+// once more when it returns (resumed at once too): the floor of a redirect that gives the tracee its
+// registers back, which takes that second stop.
 #define _GNU_SOURCE
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -33,11 +37,12 @@ int main(int argc, char **argv) {
     execv(argv[1], argv + 1);
     _exit(127);
   }
-  if (ptrace(PTRACE_SEIZE, child, 0, PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL) != 0) {
+  if (ptrace(PTRACE_SEIZE, child, 0, PTRACE_O_TRACESECCOMP | PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0) {
     perror("ptrace");
     return 1;
   }
   if (write(go[1], "x", 1) != 1) return 1;
+  const int after_seccomp = getenv("BARE_TRACER_EXIT_STOP") != NULL ? PTRACE_SYSCALL : PTRACE_CONT;
   int status;
   pid_t tid;
   while ((tid = waitpid(-1, &status, __WALL)) > 0) {
@@ -45,7 +50,9 @@ int main(int argc, char **argv) {
       if (tid == child) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       continue;
     }
-    ptrace(PTRACE_CONT, tid, 0, (status >> 16) != 0 ? 0 : WSTOPSIG(status));
+    const int event = status >> 16;
+    if (event == PTRACE_EVENT_SECCOMP) ptrace(after_seccomp, tid, 0, 0);
+    else ptrace(PTRACE_CONT, tid, 0, event != 0 || WSTOPSIG(status) == (SIGTRAP | 0x80) ? 0 : WSTOPSIG(status));
   }
   return 1;
 }

@@ -2,11 +2,14 @@
 # The interceptor's benchmark (DESIGN.md §9, issue 3): each figure is a ratio of medians, measured side
 # by side in one run, the variants interleaved round by round so that a busy machine slows all alike.
 #   (a) 2 000 000 getppid calls, which the seccomp filter never stops: intercepted / native, beside
-#       a one-instruction allow-all seccomp filter / native (the kernel's price for any filter)
+#       a one-instruction allow-all seccomp filter / native (the kernel's price for any filter) and
+#       the same loop under syscall user dispatch, a per-task hook without seccomp (the price of the
+#       kernel's slow syscall path, which any per-task hook switches on)
 #   (b) 100 000 opens of a /proc/sys file, 9 getppid after each: intercepted / native, / strace, / proot;
 #       once for a redirected file (vm/panic_on_oom: two stops, the second gives the tracee back its
 #       registers) and once for one that is only inspected (kernel/ostype: one stop)
-#       beside a bare tracer that resumes each stop at once (the floor of a stop's cost here)
+#       beside a bare tracer that resumes each stop at once (the floor of a stop's cost here), and
+#       for the redirected file the same bare tracer taking the second stop too (the floor with it)
 #   (c) the Go tracee of the tests, a fixed amount of work: intercepted / native
 # (a) and (b) use the loop's own time (without process start-up: hybrid's node takes ~0.3 s to start);
 # (c) uses wall time. Usage: scripts/bench/interceptor.sh [ROUNDS] (default 3; proot makes (b) slow).
@@ -24,6 +27,7 @@ trap 'rm -rf "$WORK"' EXIT
 cc -O2 -o "$WORK/syscall-loop" "$FIXTURES/syscall-loop.c"
 cc -O2 -o "$WORK/seccomp-allow-all" "$REPO/scripts/bench/seccomp-allow-all.c"
 cc -O2 -o "$WORK/bare-tracer" "$REPO/scripts/bench/bare-tracer.c"
+cc -O2 -o "$WORK/dispatch-loop" "$REPO/scripts/bench/dispatch-loop.c"
 GOCACHE=$WORK/gocache GOPATH=$WORK/gopath GO111MODULE=off CGO_ENABLED=0 go build -o "$WORK/go-tracee" "$FIXTURES/go-tracee/main.go"
 
 HYBRID=(node "$REPO/bin/run.js" intercept --)
@@ -60,6 +64,7 @@ for round in $(seq "$ROUNDS"); do
     run a-native "${GETPPID[@]}"
     run a-hybrid "${HYBRID[@]}" "${GETPPID[@]}"
     run a-filter "$WORK/seccomp-allow-all" "${GETPPID[@]}"
+    run a-dispatch "$WORK/dispatch-loop" 2000000
   done
   for kind in redirected inspected; do
     if [ $kind = redirected ]; then cmd=("${OPEN_REDIRECTED[@]}"); else cmd=("${OPEN_INSPECTED[@]}"); fi
@@ -68,6 +73,7 @@ for round in $(seq "$ROUNDS"); do
     run b-$kind-strace "${STRACE[@]}" "${cmd[@]}"
     run b-$kind-proot proot "${cmd[@]}"
     run b-$kind-bare "$WORK/bare-tracer" "${cmd[@]}"
+    if [ $kind = redirected ]; then run b-$kind-bare2 env BARE_TRACER_EXIT_STOP=1 "$WORK/bare-tracer" "${cmd[@]}"; fi
   done
   run c-native "${GO[@]}"
   run c-hybrid "${HYBRID[@]}" "${GO[@]}"
@@ -77,6 +83,7 @@ echo "interceptor benchmark: medians of $ROUNDS rounds ((a): 3 runs a round); $(
 echo "(a) 2 000 000 getppid, never stopped:  native $(secs a-native)  hybrid $(secs a-hybrid)"
 echo "    hybrid / native            $(ratio a-hybrid a-native)   (target ≤ 1.05)"
 echo "    allow-all filter / native  $(ratio a-filter a-native)   (the same loop under a one-instruction seccomp filter, no tracer)"
+echo "    user dispatch / native     $(ratio a-dispatch a-native)   (the same loop under syscall user dispatch: no seccomp, no tracer)"
 for kind in redirected inspected; do
   if [ $kind = redirected ]; then what="/proc/sys/vm/panic_on_oom, redirected"; else what="/proc/sys/kernel/ostype, inspected only"; fi
   echo "(b) 100 000 opens of $what, + 9 getppid each:"
@@ -85,6 +92,9 @@ for kind in redirected inspected; do
   echo "    hybrid / strace            $(ratio b-$kind-hybrid b-$kind-strace)   (target ≤ 0.5)"
   echo "    hybrid / proot             $(ratio b-$kind-hybrid b-$kind-proot)"
   echo "    bare tracer / strace       $(ratio b-$kind-bare b-$kind-strace)   (one stop per open, resumed at once: the floor here)"
+  if [ $kind = redirected ]; then
+    echo "    bare, 2 stops / strace     $(ratio b-$kind-bare2 b-$kind-strace)   (a stop at entry and one at return, both resumed at once: the floor with the register restore)"
+  fi
 done
 echo "(c) Go tracee, 16 readers × 300 rounds, writers, 300 execs, spinners (wall time, hybrid's start included):"
 echo "    native $(secs c-native)  hybrid $(secs c-hybrid)"
