@@ -1,5 +1,5 @@
-// Which absolute paths are redirected, and where the relative remainder starts. Pure string work:
-// the rules arrive already validated and sorted (longest prefix first) from TypeScript.
+// Which paths are redirected, and where the remainder (relative to the rule's target) starts. Pure
+// string work: the rules arrive already validated and sorted (longest prefix first) from TypeScript.
 #pragma once
 
 #include <sys/types.h>
@@ -31,5 +31,23 @@ struct PathMatch {
 // The first rule whose prefix covers `path` (repeated slashes count as one) with a non-empty
 // remainder that cannot climb out of the target (no ".." component). Relative paths never match.
 bool MatchPath(const std::vector<PathRule>& rules, const char* path, PathMatch& out);
+
+// Could a rule match a relative path? Only when some rule is a directory rule, or a file rule names
+// the path's last component: a cheap test before asking the kernel for the path's base directory.
+bool MayMatchRelative(const std::vector<PathRule>& rules, const char* rel);
+
+enum class RelativeMatch {
+  kNone,         // no rule covers base/rel
+  kMatched,      // out.suffix_offset is an offset into `rel` itself
+  kUnreachable,  // out.rule covers it, but the remainder does not end `rel` (it begins in `base`, or
+                 // `rel` spells it with "." components): a redirect can only point into `rel`
+};
+
+// A relative path `rel` resolved in the absolute directory `base` (the caller's working directory, or
+// the directory its descriptor names): `full` receives base/rel without "." components, and the
+// match is made on it. A ".." component never matches: the kernel resolves it after following
+// symlinks, which text cannot do.
+RelativeMatch MatchRelative(const std::vector<PathRule>& rules, const std::string& base, const char* rel, std::string& full,
+                            PathMatch& out);
 
 }  // namespace interceptor

@@ -1,6 +1,7 @@
 // The tracer loop: every stop of every tracee, and the redirect itself.
 #include "session.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/ptrace.h>
@@ -160,8 +161,7 @@ void Session::OnSeccomp(pid_t tid) {
   char path[PATH_MAX];
   const uint64_t path_addr = Arg(regs, sc->path_arg);
   PathMatch match;
-  if (!access_.ReadString(tid, path_addr, path, sizeof path) || !MatchPath(rules_, path, match) ||
-      (!match.rule->always && RealPathExists(path))) {
+  if (!access_.ReadString(tid, path_addr, path, sizeof path) || !Redirectable(tid, *sc, regs, path, match)) {
     ptrace(PTRACE_CONT, tid, nullptr, nullptr);
     return;
   }
@@ -183,6 +183,25 @@ void Session::OnSeccomp(pid_t tid) {
   // with: the syscall ABI promises them unchanged and inlined syscalls rely on that.
   pending_[tid] = Pending{regs, false};
   ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr);
+}
+
+// Does the tracee's `path` go to a rule's target? A relative path is resolved in the call's base
+// directory (its descriptor's, or the working directory); one whose remainder the redirect cannot
+// point at in the tracee's own string goes to the real path, counted as missed.
+bool Session::Redirectable(pid_t tid, const TracedSyscall& sc, const Regs& regs, const char* path, PathMatch& match) {
+  if (MatchPath(rules_, path, match)) return match.rule->always || !RealPathExists(path);
+  if (path[0] == '/' || path[0] == '\0' || !MayMatchRelative(rules_, path)) return false;
+  std::string base;
+  std::string full;
+  const int dirfd = sc.path_arg == 1 ? static_cast<int>(Arg(regs, 0)) : AT_FDCWD;
+  if (!access_.BaseDirectory(tid, dirfd, base)) return false;
+  const RelativeMatch result = MatchRelative(rules_, base, path, full, match);
+  if (result == RelativeMatch::kNone || (!match.rule->always && RealPathExists(full.c_str()))) return false;
+  if (result == RelativeMatch::kUnreachable) {
+    missed_counts_[static_cast<size_t>(match.rule - rules_.data())].Bump();
+    return false;
+  }
+  return true;
 }
 
 void Session::OnSyscallStop(pid_t tid) {

@@ -19,6 +19,7 @@
 
 #include "arch.h"
 #include "path_rules.h"
+#include "syscall_table.h"
 #include "tracee_access.h"
 
 namespace interceptor {
@@ -97,6 +98,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Loop();
   void OnGone(pid_t tid, int status);
   void OnSeccomp(pid_t tid);
+  bool Redirectable(pid_t tid, const TracedSyscall& sc, const Regs& regs, const char* path, PathMatch& match);
   void OnSyscallStop(pid_t tid);
   void FinishRedirect(pid_t tid, std::unordered_map<pid_t, Pending>::iterator it, int64_t result);
   void OnExec(pid_t tid);

@@ -1,6 +1,7 @@
 #include "tracee_access.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/kcmp.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -68,6 +69,18 @@ bool TraceeAccess::HoldsTargetDir(pid_t tid, const PathRule& rule) {
   std::snprintf(name, sizeof name, "/proc/%d/fd/%d", tid, rule.tracee_fd);
   struct stat st;
   return stat(name, &st) == 0 && st.st_dev == rule.dev && st.st_ino == rule.ino;
+}
+
+bool TraceeAccess::BaseDirectory(pid_t tid, int dirfd, std::string& out) {
+  char name[64];
+  if (dirfd == AT_FDCWD) std::snprintf(name, sizeof name, "/proc/%d/cwd", tid);
+  else std::snprintf(name, sizeof name, "/proc/%d/fd/%d", tid, dirfd);
+  char target[PATH_MAX];
+  const ssize_t n = readlink(name, target, sizeof target - 1);
+  if (n <= 0 || target[0] != '/') return false;
+  out.assign(target, static_cast<size_t>(n));
+  static const std::string kDeleted = " (deleted)";
+  return !(out.size() > kDeleted.size() && out.compare(out.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0);
 }
 
 void TraceeAccess::Forget(pid_t tid) {

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <unordered_map>
 
 #include "path_rules.h"
@@ -24,6 +25,11 @@ class TraceeAccess {
   // Is the tracee's descriptor `rule.tracee_fd` still the same open file as the tracer's? A tracee
   // may have closed it or put something else at that number; then nothing is redirected.
   bool HoldsTargetDir(pid_t tid, const PathRule& rule);
+
+  // The absolute directory a relative path in `tid`'s call is resolved in: its working directory
+  // (dirfd AT_FDCWD) or the directory open at `dirfd`. False when there is none a path can name
+  // (deleted, a pipe, a descriptor that is not open).
+  bool BaseDirectory(pid_t tid, int dirfd, std::string& out);
 
   // Forget per-thread state (a /proc/TID/mem descriptor) when a thread exits or execs.
   void Forget(pid_t tid);

@@ -27,13 +27,13 @@ function statsText(c: InterceptCounters): string {
     `interceptor: ${c.stops} stops, ${c.signals} signals passed, ${c.tracees} tracees alive`,
     `  syscalls seen: ${list(c.syscalls)}`,
     `  rewrites: ${list(c.rewrites)}`,
-    ...(Object.keys(c.missed).length > 0 ? [`  left unredirected (descriptor closed by the process): ${list(c.missed)}`] : []),
+    ...(Object.keys(c.missed).length > 0 ? [`  matched but left to the real path (descriptor closed by the process, or a relative path's remainder outside it): ${list(c.missed)}`] : []),
   ].join('\n')
 }
 
 export default class Intercept extends HybridCommand {
   static override summary = 'Run a command with paths redirected by the ptrace interceptor.'
-  static override description = `Runs CMD and all its descendants under ptrace; a seccomp filter stops them only on syscalls that take a path. Each --rule SRC=DST redirects SRC (a directory: everything below it; a file: that file, and DST must have the same name) to DST. Only absolute paths are matched.
+  static override description = `Runs CMD and all its descendants under ptrace; a seccomp filter stops them only on syscalls that take a path. Each --rule SRC=DST redirects SRC (a directory: everything below it; a file: that file, and DST must have the same name) to DST. Relative paths count as the directory they are resolved in joined with them; paths with a ".." component are never redirected.
 
 Without --rule, hybrid writes the kubelet's six /proc/sys tunables (vm/overcommit_memory=1, vm/panic_on_oom=0, kernel/panic=10, kernel/panic_on_oops=1, kernel/keys/root_maxkeys=1000000, kernel/keys/root_maxbytes=25000000) into a private temporary tree, removed at exit (or by the next run, when hybrid was killed), and always redirects reads and writes of them there.
 

@@ -1,5 +1,5 @@
 /**
- * The interceptor's data: rules that redirect absolute paths, how to spawn a command under them, and
+ * The interceptor's data: rules that redirect paths, how to spawn a command under them, and
  * what a running command reports. The control-plane supervisor codes against exactly these names.
  */
 
@@ -9,8 +9,10 @@ export type RuleMode = 'missing' | 'always'
 /**
  * Redirect `from` to `to` (both absolute). A directory rule redirects every path below `from` (not
  * `from` itself); a file rule redirects exactly that file, and the target must have the same file
- * name. Only absolute paths are matched: a relative path, or an *at call relative to a directory
- * descriptor, goes to the real file.
+ * name. A relative path is matched as the directory it is resolved in (the working directory, or an
+ * *at call's descriptor) joined with it. Not redirected: a path with a `..` component (the kernel
+ * resolves it after following symlinks), and a relative path whose remainder below `from` begins in
+ * that directory rather than in the path itself (the redirect points into the caller's own string).
  */
 export interface Rule {
   from: string
@@ -36,8 +38,9 @@ export interface InterceptCounters {
   /** Accesses redirected, by the rule's `from` path. */
   rewrites: Record<string, number>
   /**
-   * Accesses that matched a rule but went to the real path because that process had closed (or
-   * replaced) the descriptor of the rule's target the interceptor hands down; by `from` path.
+   * Accesses that matched a rule but went to the real path, by `from` path: the process had closed (or
+   * replaced) the descriptor of the rule's target the interceptor hands down, or a relative path's
+   * remainder began in its base directory (see Rule).
    */
   missed: Record<string, number>
   /** Signals passed on to tracees (Go's SIGURG preemption signals included). */

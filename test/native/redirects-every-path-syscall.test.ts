@@ -115,6 +115,45 @@ describe('the interceptor redirects reads and writes of rule paths through every
     })
   })
 
+  describe('relative paths, on the host', () => {
+    const fake = (t: string) => `fake ${t}\n`
+    const fakeIno = async (t: string) => (await stat(join(tree, t))).ino
+
+    it('are resolved in the working directory, or in the directory of the *at call\'s descriptor', async () => {
+      const inCwd = await runHybrid(['intercept', ...alwaysRules(), '--mode', 'always', '--', 'sh', '-c', `cd /proc/sys && exec ${shellWords([pathSyscalls, ...TUNABLES])}`])
+      assert.equal(inCwd.code, 0, inCwd.stderr)
+      for (const [i, t] of TUNABLES.entries()) assertReached(parseReaches(inCwd.stdout)[i], fake(t), await fakeIno(t), 'relative to the working directory')
+
+      // Working directory /, descriptor /proc/sys/vm: the *at calls find the fake file, the old ones look in /.
+      const inDir = await runHybrid(['intercept', ...alwaysRules(), '--mode', 'always', '--', 'sh', '-c', `cd / && exec ${shellWords([pathSyscalls, '-d', '/proc/sys/vm', 'panic_on_oom'])}`])
+      assert.equal(inDir.code, 0, inDir.stderr)
+      const [reach] = parseReaches(inDir.stdout)
+      assert.equal(reach.openat, fake('vm/panic_on_oom'))
+      for (const call of ['newfstatat', 'statx'] as const) assert.equal(reach[call], await fakeIno('vm/panic_on_oom'), call)
+      assert.equal(reach.faccessat, 0)
+      assert.deepEqual(reach.open, {errno: 2}, 'open("panic_on_oom") in / finds nothing, as without hybrid')
+    })
+
+    it('a directory rule: a remainder that begins in the working directory goes to the real file, counted as missed', async () => {
+      const script = `cd /proc/sys && ${shellWords([pathSyscalls, 'vm/panic_on_oom'])} && cd vm && exec ${shellWords([pathSyscalls, 'panic_on_oom'])}`
+      const result = await runHybrid(['intercept', '--rule', `/proc/sys=${tree}`, '--mode', 'always', '--stats', '--json', '--', 'sh', '-c', script])
+      assert.equal(result.code, 0, result.stderr)
+      const [spansTheRule, insideTheRule] = parseReaches(result.stdout)
+      assertReached(spansTheRule, fake('vm/panic_on_oom'), await fakeIno('vm/panic_on_oom'), 'for vm/panic_on_oom in /proc/sys')
+      // The redirect points into the tracee's own string, which holds no "vm/": the real file, counted.
+      assertReached(insideTheRule, await readFile('/proc/sys/vm/panic_on_oom', 'utf8'), (await stat('/proc/sys/vm/panic_on_oom')).ino, 'for panic_on_oom in /proc/sys/vm')
+      const {counters} = trailingJson(result.stderr)
+      assert.equal(counters.rewrites['/proc/sys'], 8)
+      assert.equal(counters.missed['/proc/sys'], 8)
+    })
+
+    it('a path with a ".." component goes to the real file (the kernel resolves ".." after symlinks)', async () => {
+      const result = await runHybrid(['intercept', ...alwaysRules(), '--mode', 'always', '--', 'sh', '-c', `cd /proc/sys/kernel && exec ${shellWords([pathSyscalls, '../vm/panic_on_oom'])}`])
+      assert.equal(result.code, 0, result.stderr)
+      assertReached(parseReaches(result.stdout)[0], await readFile('/proc/sys/vm/panic_on_oom', 'utf8'), (await stat('/proc/sys/vm/panic_on_oom')).ino, 'for ../vm/panic_on_oom')
+    })
+  })
+
   describe('inside gVisor', () => {
     before(function () {
       requireGvisor(this)
@@ -151,6 +190,13 @@ describe('the interceptor redirects reads and writes of rule paths through every
       assert.equal(typeof realOvercommit.open, 'string', 'gVisor has vm/overcommit_memory')
       assertReached(intercepted[0], realOvercommit.open, realOvercommit.stat, 'for the real vm/overcommit_memory')
       assertReached(intercepted[1], 'fake vm/panic_on_oom\n', fakePanic.stat, 'for the missing vm/panic_on_oom')
+    })
+
+    it('without --rule: a relative read in /proc/sys/vm, as busybox sysctl makes them, gets the fake value', async () => {
+      const script = `cd /proc/sys/vm && { test -e panic_on_oom || echo "gVisor lacks panic_on_oom"; } && exec ${shellWords([process.execPath, HYBRID, 'intercept', '--', 'cat', 'panic_on_oom'])}`
+      const result = await runInGvisor(['sh', '-c', script], {cwd: REPO})
+      assert.equal(result.code, 0, result.stderr)
+      assert.equal(result.stdout, 'gVisor lacks panic_on_oom\n0\n')
     })
   })
 })
