@@ -66,6 +66,13 @@ inline Regs WithResult(const Regs& original, int64_t result) {
   return out;
 }
 
+// At a seccomp stop: skip the call (number -1) and let it return `result`; nothing else changes.
+inline Regs Skipped(const Regs& original, int64_t result) {
+  Regs out = WithResult(original, result);
+  out.r.orig_rax = static_cast<unsigned long long>(-1LL);
+  return out;
+}
+
 #elif defined(__aarch64__)
 
 constexpr uint32_t kAuditArch = AUDIT_ARCH_AARCH64;
@@ -102,6 +109,10 @@ inline Regs WithResult(const Regs& original, int64_t result) {
   out.r.regs[0] = static_cast<uint64_t>(result);
   return out;
 }
+
+// Skipping a call needs NT_ARM_SYSTEM_CALL; arm64's table has no call done by the tracer, so this is
+// never reached there.
+inline Regs Skipped(const Regs& original, int64_t result) { return WithResult(original, result); }
 
 #else
 #error "the interceptor supports x86_64 and aarch64"

@@ -167,6 +167,10 @@ void Session::OnSeccomp(pid_t tid) {
   }
   const PathRule& rule = *match.rule;
   const size_t index = static_cast<size_t>(&rule - rules_.data());
+  if (sc->redirect_nr == kDoneByTracer) {
+    TruncateForTracee(tid, regs, rule, path + match.suffix_offset);
+    return;
+  }
   if (!access_.HoldsTargetDir(tid, rule)) {
     missed_counts_[index].Bump();  // fail safe: the call goes to the real path
     ptrace(PTRACE_CONT, tid, nullptr, nullptr);
@@ -183,6 +187,15 @@ void Session::OnSeccomp(pid_t tid) {
   // with: the syscall ABI promises them unchanged and inlined syscalls rely on that.
   pending_[tid] = Pending{regs, false};
   ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr);
+}
+
+// truncate(2) has no *at form: truncate the target here and skip the tracee's call with the result.
+// Only the result register changes, so unlike a redirect this needs no second stop.
+void Session::TruncateForTracee(pid_t tid, const Regs& regs, const PathRule& rule, const char* remainder) {
+  const std::string target = rule.dir + "/" + remainder;
+  const int64_t result = truncate(target.c_str(), static_cast<off_t>(Arg(regs, 1))) == 0 ? 0 : -errno;
+  if (SetRegs(tid, Skipped(regs, result))) rewrite_counts_[static_cast<size_t>(&rule - rules_.data())].Bump();
+  ptrace(PTRACE_CONT, tid, nullptr, nullptr);
 }
 
 // Does the tracee's `path` go to a rule's target? A relative path is resolved in the call's base

@@ -98,6 +98,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Loop();
   void OnGone(pid_t tid, int status);
   void OnSeccomp(pid_t tid);
+  void TruncateForTracee(pid_t tid, const Regs& regs, const PathRule& rule, const char* remainder);
   bool Redirectable(pid_t tid, const TracedSyscall& sc, const Regs& regs, const char* path, PathMatch& match);
   void OnSyscallStop(pid_t tid);
   void FinishRedirect(pid_t tid, std::unordered_map<pid_t, Pending>::iterator it, int64_t result);

@@ -25,11 +25,15 @@ struct NewArg {
   int64_t value;
 };
 
+// `redirect_nr` of a call that has no *at form (truncate): the tracer makes it on the target itself,
+// and the tracee's call is skipped with that result.
+constexpr long kDoneByTracer = -1;
+
 struct TracedSyscall {
   long nr;
   const char* name;
   int path_arg;      // which argument holds the path
-  long redirect_nr;  // the *at syscall it becomes (its own number for *at syscalls)
+  long redirect_nr;  // the *at syscall it becomes (its own number for *at syscalls), or kDoneByTracer
   int nargs;
   NewArg args[6];
 };

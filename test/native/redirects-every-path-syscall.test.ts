@@ -20,6 +20,7 @@ interface Reach {
   access: number
   faccessat: number
   write?: number
+  truncate?: number
 }
 
 const TUNABLES = ['vm/overcommit_memory', 'vm/panic_on_oom', 'kernel/panic', 'kernel/panic_on_oops', 'kernel/keys/root_maxkeys', 'kernel/keys/root_maxbytes']
@@ -88,6 +89,16 @@ describe('the interceptor redirects reads and writes of rule paths through every
         assert.equal(parseReaches(result.stdout)[0].write, real.length)
         assert.equal(await readFile(join(tree, t), 'utf8'), real, `the write to /proc/sys/${t} went to the fake tree`)
       }
+    })
+
+    it('truncate(2), which has no *at form, truncates the fake file (the tracer makes the call)', async () => {
+      const real = await readFile('/proc/sys/vm/panic_on_oom', 'utf8')
+      const result = await runHybrid(['intercept', ...alwaysRules(), '--mode', 'always', '--stats', '--json', '--', pathSyscalls, '-t', '4', '/proc/sys/vm/panic_on_oom'])
+      assert.equal(result.code, 0, result.stderr)
+      assert.equal(parseReaches(result.stdout)[0].truncate, 0)
+      assert.equal(await readFile(join(tree, 'vm/panic_on_oom'), 'utf8'), 'fake', 'the fake file, cut to 4 bytes')
+      assert.equal(await readFile('/proc/sys/vm/panic_on_oom', 'utf8'), real)
+      assert.equal(trailingJson(result.stderr).counters.rewrites['/proc/sys/vm/panic_on_oom'], 9, 'eight calls redirected, one made for the tracee')
     })
 
     it('mode missing: an existing real file is read from the real one, a missing one from the fake tree', async () => {
@@ -179,6 +190,12 @@ describe('the interceptor redirects reads and writes of rule paths through every
         assert.equal(intercepted[i].write, 2)
         assert.equal(await readFile(join(tree, t), 'utf8'), '1\n', `the write to /proc/sys/${t} went to the fake tree`)
       }
+    })
+
+    it('truncate(2) of a tunable gVisor lacks truncates the fake file', async () => {
+      const {intercepted} = await inOneSandbox(['true'], ['intercept', ...alwaysRules(), '--mode', 'always', '--', pathSyscalls, '-t', '4', '/proc/sys/vm/panic_on_oom'])
+      assert.equal(intercepted[0].truncate, 0)
+      assert.equal(await readFile(join(tree, 'vm/panic_on_oom'), 'utf8'), 'fake', 'the fake file, cut to 4 bytes')
     })
 
     it('mode missing: vm/panic_on_oom (missing in gVisor) comes from the fake tree, vm/overcommit_memory (present) from gVisor', async () => {
