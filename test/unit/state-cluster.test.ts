@@ -111,23 +111,8 @@ describe('cluster state', () => {
     assert.deepEqual(changedSettings(before, {...before, controlPlane: {apiPort: 7443, extraArgs: ['--debug'], workarounds: 'auto'}}), ['controlPlane.apiPort', 'controlPlane.extraArgs'])
     assert.deepEqual(changedSettings(before, {...before, k3s: {version: 'v2', binary: '/k3s'}}), ['k3s.version', 'k3s.binary'])
   })
-})
 
-describe('createState: two ups of one cluster', () => {
-  let dir: string
-  let saved: string | undefined
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'hybrid-state-race-'))
-    saved = process.env.HYBRID_STATE_DIR
-    process.env.HYBRID_STATE_DIR = dir
-  })
-  after(async () => {
-    if (saved === undefined) delete process.env.HYBRID_STATE_DIR
-    else process.env.HYBRID_STATE_DIR = saved
-    await rm(dir, {recursive: true, force: true})
-  })
-
-  it('the second is refused with the first one\'s pid, and the first one\'s state stays', async () => {
+  it('createState: of two ups of one cluster, the second is refused with the first one\'s pid, and the first one\'s state stays', async () => {
     const first = freshState('race')
     await createState(first)
     const second = {...freshState('race'), supervisor: {...first.supervisor!, pid: 424242}}
@@ -139,4 +124,3 @@ describe('createState: two ups of one cluster', () => {
     assert.equal((await readState('race'))?.supervisor?.pid, process.pid)
   })
 })
-
