@@ -1,7 +1,8 @@
-import {lstat, mkdtemp, readdir, rm} from 'node:fs/promises'
+import {lstat, mkdtemp, readdir, readlink, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
+import {isAlive} from '../state/processes.js'
 import {writeFileAtomic} from '../util/fs-atomic.js'
 import type {Rule} from './types.js'
 
@@ -37,32 +38,31 @@ export async function writeProcSysTree(dir: string): Promise<Rule[]> {
 const PRIVATE_TREE_PREFIX = 'hybrid-procsys-'
 
 /**
- * A private tree for one `hybrid intercept` run, in the temporary directory and named for the pid of
- * its owner. A SIGKILLed owner cannot remove its tree, so each new one first removes the trees of
- * owners (of this user) that are gone.
+ * A private tree for one `hybrid intercept` run, in the temporary directory and named for its owner:
+ * pid namespace and pid. A SIGKILLed owner cannot remove its tree, so each new one first removes the
+ * trees of owners (of this user, in this pid namespace: a sandbox may share /tmp with its host) that
+ * are gone.
  */
 export async function writePrivateProcSysTree(): Promise<{dir: string; rules: Rule[]}> {
-  await removeOrphanedTrees()
-  const dir = await mkdtemp(join(tmpdir(), `${PRIVATE_TREE_PREFIX}${process.pid}-`))
+  const owner = `${PRIVATE_TREE_PREFIX}${await pidNamespace()}-`
+  await removeOrphanedTrees(owner)
+  const dir = await mkdtemp(join(tmpdir(), `${owner}${process.pid}-`))
   return {dir, rules: await writeProcSysTree(dir)}
 }
 
-async function removeOrphanedTrees(): Promise<void> {
+async function removeOrphanedTrees(namespacePrefix: string): Promise<void> {
   const uid = process.getuid?.()
   for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
-    const owner = new RegExp(`^${PRIVATE_TREE_PREFIX}(\\d+)-`).exec(name)
-    if (!owner || isRunning(Number(owner[1]))) continue
+    const pid = name.startsWith(namespacePrefix) ? /^(\d+)-/.exec(name.slice(namespacePrefix.length))?.[1] : undefined
+    if (pid === undefined || (await isAlive(Number(pid)))) continue
     const dir = join(tmpdir(), name)
     const info = await lstat(dir).catch(() => undefined)
     if (info?.isDirectory() && info.uid === uid) await rm(dir, {recursive: true, force: true}).catch(() => {})
   }
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM' // someone else's process: alive
-  }
+/** The pid namespace's inode number ("pid:[4026531836]"), or 0 where /proc does not say. */
+async function pidNamespace(): Promise<string> {
+  const link = await readlink('/proc/self/ns/pid').catch(() => '')
+  return /\[(\d+)\]/.exec(link)?.[1] ?? '0'
 }

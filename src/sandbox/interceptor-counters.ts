@@ -7,7 +7,7 @@ import {writeFileAtomic} from '../util/fs-atomic.js'
  * supervisor, refreshed in a JSON file (0600) while k3s runs.
  */
 
-/** Interceptor counters as `hybrid status` shows them; numbers add up across restarts. */
+/** Numbers add up across restarts. */
 export type Counters = Record<string, unknown>
 
 /** Numbers add; nested objects (rewrites by path) add key by key; anything else: the newer value. */

@@ -7,7 +7,6 @@ import type {RestartPolicy} from './restart-policy.js'
  * (wait-ready.ts turns it into the error `up` prints, naming the workaround that would help).
  */
 
-/** Why k3s ended for good: with its own last words, for a one-sentence error and its details. */
 export interface K3sFailure {
   /** died: exited before becoming ready; timeout: never became ready; gave-up: the restart limit; stopped: stop() before ready. */
   readonly kind: 'died' | 'timeout' | 'gave-up' | 'stopped'

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {access, constants, mkdtemp, readdir, readFile, rm, stat} from 'node:fs/promises'
+import {access, constants, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -64,14 +64,19 @@ describe('the default rule set: the kubelet\'s six tunables in a tree hybrid wri
     await killed.waitForStdout('started')
     const orphans = (await leftoverTrees()).filter((name) => !before.includes(name))
     orphanedTrees.push(...orphans)
-    assert.deepEqual(orphans.map((name) => name.startsWith(`hybrid-procsys-${killed.child.pid}-`)), [true], 'one tree, named for its owner')
+    const pidns = /\[(\d+)\]/.exec(await readlink('/proc/self/ns/pid'))![1]
+    assert.deepEqual(orphans.map((name) => name.startsWith(`hybrid-procsys-${pidns}-${killed.child.pid}-`)), [true], 'one tree, named for its owner')
     killed.child.kill('SIGKILL')
     assert.equal((await killed.result).signal, 'SIGKILL')
     assert.ok(await exists(join(tmpdir(), orphans[0])), 'a SIGKILLed hybrid cannot remove its tree')
+    // A tree of another pid namespace (a sandbox sharing /tmp) is not this run's to judge.
+    const foreign = `hybrid-procsys-1-${killed.child.pid}-foreign`
+    orphanedTrees.push(foreign)
+    await mkdir(join(tmpdir(), foreign))
     const next = await runHybrid(['intercept', '--', 'true'])
     assert.equal(next.code, 0, next.stderr)
     assert.equal(await exists(join(tmpdir(), orphans[0])), false, 'the next run removed the orphaned tree')
-    assert.deepEqual(await leftoverTrees(), before)
+    assert.ok(await exists(join(tmpdir(), foreign)), 'the other namespace\'s tree stays')
   })
 
   it('hybrid intercept without --rule serves the six values inside gVisor, which lacks most of them', async function () {
