@@ -3,7 +3,11 @@
  * with `exitCode`: 1 failed, 2 bad usage or bad inventory, 3 partly done (DESIGN.md §1).
  */
 export class HybridError extends Error {
-  constructor(message: string, readonly exitCode: 1 | 2 | 3 = 1, readonly details: string[] = []) {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2 | 3 = 1,
+    readonly details: string[] = [],
+  ) {
     super(message)
     this.name = 'HybridError'
   }

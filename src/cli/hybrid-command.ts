@@ -4,7 +4,9 @@ import {HybridError, messageOf} from '../errors.js'
 import {createLogger, type LogFormat, type Logger} from '../log/logger.js'
 import {redactString} from '../log/redact.js'
 
-export type HybridFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HybridCommand)['baseFlags'] & T['flags']>
+export type HybridFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof HybridCommand)['baseFlags'] & T['flags']
+>
 
 /**
  * The base of every command: the shared flags, the logger, and the one place where errors become a
@@ -33,10 +35,17 @@ export abstract class HybridCommand extends Command {
     if (!this.loggerInstance) {
       const argv = this.argv
       const json = argv.includes('--json')
-      const formatFlag = argv.find((a) => a.startsWith('--log-format='))?.split('=')[1] ?? argv[argv.indexOf('--log-format') + 1]
+      const formatFlag =
+        argv.find((a) => a.startsWith('--log-format='))?.split('=')[1] ?? argv[argv.indexOf('--log-format') + 1]
       const format: LogFormat = formatFlag === 'json' || formatFlag === 'pretty' ? formatFlag : json ? 'json' : 'pretty'
-      const levelFlag = argv.find((a) => a.startsWith('--log-level='))?.split('=')[1] ?? argv[argv.indexOf('--log-level') + 1]
-      this.loggerInstance = createLogger({format, level: levelFlag && !levelFlag.startsWith('-') ? levelFlag : 'info', command: this.id ?? 'hybrid', file: this.writesLogFile})
+      const levelFlag =
+        argv.find((a) => a.startsWith('--log-level='))?.split('=')[1] ?? argv[argv.indexOf('--log-level') + 1]
+      this.loggerInstance = createLogger({
+        format,
+        level: levelFlag && !levelFlag.startsWith('-') ? levelFlag : 'info',
+        command: this.id ?? 'hybrid',
+        file: this.writesLogFile,
+      })
     }
     return this.loggerInstance
   }
@@ -70,7 +79,9 @@ export abstract class HybridCommand extends Command {
     if (error instanceof Errors.ExitError) throw error
     // Anything else is a defect in hybrid: still one sentence; the stack goes to the debug log only.
     this.logger.debug({err: error}, 'unexpected error')
-    process.stderr.write(`hybrid: unexpected error: ${redactString(messageOf(error))} (this is a bug; the log file has the stack)\n`)
+    process.stderr.write(
+      `hybrid: unexpected error: ${redactString(messageOf(error))} (this is a bug; the log file has the stack)\n`,
+    )
     return this.exit(1)
   }
 }

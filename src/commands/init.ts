@@ -23,7 +23,8 @@ function nameFromFile(file: string): string {
 
 export default class Init extends HybridCommand {
   static override summary = 'Write a commented starter inventory'
-  static override description = 'The starter validates as written (a control-plane-only cluster); add your workers under spec.workers.'
+  static override description =
+    'The starter validates as written (a control-plane-only cluster); add your workers under spec.workers.'
   static override examples = ['<%= config.bin %> init', '<%= config.bin %> init lab.yaml --name lab']
   static override args = {
     file: Args.string({description: 'where to write it', default: 'hybrid.yaml'}),
@@ -31,7 +32,10 @@ export default class Init extends HybridCommand {
 
   static override flags = {
     force: Flags.boolean({description: 'overwrite the file if it exists', default: false}),
-    name: Flags.string({description: 'the cluster name (default: the file name without extension, if it is a DNS-1123 label, else "hybrid")'}),
+    name: Flags.string({
+      description:
+        'the cluster name (default: the file name without extension, if it is a DNS-1123 label, else "hybrid")',
+    }),
   }
 
   async run(): Promise<InitResult> {
@@ -40,13 +44,17 @@ export default class Init extends HybridCommand {
     const name = flags.name ?? nameFromFile(file)
     const reason = FORMATS['dns1123-label'].check(name)
     if (reason !== undefined) throw new UsageError(`--name ${JSON.stringify(name)} is not a DNS-1123 label: ${reason}`)
-    if (!flags.force && (await pathExists(file))) throw new UsageError(`${file} already exists; use --force to overwrite it`)
+    if (!flags.force && (await pathExists(file)))
+      throw new UsageError(`${file} already exists; use --force to overwrite it`)
     const text = starterInventory({name, schema: installedSchemaPath()})
     // The starter must always validate; a failure here is a defect in hybrid, not in the user's input.
     const check = checkInventory(text, file)
-    if (!check.ok) throw new Error(`the starter inventory does not validate: ${check.problems.map((p) => p.message).join('; ')}`)
+    if (!check.ok)
+      throw new Error(`the starter inventory does not validate: ${check.problems.map((p) => p.message).join('; ')}`)
     await writeFileAtomic(file, text)
-    this.log(`wrote ${file}: cluster ${name}, no workers yet (add them under spec.workers, then run hybrid inventory validate ${file})`)
+    this.log(
+      `wrote ${file}: cluster ${name}, no workers yet (add them under spec.workers, then run hybrid inventory validate ${file})`,
+    )
     return {file, name}
   }
 }

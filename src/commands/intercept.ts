@@ -5,7 +5,14 @@ import {constants} from 'node:os'
 
 import {HybridCommand} from '../cli/hybrid-command.js'
 import {UsageError} from '../errors.js'
-import {type ExitStatus, type InterceptCounters, type Rule, type RuleMode, spawnIntercepted, writePrivateProcSysTree} from '../interceptor/index.js'
+import {
+  type ExitStatus,
+  type InterceptCounters,
+  type Rule,
+  type RuleMode,
+  spawnIntercepted,
+  writePrivateProcSysTree,
+} from '../interceptor/index.js'
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
 
@@ -22,12 +29,19 @@ function exitCodeOf(status: ExitStatus): number {
 }
 
 function statsText(c: InterceptCounters): string {
-  const list = (r: Record<string, number>) => Object.entries(r).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'
+  const list = (r: Record<string, number>) =>
+    Object.entries(r)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') || 'none'
   return [
     `interceptor: ${c.stops} stops, ${c.signals} signals passed, ${c.tracees} tracees alive`,
     `  syscalls seen: ${list(c.syscalls)}`,
     `  rewrites: ${list(c.rewrites)}`,
-    ...(Object.keys(c.missed).length > 0 ? [`  matched but left to the real path (descriptor closed by the process, or a relative path's remainder outside it): ${list(c.missed)}`] : []),
+    ...(Object.keys(c.missed).length > 0
+      ? [
+          `  matched but left to the real path (descriptor closed by the process, or a relative path's remainder outside it): ${list(c.missed)}`,
+        ]
+      : []),
   ].join('\n')
 }
 
@@ -54,7 +68,8 @@ CMD's stdin, stdout and stderr are its own; hybrid exits with CMD's exit code, o
       multipleNonGreedy: true,
     }),
     mode: Flags.option({
-      description: 'redirect only when the real path is missing, or always [default: missing for --rule, always for the built-in /proc/sys set]',
+      description:
+        'redirect only when the real path is missing, or always [default: missing for --rule, always for the built-in /proc/sys set]',
       options: ['missing', 'always'] as const,
     })(),
     stats: Flags.boolean({description: 'print the interceptor counters on stderr when CMD ends (JSON with --json)'}),
@@ -71,7 +86,8 @@ CMD's stdin, stdout and stderr are its own; hybrid exits with CMD's exit code, o
     // command argument that equals a flag value (`--mode always -- echo always`).
     const dashdash = this.argv.indexOf('--')
     const [command, ...args] = dashdash >= 0 ? this.argv.slice(dashdash + 1) : (argv as string[])
-    if (command === undefined) throw new UsageError('No command given: hybrid intercept [--rule SRC=DST]... -- CMD [ARGS...].')
+    if (command === undefined)
+      throw new UsageError('No command given: hybrid intercept [--rule SRC=DST]... -- CMD [ARGS...].')
 
     let tree: string | undefined
     try {

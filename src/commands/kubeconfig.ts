@@ -19,13 +19,23 @@ export interface KubeconfigResult {
 }
 
 export default class Kubeconfig extends HybridCommand {
-  static override summary = 'Print the cluster\'s kubeconfig, or merge it into ~/.kube/config'
-  static override description = 'The kubeconfig is a secret: it goes to stdout only (or, with --merge, into the kubeconfig file, 0600), never to a log. With --json, the document names the files instead of holding the secret.'
-  static override examples = ['<%= config.bin %> kubeconfig > lab.kubeconfig', '<%= config.bin %> kubeconfig --merge', '<%= config.bin %> kubeconfig --merge --context lab-sandbox']
+  static override summary = "Print the cluster's kubeconfig, or merge it into ~/.kube/config"
+  static override description =
+    'The kubeconfig is a secret: it goes to stdout only (or, with --merge, into the kubeconfig file, 0600), never to a log. With --json, the document names the files instead of holding the secret.'
+  static override examples = [
+    '<%= config.bin %> kubeconfig > lab.kubeconfig',
+    '<%= config.bin %> kubeconfig --merge',
+    '<%= config.bin %> kubeconfig --merge --context lab-sandbox',
+  ]
   static override flags = {
     inventory: inventoryFlag(),
-    merge: Flags.boolean({description: 'merge into the first file of KUBECONFIG, else ~/.kube/config, and make it the current context', default: false}),
-    context: Flags.string({description: 'name of the context (and of its cluster and user entries); default: the cluster name'}),
+    merge: Flags.boolean({
+      description: 'merge into the first file of KUBECONFIG, else ~/.kube/config, and make it the current context',
+      default: false,
+    }),
+    context: Flags.string({
+      description: 'name of the context (and of its cluster and user entries); default: the cluster name',
+    }),
   }
 
   async run(): Promise<KubeconfigResult> {
@@ -33,20 +43,25 @@ export default class Kubeconfig extends HybridCommand {
     const {cluster} = await resolveCluster(flags.inventory)
     const context = flags.context ?? cluster
     if (!/^[A-Za-z0-9][A-Za-z0-9._@:/-]*$/.test(context)) {
-      throw new UsageError(`--context ${JSON.stringify(context)} is not a usable context name (letters, digits and . _ @ : / -, starting with a letter or digit)`)
+      throw new UsageError(
+        `--context ${JSON.stringify(context)} is not a usable context name (letters, digits and . _ @ : / -, starting with a letter or digit)`,
+      )
     }
     const file = clusterPaths(cluster).kubeconfig
     let text: string
     try {
       text = await readFile(file, 'utf8')
     } catch {
-      throw new HybridError(`cluster ${cluster} is not up (it has no kubeconfig); \`hybrid up --inventory FILE\` brings it up`)
+      throw new HybridError(
+        `cluster ${cluster} is not up (it has no kubeconfig); \`hybrid up --inventory FILE\` brings it up`,
+      )
     }
     if (context !== cluster) text = renameKubeconfig(text, context)
     if (flags.merge) {
       const target = mergeTarget()
       await mergeIntoFile(target, text)
-      if (!this.jsonEnabled()) process.stderr.write(`merged context ${context} into ${target}; it is now the current context\n`)
+      if (!this.jsonEnabled())
+        process.stderr.write(`merged context ${context} into ${target}; it is now the current context\n`)
       return {cluster, context, file, mergedInto: target}
     }
     if (!this.jsonEnabled()) process.stdout.write(text)

@@ -22,10 +22,15 @@ interface Target {
 }
 
 export default class Preflight extends HybridCommand {
-  static override summary = 'Probe this machine for the blockers of a k3s control plane in a sandbox, and show the remedy `up` would apply for each'
+  static override summary =
+    'Probe this machine for the blockers of a k3s control plane in a sandbox, and show the remedy `up` would apply for each'
   static override description =
     'Exits 0 when every blocker found has a remedy here, 1 when one has none (for example ptrace forbidden), saying why. Without --inventory it probes the data dir of the cluster `up` last brought up, or else a temporary directory.'
-  static override examples = ['<%= config.bin %> preflight', '<%= config.bin %> preflight --inventory lab.yaml', '<%= config.bin %> preflight --json']
+  static override examples = [
+    '<%= config.bin %> preflight',
+    '<%= config.bin %> preflight --inventory lab.yaml',
+    '<%= config.bin %> preflight --json',
+  ]
   static override flags = {
     inventory: inventoryFlag('the inventory file (data dir, agent, network mode, workarounds setting)'),
   }
@@ -50,21 +55,40 @@ export default class Preflight extends HybridCommand {
 async function preflightTarget(inventoryFile: string | undefined): Promise<Target> {
   if (inventoryFile) {
     const inventory = await loadInventory(resolve(inventoryFile))
-    return {ctx: contextFor(inventory.controlPlane, inventory.network, clusterPaths(inventory.name).workDir), setting: inventory.controlPlane.workarounds}
+    return {
+      ctx: contextFor(inventory.controlPlane, inventory.network, clusterPaths(inventory.name).workDir),
+      setting: inventory.controlPlane.workarounds,
+    }
   }
   const cluster = await currentCluster()
   const state = cluster ? await readState(cluster) : undefined
   if (cluster && state) {
     const settings = state.settings as {controlPlane?: ControlPlaneSettings; network?: NetworkSettings}
     const controlPlane = {...settings.controlPlane, dataDir: state.dataDir} as ControlPlaneSettings
-    return {ctx: contextFor(controlPlane, settings.network, clusterPaths(cluster).workDir), setting: controlPlane.workarounds ?? 'auto'}
+    return {
+      ctx: contextFor(controlPlane, settings.network, clusterPaths(cluster).workDir),
+      setting: controlPlane.workarounds ?? 'auto',
+    }
   }
   const tempDir = await mkdtemp(join(tmpdir(), 'hybrid-preflight-'))
-  return {ctx: {dataDir: tempDir, agent: true, networkMode: 'tunnel', workDir: join(tempDir, 'work')}, setting: 'auto', tempDir}
+  return {
+    ctx: {dataDir: tempDir, agent: true, networkMode: 'tunnel', workDir: join(tempDir, 'work')},
+    setting: 'auto',
+    tempDir,
+  }
 }
 
-function contextFor(controlPlane: Partial<ControlPlaneSettings> & {dataDir: string}, network: Partial<NetworkSettings> | undefined, workDir: string): WorkaroundContext {
-  return {dataDir: controlPlane.dataDir, agent: controlPlane.agent ?? true, networkMode: network?.mode ?? 'tunnel', workDir}
+function contextFor(
+  controlPlane: Partial<ControlPlaneSettings> & {dataDir: string},
+  network: Partial<NetworkSettings> | undefined,
+  workDir: string,
+): WorkaroundContext {
+  return {
+    dataDir: controlPlane.dataDir,
+    agent: controlPlane.agent ?? true,
+    networkMode: network?.mode ?? 'tunnel',
+    workDir,
+  }
 }
 
 /** The human form: the environment, the aligned table, then what `up` would apply and what cannot be remedied. */
@@ -92,9 +116,26 @@ export function renderPreflight(report: PreflightReport): string {
     ),
   ]
   const applied = report.rows.filter((r) => r.action === 'apply')
-  lines.push(applied.length === 0 ? 'up would apply no workaround' : `up would apply:\n${indent(renderTable(['', ''], applied.map((r) => [r.id, r.remedy])))}`)
+  lines.push(
+    applied.length === 0
+      ? 'up would apply no workaround'
+      : `up would apply:\n${indent(
+          renderTable(
+            ['', ''],
+            applied.map((r) => [r.id, r.remedy]),
+          ),
+        )}`,
+  )
   const missing = report.rows.filter((r) => r.action === 'none-available')
-  if (missing.length > 0) lines.push(`no remedy here:\n${indent(renderTable(['', ''], missing.map((r) => [r.id, r.reason])))}`)
+  if (missing.length > 0)
+    lines.push(
+      `no remedy here:\n${indent(
+        renderTable(
+          ['', ''],
+          missing.map((r) => [r.id, r.reason]),
+        ),
+      )}`,
+    )
   return lines.join('\n').replace(/\n+$/, '')
 }
 

@@ -21,8 +21,20 @@ export interface StatusResult {
   /** Why the supervisor gave up (phase stopped). */
   readonly failure?: string
   readonly inventory?: string
-  readonly supervisor?: {readonly pid: number; readonly alive: boolean; readonly detached: boolean; readonly startedAt: string}
-  readonly k3s?: {readonly pid: number; readonly alive: boolean; readonly startedAt: string; readonly uptimeSeconds: number | null; readonly restarts: number; readonly binary: string}
+  readonly supervisor?: {
+    readonly pid: number
+    readonly alive: boolean
+    readonly detached: boolean
+    readonly startedAt: string
+  }
+  readonly k3s?: {
+    readonly pid: number
+    readonly alive: boolean
+    readonly startedAt: string
+    readonly uptimeSeconds: number | null
+    readonly restarts: number
+    readonly binary: string
+  }
   readonly workarounds: readonly string[]
   /** The interceptor's counters as the supervisor last wrote them (rewrites by path, …); null without the interceptor. */
   readonly interceptor: ({readonly updatedAt: string} & Record<string, unknown>) | null
@@ -32,7 +44,8 @@ export interface StatusResult {
 }
 
 export default class Status extends HybridCommand {
-  static override summary = 'Show the control plane: supervisor and k3s processes, interceptor counters, API readiness, nodes'
+  static override summary =
+    'Show the control plane: supervisor and k3s processes, interceptor counters, API readiness, nodes'
   static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json']
   static override flags = {
     inventory: inventoryFlag(),
@@ -74,9 +87,27 @@ export async function collectStatus(cluster: string): Promise<StatusResult> {
     phase: state.phase,
     ...(state.failure ? {failure: state.failure} : {}),
     inventory: state.inventory,
-    ...(state.supervisor ? {supervisor: {pid: state.supervisor.pid, alive: supervisorAlive, detached: state.supervisor.detached, startedAt: state.supervisor.startedAt}} : {}),
+    ...(state.supervisor
+      ? {
+          supervisor: {
+            pid: state.supervisor.pid,
+            alive: supervisorAlive,
+            detached: state.supervisor.detached,
+            startedAt: state.supervisor.startedAt,
+          },
+        }
+      : {}),
     ...(state.k3s
-      ? {k3s: {pid: state.k3s.pid, alive: k3sAlive, startedAt: state.k3s.startedAt, uptimeSeconds: k3sAlive ? Math.round((Date.now() - Date.parse(state.k3s.startedAt)) / 1000) : null, restarts: state.k3s.restarts, binary}}
+      ? {
+          k3s: {
+            pid: state.k3s.pid,
+            alive: k3sAlive,
+            startedAt: state.k3s.startedAt,
+            uptimeSeconds: k3sAlive ? Math.round((Date.now() - Date.parse(state.k3s.startedAt)) / 1000) : null,
+            restarts: state.k3s.restarts,
+            binary,
+          },
+        }
       : {}),
     workarounds: state.workarounds.map((r) => r.id),
     interceptor: supervisorAlive ? await readCounters(paths.counters) : null,
@@ -99,19 +130,35 @@ async function readCounters(file: string): Promise<StatusResult['interceptor']> 
 export function renderStatus(s: StatusResult): string {
   if (!s.phase) return `cluster ${s.cluster} is not up`
   const lines: string[] = []
-  const head = s.up ? `cluster ${s.cluster} is up (${s.phase})` : s.phase === 'stopped' ? `cluster ${s.cluster} stopped: ${s.failure ?? 'unknown reason'}` : `cluster ${s.cluster} is not running (its supervisor is gone; \`hybrid down\` cleans up)`
+  const head = s.up
+    ? `cluster ${s.cluster} is up (${s.phase})`
+    : s.phase === 'stopped'
+      ? `cluster ${s.cluster} stopped: ${s.failure ?? 'unknown reason'}`
+      : `cluster ${s.cluster} is not running (its supervisor is gone; \`hybrid down\` cleans up)`
   lines.push(head)
-  if (s.supervisor) lines.push(`supervisor  pid ${s.supervisor.pid}, ${s.supervisor.alive ? 'running' : 'gone'}${s.supervisor.detached ? ', detached' : ', foreground'}`)
-  if (s.k3s) lines.push(`k3s server  pid ${s.k3s.pid}, ${s.k3s.alive ? `up ${formatDuration((s.k3s.uptimeSeconds ?? 0) * 1000)}` : 'not running'}, ${s.k3s.restarts} restart${s.k3s.restarts === 1 ? '' : 's'}`)
+  if (s.supervisor)
+    lines.push(
+      `supervisor  pid ${s.supervisor.pid}, ${s.supervisor.alive ? 'running' : 'gone'}${s.supervisor.detached ? ', detached' : ', foreground'}`,
+    )
+  if (s.k3s)
+    lines.push(
+      `k3s server  pid ${s.k3s.pid}, ${s.k3s.alive ? `up ${formatDuration((s.k3s.uptimeSeconds ?? 0) * 1000)}` : 'not running'}, ${s.k3s.restarts} restart${s.k3s.restarts === 1 ? '' : 's'}`,
+    )
   lines.push(`workarounds ${s.workarounds.length > 0 ? s.workarounds.join(', ') : 'none'}`)
   if (s.interceptor) {
     const rewrites = (s.interceptor.rewrites ?? {}) as Record<string, number>
     const byPath = Object.entries(rewrites).map(([path, n]) => `${path} ×${n}`)
-    lines.push(`interceptor ${s.interceptor.stops ?? 0} stops, ${s.interceptor.tracees ?? 0} tracees; rewrites: ${byPath.length > 0 ? byPath.join(', ') : 'none yet'}`)
+    lines.push(
+      `interceptor ${s.interceptor.stops ?? 0} stops, ${s.interceptor.tracees ?? 0} tracees; rewrites: ${byPath.length > 0 ? byPath.join(', ') : 'none yet'}`,
+    )
   }
   if (s.api) lines.push(`API         ${s.api.server} ${s.api.ready ? 'ready' : 'not ready'}`)
   if (s.kubeconfig) lines.push(`kubeconfig  ${s.kubeconfig}`)
   let out = lines.join('\n')
-  if (s.nodes.length > 0) out += `\n\n${renderTable(['NODE', 'READY', 'TAINTS'], s.nodes.map((n) => [n.name, n.ready ? 'Ready' : `NotReady (${n.reason})`, n.taints.join(', ') || '-']))}`.trimEnd()
+  if (s.nodes.length > 0)
+    out += `\n\n${renderTable(
+      ['NODE', 'READY', 'TAINTS'],
+      s.nodes.map((n) => [n.name, n.ready ? 'Ready' : `NotReady (${n.reason})`, n.taints.join(', ') || '-']),
+    )}`.trimEnd()
   return out
 }

@@ -20,7 +20,17 @@ import {type ChildMessage, startControlPlane} from '../phases/start-control-plan
 import {waitReady} from '../phases/wait-ready.js'
 import {writeKubeconfig} from '../phases/write-kubeconfig.js'
 import {writeServerConfigPhase} from '../phases/write-server-config.js'
-import {createPlanContext, createProgress, handleInterrupts, type Phase, type PlanResult, progressMode, renderChanges, runPlan, summaryJson} from '../plan/index.js'
+import {
+  createPlanContext,
+  createProgress,
+  handleInterrupts,
+  type Phase,
+  type PlanResult,
+  progressMode,
+  renderChanges,
+  runPlan,
+  summaryJson,
+} from '../plan/index.js'
 import type {K3sFailure} from '../sandbox/k3s-failure.js'
 import {clusterPaths} from '../state/cluster-state.js'
 
@@ -55,12 +65,23 @@ export default class Up extends HybridCommand {
   static override summary = 'Bring the cluster up: the k3s control plane in this sandbox, with its workarounds'
   static override description =
     'Stays in the foreground as the supervisor of k3s (like `k3s server`) until SIGINT or SIGTERM, then stops k3s and undoes the workarounds; with --detach it returns once the cluster is ready and a background supervisor keeps it running (`hybrid down` stops it).'
-  static override examples = ['<%= config.bin %> up --inventory lab.yaml', '<%= config.bin %> up --inventory lab.yaml --detach', '<%= config.bin %> up --inventory lab.yaml --dry-run']
+  static override examples = [
+    '<%= config.bin %> up --inventory lab.yaml',
+    '<%= config.bin %> up --inventory lab.yaml --detach',
+    '<%= config.bin %> up --inventory lab.yaml --dry-run',
+  ]
   static override flags = {
     inventory: inventoryFlag('the inventory file (required)'),
     'dry-run': dryRunFlag(),
-    detach: Flags.boolean({description: 'return once ready; a background supervisor keeps the cluster running', default: false}),
-    supervise: Flags.boolean({hidden: true, description: 'internal: be the detached supervisor of a cluster `up --detach` prepared', default: false}),
+    detach: Flags.boolean({
+      description: 'return once ready; a background supervisor keeps the cluster running',
+      default: false,
+    }),
+    supervise: Flags.boolean({
+      hidden: true,
+      description: 'internal: be the detached supervisor of a cluster `up --detach` prepared',
+      default: false,
+    }),
   }
 
   protected override get writesLogFile(): boolean {
@@ -69,11 +90,15 @@ export default class Up extends HybridCommand {
 
   async run(): Promise<UpResult> {
     const {flags} = await this.parse(Up)
-    if (flags.supervise && (flags.detach || flags['dry-run'])) throw new UsageError('--supervise is internal and takes no --detach or --dry-run')
-    if (!flags.inventory) throw new UsageError('up needs the inventory: hybrid up --inventory FILE (hybrid init writes a starter)')
+    if (flags.supervise && (flags.detach || flags['dry-run']))
+      throw new UsageError('--supervise is internal and takes no --detach or --dry-run')
+    if (!flags.inventory)
+      throw new UsageError('up needs the inventory: hybrid up --inventory FILE (hybrid init writes a starter)')
     const inventory = await loadInventory(resolve(flags.inventory))
     if (inventory.workers.length > 0) {
-      throw new UsageError(`${inventory.file}: spec.workers: this version of hybrid brings up the control plane only; joining workers is not implemented yet (use workers: [])`)
+      throw new UsageError(
+        `${inventory.file}: spec.workers: this version of hybrid brings up the control plane only; joining workers is not implemented yet (use workers: [])`,
+      )
     }
     // A second SIGINT exits at once; k3s must not outlive this process then (under the interceptor
     // ptrace's EXITKILL sees to it, without it this does).
@@ -97,12 +122,29 @@ export default class Up extends HybridCommand {
     }
   }
 
-  private context(inventory: Inventory, options: {dryRun?: boolean; detach?: boolean; detachedSupervisor?: boolean}, signal: AbortSignal): ControlPlaneContext {
+  private context(
+    inventory: Inventory,
+    options: {dryRun?: boolean; detach?: boolean; detachedSupervisor?: boolean},
+    signal: AbortSignal,
+  ): ControlPlaneContext {
     const json = this.jsonEnabled()
-    const mode = options.detachedSupervisor ? 'plain' : progressMode({json, logFormat: json ? 'json' : 'pretty', stderrIsTTY: process.stderr.isTTY === true, term: process.env.TERM})
+    const mode = options.detachedSupervisor
+      ? 'plain'
+      : progressMode({
+          json,
+          logFormat: json ? 'json' : 'pretty',
+          stderrIsTTY: process.stderr.isTTY === true,
+          term: process.env.TERM,
+        })
     const progress = createProgress({mode, logger: this.logger})
     this.current = {
-      ...createPlanContext({logger: this.logger, dryRun: options.dryRun, signal, progress, concurrency: inventory.concurrency}),
+      ...createPlanContext({
+        logger: this.logger,
+        dryRun: options.dryRun,
+        signal,
+        progress,
+        concurrency: inventory.concurrency,
+      }),
       cluster: inventory.name,
       inventory,
       paths: clusterPaths(inventory.name),
@@ -112,7 +154,11 @@ export default class Up extends HybridCommand {
     return this.current
   }
 
-  private async up(inventory: Inventory, options: {dryRun: boolean; detach: boolean}, signal: AbortSignal): Promise<UpResult> {
+  private async up(
+    inventory: Inventory,
+    options: {dryRun: boolean; detach: boolean},
+    signal: AbortSignal,
+  ): Promise<UpResult> {
     const ctx = this.context(inventory, options, signal)
     const result = await runPlan(UP_PHASES, ctx)
     ctx.progress.close()
@@ -127,7 +173,13 @@ export default class Up extends HybridCommand {
       this.log(`cluster ${cluster} is already up; nothing to change`)
       return {cluster, outcome: 'already-up', kubeconfig: ctx.kubeconfig, server, supervisor: ownerOf(ctx)}
     }
-    const ready: UpResult = {cluster, outcome: 'up', kubeconfig: ctx.kubeconfig, server, supervisor: {pid: ctx.supervisor!.pid, detached: ctx.supervisor!.detached}}
+    const ready: UpResult = {
+      cluster,
+      outcome: 'up',
+      kubeconfig: ctx.kubeconfig,
+      server,
+      supervisor: {pid: ctx.supervisor!.pid, detached: ctx.supervisor!.detached},
+    }
     if (!this.jsonEnabled()) this.log(howToUse(cluster, ctx.kubeconfig!, options.detach))
     if (options.detach) {
       ctx.supervisor!.release?.()
@@ -146,7 +198,10 @@ export default class Up extends HybridCommand {
     const result = await runPlan(SUPERVISE_PHASES, ctx)
     if (result.status !== 'done') {
       const error = planError(result)
-      send({type: 'failed', failure: {kind: 'died', sentence: error.message, code: null, signal: null, logTail: error.details}})
+      send({
+        type: 'failed',
+        failure: {kind: 'died', sentence: error.message, code: null, signal: null, logTail: error.details},
+      })
       throw error
     }
     const ready = await settled(ctx.supervisor!.ready, ctx.signal)
@@ -174,7 +229,13 @@ async function settled(ready: Promise<void>, signal: AbortSignal): Promise<'read
     if (signal.aborted) resolve('stop')
     signal.addEventListener('abort', () => resolve('stop'), {once: true})
   })
-  return Promise.race([ready.then((): 'ready' => 'ready', (failure: K3sFailure) => failure), stop])
+  return Promise.race([
+    ready.then(
+      (): 'ready' => 'ready',
+      (failure: K3sFailure) => failure,
+    ),
+    stop,
+  ])
 }
 
 function ownerOf(ctx: ControlPlaneContext): UpResult['supervisor'] {
@@ -186,7 +247,13 @@ function ownerOf(ctx: ControlPlaneContext): UpResult['supervisor'] {
 function planError(result: PlanResult): HybridError {
   const cleanup = result.cleanupFailures.map((f) => `clean-up of "${f.phase}" failed: ${f.message}`)
   if (result.status === 'interrupted') {
-    return new HybridError(cleanup.length === 0 ? 'interrupted; what this run had changed was undone' : 'interrupted; some of what this run changed could not be undone (`hybrid down` tries again)', 1, cleanup)
+    return new HybridError(
+      cleanup.length === 0
+        ? 'interrupted; what this run had changed was undone'
+        : 'interrupted; some of what this run changed could not be undone (`hybrid down` tries again)',
+      1,
+      cleanup,
+    )
   }
   const failure = result.failure!
   return new HybridError(failure.message, result.exitCode === 0 ? 1 : result.exitCode, [...failure.details, ...cleanup])
@@ -197,7 +264,9 @@ function howToUse(cluster: string, kubeconfig: string, detach: boolean): string 
     `cluster ${cluster} is up`,
     `  kubectl --kubeconfig ${kubeconfig} get nodes`,
     `  hybrid kubeconfig --merge    (adds context ${cluster} to ~/.kube/config)`,
-    detach ? '  hybrid down                  (stops it and undoes the workarounds)' : 'supervising k3s in the foreground; Ctrl-C or `hybrid down` stops it and undoes the workarounds',
+    detach
+      ? '  hybrid down                  (stops it and undoes the workarounds)'
+      : 'supervising k3s in the foreground; Ctrl-C or `hybrid down` stops it and undoes the workarounds',
   ]
   return lines.join('\n')
 }

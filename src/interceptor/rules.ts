@@ -22,7 +22,8 @@ export function compileRules(rules: Rule[]): NativeRule[] {
   const compiled = rules.map((rule): NativeRule => {
     const from = normalizeAbsolute(rule.from, 'source')
     const to = normalizeAbsolute(rule.to, 'target')
-    if (rule.mode !== 'missing' && rule.mode !== 'always') throw new UsageError(`The rule mode ${JSON.stringify(rule.mode)} is neither missing nor always.`)
+    if (rule.mode !== 'missing' && rule.mode !== 'always')
+      throw new UsageError(`The rule mode ${JSON.stringify(rule.mode)} is neither missing nor always.`)
     let isDirectory: boolean
     try {
       isDirectory = statSync(to).isDirectory()
@@ -32,7 +33,9 @@ export function compileRules(rules: Rule[]): NativeRule[] {
     const always = rule.mode === 'always'
     if (isDirectory) return {prefix: from, name: '', dir: to, key: rule.from, always}
     if (posix.basename(from) !== posix.basename(to)) {
-      throw new UsageError(`The rule target ${to} is a file named differently from ${from}; a file rule keeps the file name (point it at ${posix.join(posix.dirname(to), posix.basename(from))}).`)
+      throw new UsageError(
+        `The rule target ${to} is a file named differently from ${from}; a file rule keeps the file name (point it at ${posix.join(posix.dirname(to), posix.basename(from))}).`,
+      )
     }
     return {prefix: posix.dirname(from), name: posix.basename(from), dir: posix.dirname(to), key: rule.from, always}
   })

@@ -9,7 +9,9 @@ import {compileRules} from './rules.js'
 import {startErrorToHybridError} from './start-errors.js'
 import type {ExitStatus, InterceptedProcess, InterceptOptions} from './types.js'
 
-const signalNames = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]))
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
+)
 
 function signalNumber(signal: NodeJS.Signals): number {
   const number = constants.signals[signal]
@@ -51,12 +53,16 @@ export function spawnIntercepted(file: string, args: string[], options: Intercep
   const exited = new Promise<ExitStatus>((resolve) => (settleExit = resolve))
   const finished = new Promise<void>((resolve) => (settleFinished = resolve))
   const onEvent = (event: NativeEvent): void => {
-    if (event.type === 'exit') settleExit({code: event.code, signal: event.signal === 0 ? null : (signalNames.get(event.signal) ?? null)})
+    if (event.type === 'exit')
+      settleExit({code: event.code, signal: event.signal === 0 ? null : (signalNames.get(event.signal) ?? null)})
     else settleFinished()
   }
   let traced
   try {
-    traced = loadBinding().spawn({file: executable, argv: [file, ...args], env: envArray(env), cwd, stdio, rules}, onEvent)
+    traced = loadBinding().spawn(
+      {file: executable, argv: [file, ...args], env: envArray(env), cwd, stdio, rules},
+      onEvent,
+    )
   } catch (error) {
     if (isNativeStartError(error)) throw startErrorToHybridError(error, file, cwd)
     throw error

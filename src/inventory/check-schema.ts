@@ -32,4 +32,3 @@ export function checkSchema(data: unknown): Finding[] {
   if (validate(data)) return []
   return findingsFromAjv((validate.errors ?? []) as AjvError[], data)
 }
-

@@ -68,7 +68,14 @@ function checkToken(spec: Dict): Finding[] {
   const hasEnv = token.env !== undefined
   if (hasFile && hasEnv) return [{path, target: 'key', message: 'give exactly one of file and env, not both'}]
   if (!hasFile && !hasEnv) {
-    return [{path, target: 'key', message: 'needs exactly one of file (a token file, created 0600 with a random token if missing) or env (an environment variable that holds the token)'}]
+    return [
+      {
+        path,
+        target: 'key',
+        message:
+          'needs exactly one of file (a token file, created 0600 with a random token if missing) or env (an environment variable that holds the token)',
+      },
+    ]
   }
   return []
 }
@@ -78,7 +85,10 @@ function checkControlPlane(spec: Dict): Finding[] {
   const why = address === undefined ? undefined : unusableAddress(address)
   if (!why) return []
   const mode = dict(spec.network)?.mode
-  const remedy = mode === 'direct' ? 'use an address of the sandbox that the workers can reach' : 'keep the default 100.64.255.1, which hybrid puts on every worker'
+  const remedy =
+    mode === 'direct'
+      ? 'use an address of the sandbox that the workers can reach'
+      : 'keep the default 100.64.255.1, which hybrid puts on every worker'
   return [
     {
       path: ['spec', 'controlPlane', 'advertiseAddress'],
@@ -88,7 +98,12 @@ function checkControlPlane(spec: Dict): Finding[] {
   ]
 }
 
-function checkWorker(worker: Dict, index: number, spec: Dict, seen: {names: Map<string, number>; addresses: Map<string, number>}): Finding[] {
+function checkWorker(
+  worker: Dict,
+  index: number,
+  spec: Dict,
+  seen: {names: Map<string, number>; addresses: Map<string, number>},
+): Finding[] {
   const findings: Finding[] = []
   const at = (...rest: PathSegment[]): PathSegment[] => ['spec', 'workers', index, ...rest]
   const other = (i: number) => formatPath(['spec', 'workers', i])
@@ -97,7 +112,12 @@ function checkWorker(worker: Dict, index: number, spec: Dict, seen: {names: Map<
   if (name !== undefined) {
     const first = seen.names.get(name)
     if (first === undefined) seen.names.set(name, index)
-    else findings.push({path: at('name'), target: 'value', message: `"${name}" is already the name of ${other(first)}; worker names must be unique`})
+    else
+      findings.push({
+        path: at('name'),
+        target: 'value',
+        message: `"${name}" is already the name of ${other(first)}; worker names must be unique`,
+      })
   }
 
   const address = text(worker.address)
@@ -105,14 +125,23 @@ function checkWorker(worker: Dict, index: number, spec: Dict, seen: {names: Map<
     const key = address.toLowerCase()
     const first = seen.addresses.get(key)
     if (first === undefined) seen.addresses.set(key, index)
-    else findings.push({path: at('address'), target: 'value', message: `"${address}" is already the address of ${other(first)}; worker addresses must be unique`})
+    else
+      findings.push({
+        path: at('address'),
+        target: 'value',
+        message: `"${address}" is already the address of ${other(first)}; worker addresses must be unique`,
+      })
   }
 
   const own = dict(worker.ssh)?.hostKeyPolicy
   const policy = own ?? dict(spec.ssh)?.hostKeyPolicy
   if (policy === 'pinned' && (worker.hostKey === null || worker.hostKey === undefined)) {
     const where = own === undefined ? 'spec.ssh.hostKeyPolicy' : `${formatPath(at('ssh', 'hostKeyPolicy'))}`
-    findings.push({path: at('hostKey'), target: 'value', message: `is required because hostKeyPolicy is pinned (${where}): give the worker's public host key, "ssh-ed25519 AAAA…"`})
+    findings.push({
+      path: at('hostKey'),
+      target: 'value',
+      message: `is required because hostKeyPolicy is pinned (${where}): give the worker's public host key, "ssh-ed25519 AAAA…"`,
+    })
   }
 
   for (const key of Object.keys(dict(worker.labels) ?? {})) {
@@ -132,7 +161,12 @@ function checkWorker(worker: Dict, index: number, spec: Dict, seen: {names: Map<
       const keyEffect = `${taint.split(/[=:]/)[0]}:${taint.slice(taint.lastIndexOf(':') + 1)}`
       const first = taints.get(keyEffect)
       if (first === undefined) taints.set(keyEffect, i)
-      else findings.push({path: at('taints', i), target: 'value', message: `repeats the key and effect of item ${first} (${keyEffect}); a Node has one taint per key and effect`})
+      else
+        findings.push({
+          path: at('taints', i),
+          target: 'value',
+          message: `repeats the key and effect of item ${first} (${keyEffect}); a Node has one taint per key and effect`,
+        })
     })
   }
   return findings

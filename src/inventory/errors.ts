@@ -35,7 +35,10 @@ export function formatProblem(problem: Problem): string {
 
 /** Sorted by position, then by path and message, so output is stable. */
 export function sortProblems(problems: readonly Problem[]): Problem[] {
-  return [...problems].sort((a, b) => a.line - b.line || a.column - b.column || a.path.localeCompare(b.path) || a.message.localeCompare(b.message))
+  return [...problems].sort(
+    (a, b) =>
+      a.line - b.line || a.column - b.column || a.path.localeCompare(b.path) || a.message.localeCompare(b.message),
+  )
 }
 
 /**

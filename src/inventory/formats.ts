@@ -63,18 +63,21 @@ function labelKeyReason(value: string): string | undefined {
   if (prefix !== undefined) {
     if (prefix === '') return 'the prefix before "/" is empty'
     const reason = dnsSubdomainReason(prefix)
-    if (reason !== undefined) return `the prefix "${prefix}" is not a DNS subdomain (${reason || 'lower-case labels separated by "."'})`
+    if (reason !== undefined)
+      return `the prefix "${prefix}" is not a DNS subdomain (${reason || 'lower-case labels separated by "."'})`
   }
   if (name === '') return 'the name is empty'
   if (name.length > 63) return `the name has ${name.length} characters, more than 63`
-  if (!K8S_NAME.test(name)) return 'the name may hold only letters, digits, "-", "_" and "." and must start and end with a letter or digit'
+  if (!K8S_NAME.test(name))
+    return 'the name may hold only letters, digits, "-", "_" and "." and must start and end with a letter or digit'
   return undefined
 }
 
 function labelValueReason(value: string): string | undefined {
   if (value === '') return undefined
   if (value.length > 63) return `it has ${value.length} characters, more than 63`
-  if (!K8S_NAME.test(value)) return 'it may hold only letters, digits, "-", "_" and "." and must start and end with a letter or digit'
+  if (!K8S_NAME.test(value))
+    return 'it may hold only letters, digits, "-", "_" and "." and must start and end with a letter or digit'
   return undefined
 }
 
@@ -92,7 +95,8 @@ function taintReason(value: string): string | undefined {
     const valueReason = labelValueReason(keyValue.slice(eq + 1))
     if (valueReason !== undefined) return `the value is not a label value: ${valueReason}`
   }
-  if (!(TAINT_EFFECTS as readonly string[]).includes(effect)) return `the effect "${effect}" is not one of ${TAINT_EFFECTS.join(', ')}`
+  if (!(TAINT_EFFECTS as readonly string[]).includes(effect))
+    return `the effect "${effect}" is not one of ${TAINT_EFFECTS.join(', ')}`
   return undefined
 }
 
@@ -100,11 +104,16 @@ function sshPublicKeyReason(value: string): string | undefined {
   const match = /^(\S+) ([A-Za-z0-9+/]+={0,2})(?: .*)?$/.exec(value.trim())
   if (!match) return 'expected "TYPE BASE64 [comment]"'
   const [, type, base64] = match
-  if (!(SSH_KEY_TYPES as readonly string[]).includes(type!)) return `the key type "${type}" is not one of ${SSH_KEY_TYPES.join(', ')}`
+  if (!(SSH_KEY_TYPES as readonly string[]).includes(type!))
+    return `the key type "${type}" is not one of ${SSH_KEY_TYPES.join(', ')}`
   const blob = Buffer.from(base64!, 'base64')
   // The key blob starts with its own type as an SSH string (uint32 length, bytes): a cheap integrity check.
   const length = blob.length >= 4 ? blob.readUInt32BE(0) : -1
-  if (blob.toString('base64') !== base64 || length !== type!.length || blob.subarray(4, 4 + length).toString('latin1') !== type) {
+  if (
+    blob.toString('base64') !== base64 ||
+    length !== type!.length ||
+    blob.subarray(4, 4 + length).toString('latin1') !== type
+  ) {
     return `its base64 part is not a valid ${type} key`
   }
   return undefined
@@ -118,7 +127,8 @@ function sshProxyReason(value: string): string | undefined {
   } catch {
     return ''
   }
-  if (url.protocol !== 'http:') return `the scheme is "${url.protocol.slice(0, -1)}", expected http (an HTTP CONNECT proxy)`
+  if (url.protocol !== 'http:')
+    return `the scheme is "${url.protocol.slice(0, -1)}", expected http (an HTTP CONNECT proxy)`
   if (!/^http:\/\/[^/]+:\d+\/?$/.test(value)) return 'expected exactly "http://host:port"'
   return undefined
 }
@@ -126,7 +136,8 @@ function sshProxyReason(value: string): string | undefined {
 function uriReason(value: string): string | undefined {
   try {
     const url = new URL(value)
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return `the scheme is "${url.protocol.slice(0, -1)}", expected http or https`
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      return `the scheme is "${url.protocol.slice(0, -1)}", expected http or https`
     return url.host === '' ? 'the host is missing' : undefined
   } catch {
     return ''
@@ -136,7 +147,8 @@ function uriReason(value: string): string | undefined {
 export const FORMATS = {
   'dns1123-label': {
     noun: 'a DNS-1123 label',
-    description: 'a DNS-1123 label: lower-case letters, digits and "-", starting and ending with a letter or digit, at most 63 characters',
+    description:
+      'a DNS-1123 label: lower-case letters, digits and "-", starting and ending with a letter or digit, at most 63 characters',
     pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$',
     check: dnsLabelReason,
   },
@@ -153,12 +165,14 @@ export const FORMATS = {
   },
   'label-key': {
     noun: 'a Kubernetes label key',
-    description: 'a Kubernetes label key: an optional DNS subdomain prefix and "/", then a name of at most 63 letters, digits, "-", "_" or "." starting and ending with a letter or digit',
+    description:
+      'a Kubernetes label key: an optional DNS subdomain prefix and "/", then a name of at most 63 letters, digits, "-", "_" or "." starting and ending with a letter or digit',
     check: labelKeyReason,
   },
   'label-value': {
     noun: 'a Kubernetes label value',
-    description: 'a Kubernetes label value: empty, or at most 63 letters, digits, "-", "_" or "." starting and ending with a letter or digit',
+    description:
+      'a Kubernetes label value: empty, or at most 63 letters, digits, "-", "_" or "." starting and ending with a letter or digit',
     pattern: '^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$',
     check: labelValueReason,
   },

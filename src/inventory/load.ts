@@ -9,7 +9,8 @@ import {resolveInventory} from './resolve.js'
 import type {ClusterDocument} from './schema.js'
 
 /** The outcome of checking an inventory: every problem, or the resolved inventory. */
-export type InventoryCheck = {readonly ok: true; readonly inventory: Inventory} | {readonly ok: false; readonly problems: readonly Problem[]}
+export type InventoryCheck =
+  {readonly ok: true; readonly inventory: Inventory} | {readonly ok: false; readonly problems: readonly Problem[]}
 
 /**
  * Check inventory text in one pass and report everything at once: YAML syntax (positions from the

@@ -72,7 +72,8 @@ function distance(a: string, b: string): number {
   let previous = Array.from({length: b.length + 1}, (_, i) => i)
   for (let i = 1; i <= a.length; i++) {
     const current = [i]
-    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    for (let j = 1; j <= b.length; j++)
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
     previous = current
   }
   return previous[b.length]!
@@ -97,7 +98,10 @@ export function closest(word: string, candidates: readonly string[]): string | u
 
 function didYouMean(value: unknown, candidates: readonly unknown[]): string {
   if (typeof value !== 'string') return ''
-  const match = closest(value, candidates.filter((c): c is string => typeof c === 'string'))
+  const match = closest(
+    value,
+    candidates.filter((c): c is string => typeof c === 'string'),
+  )
   return match ? ` (did you mean ${JSON.stringify(match)}?)` : ''
 }
 
@@ -150,7 +154,11 @@ function collapseUnions(errors: AjvError[], root: unknown): {rest: AjvError[]; f
     if (chosen === undefined) {
       const allowed = branches.filter((b) => b.const !== undefined).map((b) => b.const)
       const others = branches.filter((b) => b.const === undefined).map(nounOf)
-      findings.push({path: toPath(outer.instancePath, root), target: 'value', message: oneOf(allowed, others, outer.data)})
+      findings.push({
+        path: toPath(outer.instancePath, root),
+        target: 'value',
+        message: oneOf(allowed, others, outer.data),
+      })
     }
   }
 }
@@ -170,7 +178,9 @@ function sentence(error: AjvError): string {
       const key = String(params.additionalProperty)
       const known = Object.keys(schema.properties ?? {})
       const match = closest(key, known)
-      return match ? `unknown key ${JSON.stringify(key)} (did you mean ${JSON.stringify(match)}?)` : `unknown key ${JSON.stringify(key)}; the keys here are ${known.join(', ')}`
+      return match
+        ? `unknown key ${JSON.stringify(key)} (did you mean ${JSON.stringify(match)}?)`
+        : `unknown key ${JSON.stringify(key)}; the keys here are ${known.join(', ')}`
     }
     case 'type':
       return `must be ${nounOf(schema)}, not ${show(value)}${quoteHint(String(params.type), value)}`
@@ -216,7 +226,9 @@ function pathOf(error: AjvError, root: unknown): {path: PathSegment[]; target: '
     case 'uniqueItems':
       return {path: [...path, Number(params.i)], target: 'value'}
     default:
-      return error.propertyName === undefined ? {path, target: 'value'} : {path: [...path, error.propertyName], target: 'key'}
+      return error.propertyName === undefined
+        ? {path, target: 'value'}
+        : {path: [...path, error.propertyName], target: 'key'}
   }
 }
 
@@ -228,7 +240,12 @@ export function findingsFromAjv(errors: readonly AjvError[], root: unknown): Fin
     if (error.keyword === 'propertyNames') continue // its inner error names the key and says why
     const redundant =
       error.keyword === 'type' &&
-      rest.some((other) => (other.keyword === 'const' || other.keyword === 'enum') && other.instancePath === error.instancePath && parentOf(other) === parentOf(error))
+      rest.some(
+        (other) =>
+          (other.keyword === 'const' || other.keyword === 'enum') &&
+          other.instancePath === error.instancePath &&
+          parentOf(other) === parentOf(error),
+      )
     if (redundant) continue
     findings.push({...pathOf(error, root), message: sentence(error)})
   }

@@ -69,7 +69,12 @@ export function parseYaml(text: string): ParsedYaml {
   }
   if (list.length > 1) {
     const offset = list[1]!.range[0]
-    findings.push({path: [], target: 'value', offset, message: 'a second YAML document begins here; an inventory file holds exactly one'})
+    findings.push({
+      path: [],
+      target: 'value',
+      offset,
+      message: 'a second YAML document begins here; an inventory file holds exactly one',
+    })
     broken = true
   }
   const empty = first === undefined || first.contents === null

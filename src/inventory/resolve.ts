@@ -53,7 +53,8 @@ export function resolveInventory(document: ClusterDocument, file: string): Inven
   const {spec} = document
   const name = document.metadata.name
   // The cross-checks guarantee exactly one of file and env.
-  const token: TokenSource = spec.token.file !== undefined ? {kind: 'file', file: from(spec.token.file)} : {kind: 'env', env: spec.token.env!}
+  const token: TokenSource =
+    spec.token.file !== undefined ? {kind: 'file', file: from(spec.token.file)} : {kind: 'env', env: spec.token.env!}
   return {
     file: absolute,
     name,

@@ -10,7 +10,10 @@ import {type Static, Type as T} from '@sinclair/typebox'
 const strict = {additionalProperties: false} as const
 const Nullable = <S extends ReturnType<typeof T.String>>(schema: S) => T.Union([schema, T.Null()])
 
-export const Dns1123Label = T.String({format: 'dns1123-label', description: 'a DNS-1123 label: lower-case letters, digits and "-", at most 63 characters'})
+export const Dns1123Label = T.String({
+  format: 'dns1123-label',
+  description: 'a DNS-1123 label: lower-case letters, digits and "-", at most 63 characters',
+})
 export const Port = T.Integer({minimum: 1, maximum: 65535})
 
 export const HostKeyPolicy = T.Union([T.Literal('strict'), T.Literal('accept-new'), T.Literal('pinned')])
@@ -18,7 +21,9 @@ export const SudoMode = T.Union([T.Literal('auto'), T.Literal('never'), T.Litera
 export const ServiceManager = T.Union([T.Literal('auto'), T.Literal('systemd'), T.Literal('openrc'), T.Literal('none')])
 
 export const WorkaroundId = T.Union(
-  ['snapshotter', 'cadvisor', 'procsys', 'kmsg', 'flannel', 'egress', 'taint', 'cgroups', 'iptables', 'cnibin'].map((id) => T.Literal(id)),
+  ['snapshotter', 'cadvisor', 'procsys', 'kmsg', 'flannel', 'egress', 'taint', 'cgroups', 'iptables', 'cnibin'].map(
+    (id) => T.Literal(id),
+  ),
 )
 
 export const Bastion = T.Object(
@@ -35,7 +40,9 @@ export const Bastion = T.Object(
 const sshFields = {
   user: T.String({minLength: 1, description: 'login user'}),
   port: Port,
-  identityFile: Nullable(T.String({minLength: 1, description: 'private key file; null: use ssh-agent (SSH_AUTH_SOCK)'})),
+  identityFile: Nullable(
+    T.String({minLength: 1, description: 'private key file; null: use ssh-agent (SSH_AUTH_SOCK)'}),
+  ),
   knownHosts: T.String({minLength: 1}),
   hostKeyPolicy: HostKeyPolicy,
   sudo: SudoMode,
@@ -79,9 +86,15 @@ export const Worker = T.Object(
 
 export const K3s = T.Object(
   {
-    version: T.String({pattern: '^v\\d+\\.\\d+\\.\\d+(-rc\\d+)?\\+k3s\\d+$', default: 'v1.34.1+k3s1', description: 'a k3s release such as v1.34.1+k3s1'}),
+    version: T.String({
+      pattern: '^v\\d+\\.\\d+\\.\\d+(-rc\\d+)?\\+k3s\\d+$',
+      default: 'v1.34.1+k3s1',
+      description: 'a k3s release such as v1.34.1+k3s1',
+    }),
     binary: T.Optional(T.String({minLength: 1, description: 'local k3s binary instead of downloading'})),
-    sha256: T.Optional(T.String({pattern: '^[0-9a-f]{64}$', description: 'a sha256 digest (64 lower-case hexadecimal digits)'})),
+    sha256: T.Optional(
+      T.String({pattern: '^[0-9a-f]{64}$', description: 'a sha256 digest (64 lower-case hexadecimal digits)'}),
+    ),
     mirror: T.Union([T.String({format: 'uri'}), T.Null()], {default: null}),
     image: T.String({minLength: 1, default: 'docker.io/rancher/k3s'}),
   },
@@ -96,11 +109,18 @@ export const Token = T.Object(
   {...strict, default: {}},
 )
 
-export const Workarounds = T.Union([T.Literal('auto'), T.Literal('all'), T.Literal('none'), T.Array(WorkaroundId, {uniqueItems: true, description: 'a list of workaround ids'})])
+export const Workarounds = T.Union([
+  T.Literal('auto'),
+  T.Literal('all'),
+  T.Literal('none'),
+  T.Array(WorkaroundId, {uniqueItems: true, description: 'a list of workaround ids'}),
+])
 
 export const ControlPlane = T.Object(
   {
-    dataDir: T.Optional(T.String({minLength: 1, description: 'k3s --data-dir; default /var/lib/hybrid/<metadata.name>'})),
+    dataDir: T.Optional(
+      T.String({minLength: 1, description: 'k3s --data-dir; default /var/lib/hybrid/<metadata.name>'}),
+    ),
     agent: T.Boolean({default: true}),
     workarounds: T.Union(Workarounds.anyOf, {default: 'auto'}),
     advertiseAddress: T.String({format: 'ipv4', default: '100.64.255.1'}),
@@ -140,7 +160,11 @@ export const Cluster = T.Object(
     metadata: T.Object({name: Dns1123Label}, strict),
     spec: ClusterSpec,
   },
-  {...strict, $id: 'https://hybrid.dev/schemas/inventory-v1alpha1.json', title: 'hybrid inventory (hybrid.dev/v1alpha1 Cluster)'},
+  {
+    ...strict,
+    $id: 'https://hybrid.dev/schemas/inventory-v1alpha1.json',
+    title: 'hybrid inventory (hybrid.dev/v1alpha1 Cluster)',
+  },
 )
 
 /** The inventory as written, after defaults. */

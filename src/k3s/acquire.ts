@@ -53,13 +53,17 @@ export async function acquireK3s(spec: K3sSpec, options: AcquireOptions = {}): P
   const log = options.logger ?? pino({enabled: false})
   const version = checkVersion(spec.version)
   const pinned = spec.sha256 === undefined ? undefined : normalizeSha256(spec.sha256)
-  if (spec.sha256 !== undefined && !pinned) throw new HybridError(`spec.k3s.sha256 "${spec.sha256}" is not a sha256 (64 hex digits).`, 2)
+  if (spec.sha256 !== undefined && !pinned)
+    throw new HybridError(`spec.k3s.sha256 "${spec.sha256}" is not a sha256 (64 hex digits).`, 2)
   if (spec.binary) return localBinary(spec.binary, version, pinned)
 
   const arch = options.arch ?? hostArch()
   checkMirror(spec.mirror)
   // Both named now, so a bad image reference is bad inventory before anything is fetched.
-  const names: Record<Download, string> = {release: sourceName('release', spec, version, arch), image: sourceName('image', spec, version, arch)}
+  const names: Record<Download, string> = {
+    release: sourceName('release', spec, version, arch),
+    image: sourceName('image', spec, version, arch),
+  }
   const asset = assetName(arch)
   const cacheRoot = options.cacheDir ?? cacheDir()
   const entry = cacheEntry(cacheRoot, version, asset)
@@ -73,7 +77,8 @@ export async function acquireK3s(spec: K3sSpec, options: AcquireOptions = {}): P
     return cached
   }
   await ensureWritable(entry, cacheRoot)
-  const onWait = (pid: number) => log.info({pid}, `waiting for another hybrid (pid ${pid}) that is downloading k3s ${version}`)
+  const onWait = (pid: number) =>
+    log.info({pid}, `waiting for another hybrid (pid ${pid}) that is downloading k3s ${version}`)
   return withLock(entry, options.signal, onWait, async () => {
     const filled = await fromCache() // the process we waited for may have filled it
     if (filled) return filled
@@ -85,9 +90,29 @@ export async function acquireK3s(spec: K3sSpec, options: AcquireOptions = {}): P
         const onProgress = (bytes: number, total?: number) => options.onProgress?.({source, bytes, total})
         log.info({source, from: described}, `downloading k3s ${version} (${arch}) from ${described}`)
         try {
-          const {sha256} = source === 'release'
-            ? await downloadRelease({client, version, arch, mirror: spec.mirror, pinned, partial: entry.partial, signal: options.signal, onProgress})
-            : await downloadFromImage({client, image: spec.image, version, arch, pinned, partial: entry.partial, layerFile: entry.layer, signal: options.signal, onProgress})
+          const {sha256} =
+            source === 'release'
+              ? await downloadRelease({
+                  client,
+                  version,
+                  arch,
+                  mirror: spec.mirror,
+                  pinned,
+                  partial: entry.partial,
+                  signal: options.signal,
+                  onProgress,
+                })
+              : await downloadFromImage({
+                  client,
+                  image: spec.image,
+                  version,
+                  arch,
+                  pinned,
+                  partial: entry.partial,
+                  layerFile: entry.layer,
+                  signal: options.signal,
+                  onProgress,
+                })
           await promote(entry, asset, sha256)
           log.info({path: entry.binary, sha256}, `k3s ${version} verified and cached`)
           return {path: entry.binary, sha256, version, source}
@@ -151,7 +176,8 @@ function checkMirror(mirror: string | null | undefined): void {
   } catch {
     // reported below
   }
-  if (scheme !== 'http:' && scheme !== 'https:') throw new HybridError(`spec.k3s.mirror "${mirror}" is not an http:// or https:// URL.`, 2)
+  if (scheme !== 'http:' && scheme !== 'https:')
+    throw new HybridError(`spec.k3s.mirror "${mirror}" is not an http:// or https:// URL.`, 2)
 }
 
 function hostArch(): Arch {
@@ -164,7 +190,10 @@ function hostArch(): Arch {
 function asUserError(error: unknown, cacheRoot: string, signal?: AbortSignal): unknown {
   if (error instanceof HybridError || signal?.aborted) return error
   const code = (error as NodeJS.ErrnoException).code
-  if (code) return new HybridError(`Writing the k3s binary into the cache ${cacheRoot} failed (${code}: ${oneLine((error as Error).message)}).`)
+  if (code)
+    return new HybridError(
+      `Writing the k3s binary into the cache ${cacheRoot} failed (${code}: ${oneLine((error as Error).message)}).`,
+    )
   return error
 }
 

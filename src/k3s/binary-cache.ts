@@ -25,7 +25,14 @@ export interface CacheEntry {
 export function cacheEntry(cacheRoot: string, version: string, asset: string): CacheEntry {
   const dir = join(cacheRoot, 'k3s', version)
   const binary = join(dir, asset)
-  return {dir, binary, record: `${binary}.sha256`, partial: `${binary}.partial`, layer: `${binary}.layer.partial`, lock: `${binary}.lock`}
+  return {
+    dir,
+    binary,
+    record: `${binary}.sha256`,
+    partial: `${binary}.partial`,
+    layer: `${binary}.layer.partial`,
+    lock: `${binary}.lock`,
+  }
 }
 
 /**
@@ -76,7 +83,9 @@ export async function ensureWritable(entry: CacheEntry, cacheRoot: string): Prom
     await rm(probe, {force: true})
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error'
-    throw new HybridError(`The k3s cache directory ${cacheRoot} is not writable (${code}); set HYBRID_CACHE_DIR or XDG_CACHE_HOME to a writable directory, or give the binary with spec.k3s.binary: /path/to/k3s.`)
+    throw new HybridError(
+      `The k3s cache directory ${cacheRoot} is not writable (${code}); set HYBRID_CACHE_DIR or XDG_CACHE_HOME to a writable directory, or give the binary with spec.k3s.binary: /path/to/k3s.`,
+    )
   }
 }
 
@@ -84,7 +93,12 @@ export async function ensureWritable(entry: CacheEntry, cacheRoot: string): Prom
  * Hold the entry's lock while downloading, so two hybrid processes never write the same `.partial`. A lock
  * whose process is gone is taken over; a live one is waited for (the other download then fills the cache).
  */
-export async function withLock<T>(entry: CacheEntry, signal: AbortSignal | undefined, onWait: (pid: number) => void, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(
+  entry: CacheEntry,
+  signal: AbortSignal | undefined,
+  onWait: (pid: number) => void,
+  fn: () => Promise<T>,
+): Promise<T> {
   let waitingFor: number | undefined
   for (;;) {
     // The pid is written first and the lock made by link(), which is atomic: a lock is never seen empty.

@@ -24,6 +24,9 @@ export class IntegrityError extends HybridError {
 
 /** A sha256 pin as the inventory gives it: 64 hex digits, any case, an optional `sha256:` prefix. */
 export function normalizeSha256(value: string): string | undefined {
-  const hex = value.trim().toLowerCase().replace(/^sha256:/, '')
+  const hex = value
+    .trim()
+    .toLowerCase()
+    .replace(/^sha256:/, '')
   return /^[0-9a-f]{64}$/.test(hex) ? hex : undefined
 }

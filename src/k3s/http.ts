@@ -20,7 +20,11 @@ import {proxyFor, type ProxyEnv} from './proxy-env.js'
 export type FailureKind = 'status' | 'proxy' | 'network' | 'cut' | 'content'
 
 export class DownloadError extends Error {
-  constructor(readonly kind: FailureKind, reason: string, readonly status?: number) {
+  constructor(
+    readonly kind: FailureKind,
+    reason: string,
+    readonly status?: number,
+  ) {
     super(reason)
     this.name = 'DownloadError'
   }
@@ -72,7 +76,8 @@ export class HttpClient {
       const location = header(response.headers, 'location')
       if (![301, 302, 303, 307, 308].includes(response.status) || !location) return response
       await response.body.dump()
-      if (hop >= MAX_REDIRECTS) throw new DownloadError('status', `more than ${MAX_REDIRECTS} redirects from ${displayUrl(url)}`)
+      if (hop >= MAX_REDIRECTS)
+        throw new DownloadError('status', `more than ${MAX_REDIRECTS} redirects from ${displayUrl(url)}`)
       const next = new URL(location, current)
       if (next.origin !== current.origin) headers = withoutAuthorization(headers)
       current = next
@@ -136,17 +141,32 @@ function describeFailure(error: unknown, url: URL, proxy: string | undefined): D
   // undici says "Proxy response (403) !== 200 when HTTP Tunneling"; curl's words are the ones users search for.
   const tunnel = /Proxy response \((\d+)\)/.exec(message)
   if (tunnel) {
-    return new DownloadError('proxy', `the proxy ${displayUrl(proxy ?? '')} refused the tunnel to ${url.host} (CONNECT tunnel failed, response ${tunnel[1]})`, Number(tunnel[1]))
+    return new DownloadError(
+      'proxy',
+      `the proxy ${displayUrl(proxy ?? '')} refused the tunnel to ${url.host} (CONNECT tunnel failed, response ${tunnel[1]})`,
+      Number(tunnel[1]),
+    )
   }
   const code = err?.code ?? err?.cause?.code
   const via = proxy ? ` through the proxy ${displayUrl(proxy)}` : ''
   const target = proxy ? new URL(proxy).host : url.host
   switch (code) {
-    case 'ECONNREFUSED': return new DownloadError('network', proxy ? `the proxy ${displayUrl(proxy)} accepts no connections (ECONNREFUSED)` : `nothing accepts connections at ${url.host} (ECONNREFUSED)`)
-    case 'ENOTFOUND': case 'EAI_AGAIN': return new DownloadError('network', `the name ${new URL(proxy ?? url).hostname} does not resolve (${code})`)
-    case 'UND_ERR_CONNECT_TIMEOUT': return new DownloadError('network', `connecting to ${target} timed out`)
-    case 'UND_ERR_HEADERS_TIMEOUT': return new DownloadError('network', `${url.host} sent no response${via} in ${timeouts.headersTimeout / 1000} s`)
-    default: return new DownloadError('network', `${url.host}${via}: ${message}${code ? ` (${code})` : ''}`)
+    case 'ECONNREFUSED':
+      return new DownloadError(
+        'network',
+        proxy
+          ? `the proxy ${displayUrl(proxy)} accepts no connections (ECONNREFUSED)`
+          : `nothing accepts connections at ${url.host} (ECONNREFUSED)`,
+      )
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new DownloadError('network', `the name ${new URL(proxy ?? url).hostname} does not resolve (${code})`)
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return new DownloadError('network', `connecting to ${target} timed out`)
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return new DownloadError('network', `${url.host} sent no response${via} in ${timeouts.headersTimeout / 1000} s`)
+    default:
+      return new DownloadError('network', `${url.host}${via}: ${message}${code ? ` (${code})` : ''}`)
   }
 }
 
@@ -190,7 +210,12 @@ export interface DownloadOptions {
  * Range request when a connection is cut mid-body. A server that ignores Range gets a fresh start. The
  * caller verifies the content and owns the file's lifecycle (it removes it on any failure).
  */
-export async function downloadToFile(client: HttpClient, url: string, partialPath: string, options: DownloadOptions = {}): Promise<number> {
+export async function downloadToFile(
+  client: HttpClient,
+  url: string,
+  partialPath: string,
+  options: DownloadOptions = {},
+): Promise<number> {
   const retries = options.retries ?? 5
   // Append mode: after a truncate, writes start at 0 again.
   const handle = await open(partialPath, 'a', 0o600)
@@ -199,7 +224,9 @@ export async function downloadToFile(client: HttpClient, url: string, partialPat
       const offset = (await handle.stat()).size
       const headers = {...(await options.headers?.()), ...(offset > 0 ? {range: `bytes=${offset}-`} : {})}
       const response = await client.get(url, {headers, signal: options.signal})
-      const resumed = response.status === 206 && Number(/^bytes (\d+)-/.exec(header(response.headers, 'content-range') ?? '')?.[1]) === offset
+      const resumed =
+        response.status === 206 &&
+        Number(/^bytes (\d+)-/.exec(header(response.headers, 'content-range') ?? '')?.[1]) === offset
       if (response.status !== 200 && !resumed) {
         if (response.status !== 206 && response.status !== 416) throw await statusError(response)
         // Range not satisfiable, or answered for another offset: what we hold cannot be continued.
@@ -228,7 +255,10 @@ export async function downloadToFile(client: HttpClient, url: string, partialPat
       if (!cut && total !== undefined && written < total) cut = new Error(`${total - written} bytes short`)
       if (!cut) return written
       if (cuts > retries) {
-        throw new DownloadError('cut', `the connection to ${response.url.host} was cut ${cuts} times, the last after ${written} bytes (${cut.message})`)
+        throw new DownloadError(
+          'cut',
+          `the connection to ${response.url.host} was cut ${cuts} times, the last after ${written} bytes (${cut.message})`,
+        )
       }
       await sleep(200 * cuts, undefined, {signal: options.signal})
     }

@@ -55,13 +55,20 @@ export function parseImageRef(image: string, defaultTag: string): ImageRef {
     if (!TAG.test(tag)) throw bad(`"${tag}" is not a tag`)
   }
   if (registry === 'docker.io' && parts.length === 1) parts.unshift('library')
-  if (parts.some((part) => !COMPONENT.test(part))) throw bad('repository names are lower-case letters, digits and . _ - separated by /')
+  if (parts.some((part) => !COMPONENT.test(part)))
+    throw bad('repository names are lower-case letters, digits and . _ - separated by /')
   if (!DIGEST.test(reference) && !TAG.test(reference)) throw bad(`"${reference}" is not a tag`)
   const repository = parts.join('/')
   const host = registry === 'docker.io' ? 'registry-1.docker.io' : registry
   const scheme = isLoopback(host) ? 'http' : 'https'
   const separator = DIGEST.test(reference) ? '@' : ':'
-  return {registry, apiBase: `${scheme}://${host}/v2/`, repository, reference, display: `${registry}/${repository}${separator}${reference}`}
+  return {
+    registry,
+    apiBase: `${scheme}://${host}/v2/`,
+    repository,
+    reference,
+    display: `${registry}/${repository}${separator}${reference}`,
+  }
 }
 
 /** Plain HTTP is only ever used for a registry on this machine's loopback (tests, a local mirror). */

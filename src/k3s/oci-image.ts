@@ -55,19 +55,28 @@ export async function downloadFromImage(options: ImageDownload): Promise<{sha256
     for (let i = layers.length - 1; i >= 0; i--) {
       const layer = layers[i]
       await rm(options.layerFile, {force: true})
-      await session.blobToFile(layer.digest, options.layerFile, (bytes) => options.onProgress?.(before + bytes, total || undefined))
+      await session.blobToFile(layer.digest, options.layerFile, (bytes) =>
+        options.onProgress?.(before + bytes, total || undefined),
+      )
       before += layer.size ?? 0
       const finding = await extract(options.layerFile, layer, options.partial)
       if (finding.kind === 'file') break
-      if (finding.kind === 'link') throw new DownloadError('content', `${BINARY_IN_IMAGE} in ${ref.display} is a link to ${finding.target}, not the binary`)
-      if (finding.kind === 'whiteout' || i === 0) throw new DownloadError('content', `${ref.display} (linux/${options.arch}) has no ${BINARY_IN_IMAGE}`)
+      if (finding.kind === 'link')
+        throw new DownloadError(
+          'content',
+          `${BINARY_IN_IMAGE} in ${ref.display} is a link to ${finding.target}, not the binary`,
+        )
+      if (finding.kind === 'whiteout' || i === 0)
+        throw new DownloadError('content', `${ref.display} (linux/${options.arch}) has no ${BINARY_IN_IMAGE}`)
     }
   } finally {
     await rm(options.layerFile, {force: true})
   }
   const sha256 = await sha256File(options.partial)
   if (options.pinned && sha256 !== options.pinned) {
-    throw new IntegrityError(`The k3s binary in image ${ref.display} has sha256 ${sha256}, but spec.k3s.sha256 says ${options.pinned}; nothing was cached.`)
+    throw new IntegrityError(
+      `The k3s binary in image ${ref.display} has sha256 ${sha256}, but spec.k3s.sha256 says ${options.pinned}; nothing was cached.`,
+    )
   }
   return {sha256, image: ref.display}
 }
@@ -75,11 +84,21 @@ export async function downloadFromImage(options: ImageDownload): Promise<{sha256
 /** From an index (or manifest list) the linux/<arch> manifest; a single manifest is checked against its config. */
 async function platformManifest(session: RegistrySession, top: Manifest, arch: Arch): Promise<Manifest> {
   const where = `${session.ref.display}`
-  if (top.mediaType === MANIFEST_TYPES.ociIndex || top.mediaType === MANIFEST_TYPES.dockerList || Array.isArray(top.json.manifests)) {
+  if (
+    top.mediaType === MANIFEST_TYPES.ociIndex ||
+    top.mediaType === MANIFEST_TYPES.dockerList ||
+    Array.isArray(top.json.manifests)
+  ) {
     const entries = (top.json.manifests ?? []) as Descriptor[]
-    const match = entries.find((entry) => entry.platform?.os === 'linux' && entry.platform.architecture === arch && (arch !== 'arm64' || !entry.platform.variant || entry.platform.variant === 'v8'))
+    const match = entries.find(
+      (entry) =>
+        entry.platform?.os === 'linux' &&
+        entry.platform.architecture === arch &&
+        (arch !== 'arm64' || !entry.platform.variant || entry.platform.variant === 'v8'),
+    )
     if (!match) {
-      const offered = entries.map((entry) => `${entry.platform?.os}/${entry.platform?.architecture}`).join(', ') || 'none'
+      const offered =
+        entries.map((entry) => `${entry.platform?.os}/${entry.platform?.architecture}`).join(', ') || 'none'
       throw new DownloadError('content', `${where} has no linux/${arch} image (it has ${offered})`)
     }
     return session.manifest(match.digest)
@@ -89,7 +108,10 @@ async function platformManifest(session: RegistrySession, top: Manifest, arch: A
   }
   const configDescriptor = top.json.config as Descriptor | undefined
   if (!configDescriptor?.digest) throw new DownloadError('content', `${where} has no config`)
-  const config = JSON.parse((await session.smallBlob(configDescriptor.digest)).toString('utf8')) as {os?: string; architecture?: string}
+  const config = JSON.parse((await session.smallBlob(configDescriptor.digest)).toString('utf8')) as {
+    os?: string
+    architecture?: string
+  }
   if (config.os !== 'linux' || config.architecture !== arch) {
     throw new DownloadError('content', `${where} is a ${config.os}/${config.architecture} image, not linux/${arch}`)
   }
@@ -114,7 +136,10 @@ async function extract(layerFile: string, layer: Descriptor, target: string) {
     else await pipeline(createReadStream(layerFile), extractor)
   } catch (error) {
     if (error instanceof DownloadError) throw error
-    throw new DownloadError('content', `the layer ${layer.digest} could not be read as a tar archive (${(error as Error).message})`)
+    throw new DownloadError(
+      'content',
+      `the layer ${layer.digest} could not be read as a tar archive (${(error as Error).message})`,
+    )
   } finally {
     await handle?.close()
   }
@@ -135,7 +160,10 @@ async function decompressorFor(layerFile: string): Promise<Transform | undefined
     // node:zlib has zstd from Node 22.15 on; older Node cannot read such layers.
     const zstd = (zlib as unknown as {createZstdDecompress?: () => Transform}).createZstdDecompress
     if (zstd) return zstd()
-    throw new DownloadError('content', `the layer is zstd-compressed, which this Node.js ${process.version} cannot decompress`)
+    throw new DownloadError(
+      'content',
+      `the layer is zstd-compressed, which this Node.js ${process.version} cannot decompress`,
+    )
   }
   return undefined
 }

@@ -1,7 +1,16 @@
 import {createHash} from 'node:crypto'
 
 import {IntegrityError, sha256File} from './digest.js'
-import {DownloadError, displayUrl, downloadToFile, header, type HttpClient, type HttpResponse, readBody, statusError} from './http.js'
+import {
+  DownloadError,
+  displayUrl,
+  downloadToFile,
+  header,
+  type HttpClient,
+  type HttpResponse,
+  readBody,
+  statusError,
+} from './http.js'
 import type {ImageRef} from './image-ref.js'
 
 /**
@@ -30,7 +39,11 @@ export class RegistrySession {
   private token: string | undefined
   private challenge: string | undefined
 
-  constructor(readonly ref: ImageRef, private readonly client: HttpClient, private readonly signal?: AbortSignal) {}
+  constructor(
+    readonly ref: ImageRef,
+    private readonly client: HttpClient,
+    private readonly signal?: AbortSignal,
+  ) {}
 
   /** The manifest `reference` (tag or digest) names; a digest reference must match what came back. */
   async manifest(reference: string): Promise<Manifest> {
@@ -38,13 +51,19 @@ export class RegistrySession {
     const response = await this.get(url, {accept: ACCEPT})
     if (response.status === 404) {
       await response.body.dump()
-      throw new DownloadError('status', `${this.ref.registry}/${this.ref.repository} has no ${reference} (HTTP 404)`, 404)
+      throw new DownloadError(
+        'status',
+        `${this.ref.registry}/${this.ref.repository} has no ${reference} (HTTP 404)`,
+        404,
+      )
     }
     if (response.status !== 200) throw await statusError(response)
     const body = await readBody(response, MANIFEST_LIMIT)
     const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`
     if (reference.startsWith('sha256:') && digest !== reference) {
-      throw new IntegrityError(`The manifest ${reference} of image ${this.ref.display} has digest ${digest}; nothing was cached.`)
+      throw new IntegrityError(
+        `The manifest ${reference} of image ${this.ref.display} has digest ${digest}; nothing was cached.`,
+      )
     }
     let json: Record<string, unknown>
     try {
@@ -62,7 +81,10 @@ export class RegistrySession {
     if (response.status !== 200) throw await statusError(response)
     const body = await readBody(response, MANIFEST_LIMIT)
     const actual = `sha256:${createHash('sha256').update(body).digest('hex')}`
-    if (actual !== digest) throw new IntegrityError(`The blob ${digest} of image ${this.ref.display} has digest ${actual}; nothing was cached.`)
+    if (actual !== digest)
+      throw new IntegrityError(
+        `The blob ${digest} of image ${this.ref.display} has digest ${actual}; nothing was cached.`,
+      )
     return body
   }
 
@@ -71,7 +93,11 @@ export class RegistrySession {
     const url = this.blobUrl(digest)
     for (let attempt = 0; ; attempt++) {
       try {
-        await downloadToFile(this.client, url, path, {signal: this.signal, onProgress, headers: () => this.authHeaders()})
+        await downloadToFile(this.client, url, path, {
+          signal: this.signal,
+          onProgress,
+          headers: () => this.authHeaders(),
+        })
         break
       } catch (error) {
         // A long download can outlive a short-lived token: fetch a new one once and continue.
@@ -81,7 +107,9 @@ export class RegistrySession {
     }
     const actual = `sha256:${await sha256File(path)}`
     if (actual !== digest) {
-      throw new IntegrityError(`The layer ${digest} of image ${this.ref.display} has digest ${actual} (a digest mismatch); nothing was cached.`)
+      throw new IntegrityError(
+        `The layer ${digest} of image ${this.ref.display} has digest ${actual} (a digest mismatch); nothing was cached.`,
+      )
     }
   }
 
@@ -100,14 +128,22 @@ export class RegistrySession {
     const challenge = header(response.headers, 'www-authenticate') ?? ''
     await response.body.dump()
     if (!/^bearer\s/i.test(challenge)) {
-      throw new DownloadError('status', `${this.ref.registry} wants credentials for ${this.ref.repository} (HTTP 401), and hybrid only pulls public images`, 401)
+      throw new DownloadError(
+        'status',
+        `${this.ref.registry} wants credentials for ${this.ref.repository} (HTTP 401), and hybrid only pulls public images`,
+        401,
+      )
     }
     this.challenge = challenge
     await this.authenticate(challenge)
     const retry = await this.client.get(url, {headers: {...extra, ...this.authHeaders()}, signal: this.signal})
     if (retry.status === 401) {
       await retry.body.dump()
-      throw new DownloadError('status', `${this.ref.registry} refused its own anonymous token for ${this.ref.repository} (HTTP 401): the image may be private`, 401)
+      throw new DownloadError(
+        'status',
+        `${this.ref.registry} refused its own anonymous token for ${this.ref.repository} (HTTP 401): the image may be private`,
+        401,
+      )
     }
     return retry
   }
@@ -115,7 +151,8 @@ export class RegistrySession {
   /** `Bearer realm="…",service="…",scope="…"` → GET realm?service&scope → {token | access_token}. */
   private async authenticate(challenge: string): Promise<void> {
     const params = parseChallenge(challenge)
-    if (!params.realm) throw new DownloadError('content', `${this.ref.registry} sent a Bearer challenge without a realm`)
+    if (!params.realm)
+      throw new DownloadError('content', `${this.ref.registry} sent a Bearer challenge without a realm`)
     const url = new URL(params.realm)
     if (params.service) url.searchParams.set('service', params.service)
     url.searchParams.set('scope', params.scope ?? `repository:${this.ref.repository}:pull`)
@@ -130,7 +167,10 @@ export class RegistrySession {
       token = undefined
     }
     if (typeof token !== 'string' || token === '') {
-      throw new DownloadError('content', `the token service ${displayUrl(url.origin)} of ${this.ref.registry} answered without a token`)
+      throw new DownloadError(
+        'content',
+        `the token service ${displayUrl(url.origin)} of ${this.ref.registry} answered without a token`,
+      )
     }
     this.token = token
   }

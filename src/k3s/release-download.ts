@@ -62,10 +62,15 @@ export async function downloadRelease(options: ReleaseDownload): Promise<{sha256
     if (!expected) throw new DownloadError('status', `${displayUrl(urls.sums)} lists no sha256 for ${asset}`)
     reference = displayUrl(urls.sums)
   }
-  await downloadToFile(options.client, urls.asset, options.partial, {signal: options.signal, onProgress: options.onProgress})
+  await downloadToFile(options.client, urls.asset, options.partial, {
+    signal: options.signal,
+    onProgress: options.onProgress,
+  })
   const actual = await sha256File(options.partial)
   if (actual !== expected) {
-    throw new IntegrityError(`The k3s ${options.version} binary downloaded from ${displayUrl(urls.asset)} has sha256 ${actual}, but ${reference} says ${expected}; nothing was cached.`)
+    throw new IntegrityError(
+      `The k3s ${options.version} binary downloaded from ${displayUrl(urls.asset)} has sha256 ${actual}, but ${reference} says ${expected}; nothing was cached.`,
+    )
   }
   return {sha256: actual, url: urls.asset}
 }

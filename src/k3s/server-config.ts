@@ -53,11 +53,11 @@ export function sandboxNodeName(cluster: string): string {
  * kubeconfig, or put the token on a command line.
  */
 const RESERVED: Readonly<Record<string, string>> = {
-  'config': 'hybrid passes its own config file',
+  config: 'hybrid passes its own config file',
   'data-dir': 'set it with spec.controlPlane.dataDir',
   'https-listen-port': 'set it with spec.controlPlane.apiPort',
   'advertise-address': 'set it with spec.controlPlane.advertiseAddress',
-  'token': 'set spec.token (a token on a command line is visible to every user of the machine)',
+  token: 'set spec.token (a token on a command line is visible to every user of the machine)',
   'token-file': 'set it with spec.token.file',
   'node-name': 'hybrid names the sandbox Node after the cluster',
   'write-kubeconfig': 'use `hybrid kubeconfig` for a kubeconfig',
@@ -134,7 +134,8 @@ export function parseExtraArgs(args: readonly string[], inventoryFile = ''): Par
     const arg = args[i]
     if (!arg.startsWith('--') || arg === '--') {
       commandLine.push(arg)
-      if (/^-[^-]/.test(arg) && !arg.includes('=') && i + 1 < args.length && !args[i + 1].startsWith('-')) commandLine.push(args[++i])
+      if (/^-[^-]/.test(arg) && !arg.includes('=') && i + 1 < args.length && !args[i + 1].startsWith('-'))
+        commandLine.push(args[++i])
       continue
     }
     const eq = arg.indexOf('=')

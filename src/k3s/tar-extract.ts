@@ -7,10 +7,7 @@ import {Writable} from 'node:stream'
  * OCI whiteouts (`.wh.<name>`, `.wh..wh..opq`), which hide the file of lower layers.
  */
 export type TarFinding =
-  | {kind: 'file'; bytes: number}
-  | {kind: 'link'; target: string}
-  | {kind: 'whiteout'}
-  | {kind: 'absent'}
+  {kind: 'file'; bytes: number} | {kind: 'link'; target: string} | {kind: 'whiteout'} | {kind: 'absent'}
 
 export interface TarSink {
   start(): Promise<void>
@@ -39,7 +36,10 @@ export class TarFileExtractor extends Writable {
    * `wanted` is a path in the image's root without a leading slash, e.g. `bin/k3s`. `sink.start` is called
    * each time the file begins (a layer may hold it twice; the last copy wins), `sink.write` with its bytes.
    */
-  constructor(private readonly wanted: string, private readonly sink: TarSink) {
+  constructor(
+    private readonly wanted: string,
+    private readonly sink: TarSink,
+  ) {
     super()
   }
 

@@ -13,7 +13,9 @@ export function kubeConfigFromFile(file: string): KubeConfig {
   try {
     text = readFileSync(file, 'utf8')
   } catch (error) {
-    throw new HybridError(`cannot read the kubeconfig ${file}: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}`)
+    throw new HybridError(
+      `cannot read the kubeconfig ${file}: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}`,
+    )
   }
   return kubeConfigFromString(text, file)
 }

@@ -33,7 +33,8 @@ function parseDoc(text: string, source: string): KubeconfigDoc {
     throw new HybridError(`${source} is not valid YAML: ${messageOf(error).split('\n')[0]}`)
   }
   if (doc === null || doc === undefined) return {}
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new HybridError(`${source} is not a kubeconfig (not a YAML mapping)`)
+  if (typeof doc !== 'object' || Array.isArray(doc))
+    throw new HybridError(`${source} is not a kubeconfig (not a YAML mapping)`)
   return doc as KubeconfigDoc
 }
 
@@ -41,7 +42,12 @@ function parseDoc(text: string, source: string): KubeconfigDoc {
  * The user's kubeconfig from the one k3s wrote: its (single) cluster, user and context all renamed to
  * `name`, the server set to `server` (https://127.0.0.1:<apiPort>), and `name` the current context.
  */
-export function userKubeconfig(k3sText: string, name: string, server: string, source = 'the kubeconfig k3s wrote'): string {
+export function userKubeconfig(
+  k3sText: string,
+  name: string,
+  server: string,
+  source = 'the kubeconfig k3s wrote',
+): string {
   const doc = parseDoc(k3sText, source)
   const current = doc.contexts?.find((c) => c.name === doc['current-context']) ?? doc.contexts?.[0]
   const cluster = doc.clusters?.find((c) => c.name === current?.context?.cluster) ?? doc.clusters?.[0]
@@ -80,7 +86,11 @@ function upsert<T extends Named>(list: T[] | undefined, items: T[] | undefined):
  * `addition` merged into `existing` (undefined: no file yet): entries with the same names are replaced,
  * everything else in the user's file stays, and the added context becomes the current one.
  */
-export function mergeKubeconfig(existing: string | undefined, addition: string, existingSource = 'the existing kubeconfig'): string {
+export function mergeKubeconfig(
+  existing: string | undefined,
+  addition: string,
+  existingSource = 'the existing kubeconfig',
+): string {
   const base = existing === undefined ? {} : parseDoc(existing, existingSource)
   const add = parseDoc(addition, 'the cluster kubeconfig')
   const merged: KubeconfigDoc = {
@@ -107,7 +117,8 @@ export async function mergeIntoFile(target: string, addition: string): Promise<v
   try {
     existing = await readFile(target, 'utf8')
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new HybridError(`cannot read ${target}: ${messageOf(error)}`)
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new HybridError(`cannot read ${target}: ${messageOf(error)}`)
   }
   await writeFileAtomic(target, mergeKubeconfig(existing, addition, target), 0o600)
 }

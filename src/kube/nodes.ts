@@ -37,7 +37,11 @@ export async function listNodes(kc: KubeConfig): Promise<NodeSummary[]> {
  * Wait until every Node in `names` exists and is Ready. `onChange` hears each poll's view (for progress
  * rows); API errors while waiting count as "not yet".
  */
-export async function waitNodesReady(kc: KubeConfig, names: readonly string[], options: WaitOptions & {onChange?: (nodes: NodeSummary[]) => void}): Promise<NodeSummary[]> {
+export async function waitNodesReady(
+  kc: KubeConfig,
+  names: readonly string[],
+  options: WaitOptions & {onChange?: (nodes: NodeSummary[]) => void},
+): Promise<NodeSummary[]> {
   const what = names.length === 1 ? `Node ${names[0]} becoming Ready` : `Nodes ${names.join(', ')} becoming Ready`
   return pollUntil(
     what,

@@ -27,14 +27,19 @@ export async function apiReady(kc: KubeConfig, timeoutMs = 5000): Promise<boolea
  * Poll until `check` returns a value (not undefined), or the time is up, or `signal` aborts. The one
  * waiting loop behind every readiness wait, so they all time out and abort alike.
  */
-export async function pollUntil<T>(what: string, check: () => Promise<T | undefined>, options: WaitOptions): Promise<T> {
+export async function pollUntil<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  options: WaitOptions,
+): Promise<T> {
   const deadline = Date.now() + options.timeoutMs
   const interval = options.intervalMs ?? 500
   for (;;) {
     options.signal?.throwIfAborted()
     const value = await check()
     if (value !== undefined) return value
-    if (Date.now() + interval > deadline) throw new HybridError(`${what} did not happen within ${Math.round(options.timeoutMs / 1000)} s`)
+    if (Date.now() + interval > deadline)
+      throw new HybridError(`${what} did not happen within ${Math.round(options.timeoutMs / 1000)} s`)
     try {
       await sleep(interval, undefined, {signal: options.signal})
     } catch {
@@ -45,5 +50,9 @@ export async function pollUntil<T>(what: string, check: () => Promise<T | undefi
 
 /** Wait for the API server's `/readyz` to answer ready. */
 export async function waitApiReady(kc: KubeConfig, options: WaitOptions): Promise<void> {
-  await pollUntil(`the API server at ${serverOf(kc)} becoming ready`, async () => ((await apiReady(kc)) ? true : undefined), options)
+  await pollUntil(
+    `the API server at ${serverOf(kc)} becoming ready`,
+    async () => ((await apiReady(kc)) ? true : undefined),
+    options,
+  )
 }

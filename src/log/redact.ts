@@ -16,11 +16,33 @@ export const REDACTED = '[redacted]'
  * `clientKeyData` and `CLIENT_KEY_DATA` are one name). Names ending in one of SECRET_SUFFIXES count too
  * (`clusterToken`, `sudoPassword`), but not e.g. `tokenFile`, which is a path.
  */
-const SECRET_KEYS = new Set(['token', 'password', 'passwd', 'privatekey', 'passphrase', 'kubeconfig', 'clientkeydata', 'clientkey', 'secret', 'apikey', 'authorization', 'cookie'])
+const SECRET_KEYS = new Set([
+  'token',
+  'password',
+  'passwd',
+  'privatekey',
+  'passphrase',
+  'kubeconfig',
+  'clientkeydata',
+  'clientkey',
+  'secret',
+  'apikey',
+  'authorization',
+  'cookie',
+])
 const SECRET_SUFFIXES = ['token', 'password', 'passphrase', 'privatekey', 'secret', 'keydata']
 
 /** The field paths named in DESIGN.md, as a user reads them (for documentation and tests). */
-export const REDACT_KEYS: readonly string[] = ['token', 'password', 'privateKey', 'passphrase', 'kubeconfig', 'client-key-data', 'secret', 'authorization']
+export const REDACT_KEYS: readonly string[] = [
+  'token',
+  'password',
+  'privateKey',
+  'passphrase',
+  'kubeconfig',
+  'client-key-data',
+  'secret',
+  'authorization',
+]
 
 export function isSecretKey(key: string): boolean {
   const k = key.toLowerCase().replace(/[-_]/g, '')
@@ -62,7 +84,13 @@ export function clearSecrets(): void {
 function secretsPattern(): RegExp | undefined {
   if (registered.size === 0) return undefined
   // Longest first, so a secret that contains another is replaced whole.
-  registeredPattern ??= new RegExp([...registered].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|'), 'g')
+  registeredPattern ??= new RegExp(
+    [...registered]
+      .sort((a, b) => b.length - a.length)
+      .map(escapeRegExp)
+      .join('|'),
+    'g',
+  )
   return registeredPattern
 }
 
@@ -74,16 +102,26 @@ function base64PemKey(blob: string): boolean {
 /** Secret-shaped text. Each pattern's replacer keeps the part that says what was there. */
 const SHAPES: ReadonlyArray<[RegExp, (match: string, ...groups: string[]) => string]> = [
   // PEM private key blocks (PKCS#1, PKCS#8, EC, OpenSSH, encrypted), also when cut off before the END line.
-  [/-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g, (_m, kind: string) => `-----BEGIN ${kind}PRIVATE KEY----- ${REDACTED} -----END ${kind}PRIVATE KEY-----`],
+  [
+    /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g,
+    (_m, kind: string) => `-----BEGIN ${kind}PRIVATE KEY----- ${REDACTED} -----END ${kind}PRIVATE KEY-----`,
+  ],
   // k3s secure token: K10<sha256 of the CA>::<user>:<password>.
   [/K10[0-9a-fA-F]{16,}::[^\s:"'`,;]+:[^\s"'`,;]+/g, () => REDACTED],
   // k3s short token `server:<secret>` (not `server:6443`, not `https://server:…`). Not `node:`: stack
   // traces are full of `node:internal/…`.
-  [/(?<![\w/.@-])server:([A-Za-z0-9_+/=.~-]{8,})/g, (m, secret: string) => (/^\d+$/.test(secret) ? m : `server:${REDACTED}`)],
+  [
+    /(?<![\w/.@-])server:([A-Za-z0-9_+/=.~-]{8,})/g,
+    (m, secret: string) => (/^\d+$/.test(secret) ? m : `server:${REDACTED}`),
+  ],
   // Kubernetes bootstrap tokens: <6>.<16>.
   [/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/g, () => REDACTED],
   // kubeconfig key data and key-like YAML/JSON/env fields inside text.
-  [/(client-key-data|client-key|(?:token|password|passphrase|secret)(?=["']?\s*[:=]))(["']?\s*[:=]\s*["']?)(?![/~.])([A-Za-z0-9_+/=.~:-]{8,})/gi, (m, key: string, sep: string, value: string) => (/^(?:token|password|passphrase|secret)$/i.test(key) && value.length < 16 ? m : `${key}${sep}${REDACTED}`)],
+  [
+    /(client-key-data|client-key|(?:token|password|passphrase|secret)(?=["']?\s*[:=]))(["']?\s*[:=]\s*["']?)(?![/~.])([A-Za-z0-9_+/=.~:-]{8,})/gi,
+    (m, key: string, sep: string, value: string) =>
+      /^(?:token|password|passphrase|secret)$/i.test(key) && value.length < 16 ? m : `${key}${sep}${REDACTED}`,
+  ],
   // HTTP bearer tokens.
   [/(Bearer\s+)[A-Za-z0-9_+/=.~-]{8,}/g, (_m, prefix: string) => `${prefix}${REDACTED}`],
   // base64 of a PEM private key (a kubeconfig's client-key-data pasted anywhere).

@@ -12,10 +12,25 @@ export const acquireK3sBinary: Phase<ControlPlaneContext> = {
       acquireK3s(spec, {
         signal: ctx.signal,
         logger: ctx.logger,
-        onProgress: (e) => ctx.progress.report({event: 'bytes', phase: ctx.ledger.phase, host: CONTROL_PLANE_HOST, step: `k3s from ${e.source}`, done: e.bytes, total: e.total ?? e.bytes}),
+        onProgress: (e) =>
+          ctx.progress.report({
+            event: 'bytes',
+            phase: ctx.ledger.phase,
+            host: CONTROL_PLANE_HOST,
+            step: `k3s from ${e.source}`,
+            done: e.bytes,
+            total: e.total ?? e.bytes,
+          }),
       })
     // A local binary is only checked (nothing changes); a download fills the cache, which a dry run does not.
-    ctx.k3s = spec.binary ? await acquire() : await ctx.wet(CONTROL_PLANE_HOST, `get k3s ${spec.version} (from the cache, else download it into the cache)`, acquire)
-    if (ctx.k3s) ctx.logger.info({path: ctx.k3s.path, source: ctx.k3s.source, sha256: ctx.k3s.sha256}, `k3s ${ctx.k3s.version}`)
+    ctx.k3s = spec.binary
+      ? await acquire()
+      : await ctx.wet(
+          CONTROL_PLANE_HOST,
+          `get k3s ${spec.version} (from the cache, else download it into the cache)`,
+          acquire,
+        )
+    if (ctx.k3s)
+      ctx.logger.info({path: ctx.k3s.path, source: ctx.k3s.source, sha256: ctx.k3s.sha256}, `k3s ${ctx.k3s.version}`)
   },
 }

@@ -12,7 +12,9 @@ export const adoptState: Phase<ControlPlaneContext> = {
   async run(ctx) {
     const state = ctx.state
     if (!state?.launch || state.phase !== 'starting') {
-      throw new HybridError(`cluster ${ctx.cluster} is not waiting for a supervisor (${state ? `its state is ${state.phase}` : 'it has no state'}); \`hybrid up --detach\` starts one`)
+      throw new HybridError(
+        `cluster ${ctx.cluster} is not waiting for a supervisor (${state ? `its state is ${state.phase}` : 'it has no state'}); \`hybrid up --detach\` starts one`,
+      )
     }
     ctx.launch = state.launch
   },

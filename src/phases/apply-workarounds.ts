@@ -18,7 +18,9 @@ export const applyWorkarounds: Phase<ControlPlaneContext> = {
     const wctx = {...ctx.workaroundContext!, ...(ctx.k3s ? {k3sBinary: ctx.k3s.path} : {})}
     ctx.workaroundContext = wctx
     for (const workaround of ctx.selected ?? []) {
-      const record = await ctx.wet(CONTROL_PLANE_HOST, `apply workaround ${workaround.id}: ${workaround.remedy}`, () => workaround.apply(wctx))
+      const record = await ctx.wet(CONTROL_PLANE_HOST, `apply workaround ${workaround.id}: ${workaround.remedy}`, () =>
+        workaround.apply(wctx),
+      )
       if (record) ctx.state = await recordWorkaround(ctx.cluster, record)
     }
   },

@@ -12,7 +12,13 @@ export const preflight: Phase<ControlPlaneContext> = {
   shouldRun: (ctx) => !ctx.alreadyUp,
   async run(ctx) {
     const {controlPlane, network} = ctx.inventory!
-    const wctx: WorkaroundContext = {dataDir: controlPlane.dataDir, agent: controlPlane.agent, networkMode: network.mode, workDir: ctx.paths.workDir, logger: ctx.logger}
+    const wctx: WorkaroundContext = {
+      dataDir: controlPlane.dataDir,
+      agent: controlPlane.agent,
+      networkMode: network.mode,
+      workDir: ctx.paths.workDir,
+      logger: ctx.logger,
+    }
     const {report, findings, selected} = await runPreflight(wctx, controlPlane.workarounds)
     // `hybrid preflight` exits 1 for these. `up` goes on: whether k3s really needs the missing remedy
     // (an agentless server may not need iptables) shows when it starts, and its failure names the blocker.
@@ -21,6 +27,9 @@ export const preflight: Phase<ControlPlaneContext> = {
     ctx.findings = findings
     ctx.selected = selected
     const found = report.rows.filter((r) => r.found && r.action !== 'skip').map((r) => r.id)
-    ctx.logger.info({found, applying: selected.map((w) => w.id), setting: controlPlane.workarounds}, `workarounds to apply: ${selected.map((w) => w.id).join(', ') || 'none'}`)
+    ctx.logger.info(
+      {found, applying: selected.map((w) => w.id), setting: controlPlane.workarounds},
+      `workarounds to apply: ${selected.map((w) => w.id).join(', ') || 'none'}`,
+    )
   },
 }

@@ -32,10 +32,14 @@ export const prepareState: Phase<ControlPlaneContext> = {
       )
     }
     if (previous) {
-      ctx.logger.warn(`cluster ${ctx.cluster} has leftovers of a hybrid that stopped without cleaning up; undoing them first`)
+      ctx.logger.warn(
+        `cluster ${ctx.cluster} has leftovers of a hybrid that stopped without cleaning up; undoing them first`,
+      )
       await stopRecorded(ctx)
       await undoRecorded(ctx)
-      await ctx.wet(CONTROL_PLANE_HOST, `remove the stale state of cluster ${ctx.cluster}`, () => removeRuntimeFiles(ctx.cluster))
+      await ctx.wet(CONTROL_PLANE_HOST, `remove the stale state of cluster ${ctx.cluster}`, () =>
+        removeRuntimeFiles(ctx.cluster),
+      )
     }
     const state: ClusterState = {
       version: 1,
@@ -70,11 +74,22 @@ export const prepareState: Phase<ControlPlaneContext> = {
 async function ensureDataDir(ctx: ControlPlaneContext, dataDir: string): Promise<void> {
   const fail = (error: unknown): never => {
     const code = (error as NodeJS.ErrnoException).code
-    const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'the filesystem is read-only' : code === 'ENOTDIR' ? 'a part of the path is not a directory' : code === 'ENOSPC' ? 'no space left' : messageOf(error)
+    const why =
+      code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied'
+        : code === 'EROFS'
+          ? 'the filesystem is read-only'
+          : code === 'ENOTDIR'
+            ? 'a part of the path is not a directory'
+            : code === 'ENOSPC'
+              ? 'no space left'
+              : messageOf(error)
     throw new HybridError(`the data dir ${dataDir} (spec.controlPlane.dataDir) is not writable: ${why}`)
   }
   try {
-    const created = await ctx.wet(CONTROL_PLANE_HOST, `create the data dir ${dataDir} (0700) if missing`, () => mkdir(dataDir, {recursive: true, mode: 0o700}))
+    const created = await ctx.wet(CONTROL_PLANE_HOST, `create the data dir ${dataDir} (0700) if missing`, () =>
+      mkdir(dataDir, {recursive: true, mode: 0o700}),
+    )
     if (created) ctx.createdDataDir = created
   } catch (error) {
     fail(error)

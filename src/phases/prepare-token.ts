@@ -19,10 +19,16 @@ export const prepareToken: Phase<ControlPlaneContext> = {
     const source = ctx.inventory!.token
     if (source.kind === 'env') {
       const token = process.env[source.env]?.trim()
-      if (!token) throw new HybridError(`spec.token.env names ${source.env}, but that environment variable is not set (or empty)`, 2)
+      if (!token)
+        throw new HybridError(
+          `spec.token.env names ${source.env}, but that environment variable is not set (or empty)`,
+          2,
+        )
       registerSecret(token)
       ctx.tokenFile = ctx.paths.token
-      await ctx.wet(CONTROL_PLANE_HOST, `write the token from $${source.env} to ${ctx.paths.token} (0600)`, () => writeFileAtomic(ctx.paths.token, `${token}\n`, 0o600))
+      await ctx.wet(CONTROL_PLANE_HOST, `write the token from $${source.env} to ${ctx.paths.token} (0600)`, () =>
+        writeFileAtomic(ctx.paths.token, `${token}\n`, 0o600),
+      )
       return
     }
     ctx.tokenFile = source.file
@@ -30,7 +36,8 @@ export const prepareToken: Phase<ControlPlaneContext> = {
     try {
       existing = (await readFile(source.file, 'utf8')).trim()
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new HybridError(`cannot read the token file ${source.file}: ${messageOf(error)}`)
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new HybridError(`cannot read the token file ${source.file}: ${messageOf(error)}`)
     }
     if (existing) {
       registerSecret(existing)
@@ -38,7 +45,9 @@ export const prepareToken: Phase<ControlPlaneContext> = {
     }
     const token = randomBytes(32).toString('hex')
     registerSecret(token)
-    await ctx.wet(CONTROL_PLANE_HOST, `create the token file ${source.file} (0600) with a random token`, () => writeFileAtomic(source.file, `${token}\n`, 0o600))
+    await ctx.wet(CONTROL_PLANE_HOST, `create the token file ${source.file} (0600) with a random token`, () =>
+      writeFileAtomic(source.file, `${token}\n`, 0o600),
+    )
     ctx.createdTokenFile = source.file
   },
   async cleanUp(ctx) {

@@ -7,7 +7,11 @@ export const removeState: Phase<ControlPlaneContext> = {
   title: 'remove the cluster state',
   shouldRun: (ctx) => ctx.state !== undefined,
   async run(ctx) {
-    await ctx.wet(CONTROL_PLANE_HOST, `remove the state of cluster ${ctx.cluster} from ${ctx.paths.dir} (logs stay)`, () => removeRuntimeFiles(ctx.cluster))
+    await ctx.wet(
+      CONTROL_PLANE_HOST,
+      `remove the state of cluster ${ctx.cluster} from ${ctx.paths.dir} (logs stay)`,
+      () => removeRuntimeFiles(ctx.cluster),
+    )
     if (!ctx.dryRun) ctx.state = undefined
   },
 }

@@ -25,11 +25,19 @@ export const startControlPlane: Phase<ControlPlaneContext> = {
     const launch = ctx.launch ?? launchSpec(ctx)
     ctx.launch = launch
     if (ctx.dryRun) {
-      await ctx.wet(CONTROL_PLANE_HOST, `start ${launch.binary} ${launch.args.join(' ')}${launch.rules.length > 0 ? ' under the interceptor' : ''}${ctx.detach ? ' under a detached supervisor' : ''}`, () => {})
+      await ctx.wet(
+        CONTROL_PLANE_HOST,
+        `start ${launch.binary} ${launch.args.join(' ')}${launch.rules.length > 0 ? ' under the interceptor' : ''}${ctx.detach ? ' under a detached supervisor' : ''}`,
+        () => {},
+      )
       return
     }
     await updateState(ctx.cluster, (s) => ({...s, launch, phase: 'starting'}))
-    ctx.supervisor = await ctx.wet(CONTROL_PLANE_HOST, `start the k3s server${launch.rules.length > 0 ? ' under the interceptor' : ''}${ctx.detach ? ' under a detached supervisor' : ''}`, () => (ctx.detach && !ctx.detachedSupervisor ? spawnDetachedSupervisor(ctx) : startLocalSupervisor(ctx)))
+    ctx.supervisor = await ctx.wet(
+      CONTROL_PLANE_HOST,
+      `start the k3s server${launch.rules.length > 0 ? ' under the interceptor' : ''}${ctx.detach ? ' under a detached supervisor' : ''}`,
+      () => (ctx.detach && !ctx.detachedSupervisor ? spawnDetachedSupervisor(ctx) : startLocalSupervisor(ctx)),
+    )
   },
   async cleanUp(ctx) {
     if (!ctx.supervisor) return
@@ -80,7 +88,10 @@ export async function startLocalSupervisor(ctx: ControlPlaneContext): Promise<Su
     onEvent: (event) => recordEvent(cluster, event),
   })
   const startedAt = new Date().toISOString()
-  await updateState(cluster, (s) => ({...s, supervisor: {pid: process.pid, startedAt, detached: ctx.detachedSupervisor === true, argv: ownCommandLine()}}))
+  await updateState(cluster, (s) => ({
+    ...s,
+    supervisor: {pid: process.pid, startedAt, detached: ctx.detachedSupervisor === true, argv: ownCommandLine()},
+  }))
   await writeFileAtomic(paths.pidfile, `${process.pid}\n`, 0o600)
   void supervisor.start()
   return {pid: process.pid, detached: false, ready: supervisor.ready, stop: () => supervisor.stop(), local: supervisor}
@@ -89,9 +100,15 @@ export async function startLocalSupervisor(ctx: ControlPlaneContext): Promise<Su
 /** Each k3s run and restart, in the state file (for `status`, and for `down` after a crash). */
 async function recordEvent(cluster: string, event: SupervisorEvent): Promise<void> {
   const now = new Date().toISOString()
-  if (event.type === 'started') await updateState(cluster, (s) => ({...s, phase: s.phase === 'ready' ? 'ready' : 'starting', k3s: {pid: event.pid, startedAt: now, restarts: event.restarts}}))
+  if (event.type === 'started')
+    await updateState(cluster, (s) => ({
+      ...s,
+      phase: s.phase === 'ready' ? 'ready' : 'starting',
+      k3s: {pid: event.pid, startedAt: now, restarts: event.restarts},
+    }))
   else if (event.type === 'ready') await updateState(cluster, (s) => ({...s, phase: 'ready'}))
-  else if (event.type === 'restarting') await updateState(cluster, (s) => ({...s, k3s: s.k3s ? {...s.k3s, restarts: event.restarts} : s.k3s}))
+  else if (event.type === 'restarting')
+    await updateState(cluster, (s) => ({...s, k3s: s.k3s ? {...s.k3s, restarts: event.restarts} : s.k3s}))
 }
 
 /** Messages the detached supervisor sends its parent over the IPC channel. */
@@ -108,11 +125,15 @@ function spawnDetachedSupervisor(ctx: ControlPlaneContext): SupervisorHandle {
   const logFd = openSync(ctx.paths.supervisorLog, 'a', 0o600)
   let child: ChildProcess
   try {
-    child = spawn(process.execPath, [runJs, 'up', '--inventory', ctx.inventory!.file, '--supervise', '--log-format', 'json'], {
-      detached: true,
-      stdio: ['ignore', logFd, logFd, 'ipc'],
-      env: process.env,
-    })
+    child = spawn(
+      process.execPath,
+      [runJs, 'up', '--inventory', ctx.inventory!.file, '--supervise', '--log-format', 'json'],
+      {
+        detached: true,
+        stdio: ['ignore', logFd, logFd, 'ipc'],
+        env: process.env,
+      },
+    )
   } finally {
     closeSync(logFd)
   }
@@ -124,7 +145,13 @@ function spawnDetachedSupervisor(ctx: ControlPlaneContext): SupervisorHandle {
     })
     child.once('exit', async (code, signal) => {
       const logTail = await tailLines(ctx.paths.supervisorLog, 20)
-      reject({kind: 'died', sentence: `the detached supervisor ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before k3s became ready`, code, signal, logTail} satisfies K3sFailure)
+      reject({
+        kind: 'died',
+        sentence: `the detached supervisor ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before k3s became ready`,
+        code,
+        signal,
+        logTail,
+      } satisfies K3sFailure)
     })
   })
   ready.catch(() => {})

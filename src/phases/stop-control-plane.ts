@@ -28,12 +28,24 @@ export const stopControlPlane: Phase<ControlPlaneContext> = {
 export async function stopRecorded(ctx: ControlPlaneContext): Promise<void> {
   if (ctx.supervisor) {
     const handle = ctx.supervisor
-    await ctx.wet(CONTROL_PLANE_HOST, `stop the k3s server${handle.detached ? ` and its supervisor (pid ${handle.pid})` : ''}`, () => handle.stop())
+    await ctx.wet(
+      CONTROL_PLANE_HOST,
+      `stop the k3s server${handle.detached ? ` and its supervisor (pid ${handle.pid})` : ''}`,
+      () => handle.stop(),
+    )
     ctx.supervisor = undefined
   } else if (await ownerAlive(ctx.state)) {
     const owner = ctx.state!.supervisor!
-    const how = await ctx.wet(CONTROL_PLANE_HOST, `stop the supervisor of cluster ${ctx.cluster} (pid ${owner.pid}), which stops k3s`, () => terminate(owner.pid, SUPERVISOR_GRACE_MS))
-    if (how === 'killed') ctx.logger.warn({supervisorPid: owner.pid}, `the supervisor did not stop within ${SUPERVISOR_GRACE_MS / 1000} s; it was killed`)
+    const how = await ctx.wet(
+      CONTROL_PLANE_HOST,
+      `stop the supervisor of cluster ${ctx.cluster} (pid ${owner.pid}), which stops k3s`,
+      () => terminate(owner.pid, SUPERVISOR_GRACE_MS),
+    )
+    if (how === 'killed')
+      ctx.logger.warn(
+        {supervisorPid: owner.pid},
+        `the supervisor did not stop within ${SUPERVISOR_GRACE_MS / 1000} s; it was killed`,
+      )
     if (ctx.dryRun) return
   }
   if (!ctx.dryRun) ctx.state = await readState(ctx.cluster)
@@ -44,6 +56,9 @@ async function stopLeftoverK3s(ctx: ControlPlaneContext, state: ClusterState | u
   const k3s = state?.k3s
   const binary = state?.launch?.binary
   if (!k3s || !binary || !(await isK3sServer(k3s.pid, binary))) return
-  const how = await ctx.wet(CONTROL_PLANE_HOST, `stop the leftover k3s server (pid ${k3s.pid})`, () => terminate(k3s.pid, K3S_GRACE_MS))
-  if (how !== undefined && (await isK3sServer(k3s.pid, binary))) throw new HybridError(`k3s server (pid ${k3s.pid}) is still running after SIGKILL`)
+  const how = await ctx.wet(CONTROL_PLANE_HOST, `stop the leftover k3s server (pid ${k3s.pid})`, () =>
+    terminate(k3s.pid, K3S_GRACE_MS),
+  )
+  if (how !== undefined && (await isK3sServer(k3s.pid, binary)))
+    throw new HybridError(`k3s server (pid ${k3s.pid}) is still running after SIGKILL`)
 }

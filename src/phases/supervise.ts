@@ -49,14 +49,26 @@ const recordFailure = (failure: string): Phase<ControlPlaneContext> => ({
  * it must run although ctx.signal is aborted (that is usually why it runs). `undo: false` only stops k3s
  * (the detached child whose k3s never got ready: its parent undoes the rest).
  */
-export async function controlPlaneTeardown(ctx: ControlPlaneContext, options: {undo: boolean; failure?: string}): Promise<void> {
+export async function controlPlaneTeardown(
+  ctx: ControlPlaneContext,
+  options: {undo: boolean; failure?: string},
+): Promise<void> {
   const teardown: ControlPlaneContext = {
     ...ctx,
-    ...createPlanContext({logger: ctx.logger, dryRun: false, signal: new AbortController().signal, progress: ctx.progress, concurrency: ctx.concurrency}),
+    ...createPlanContext({
+      logger: ctx.logger,
+      dryRun: false,
+      signal: new AbortController().signal,
+      progress: ctx.progress,
+      concurrency: ctx.concurrency,
+    }),
   }
   const phases: Phase<ControlPlaneContext>[] = [stopControlPlane]
   if (options.undo) phases.push(undoWorkarounds, options.failure ? recordFailure(options.failure) : removeState)
   const result = await runPlan(phases, teardown)
   ctx.supervisor = undefined
-  if (result.status !== 'done') ctx.logger.error(`tearing down cluster ${ctx.cluster} failed in "${result.failure?.phase}": ${result.failure?.message}`)
+  if (result.status !== 'done')
+    ctx.logger.error(
+      `tearing down cluster ${ctx.cluster} failed in "${result.failure?.phase}": ${result.failure?.message}`,
+    )
 }

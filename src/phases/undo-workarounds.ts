@@ -33,6 +33,10 @@ export async function undoRecorded(ctx: ControlPlaneContext): Promise<void> {
     }
   }
   if (failures.length > 0) {
-    throw new HybridError(`could not undo ${failures.length === 1 ? 'workaround' : 'workarounds'} ${failures.map((f) => f.split(':')[0]).join(', ')} (they stay recorded; \`hybrid down\` tries again)`, 1, failures)
+    throw new HybridError(
+      `could not undo ${failures.length === 1 ? 'workaround' : 'workarounds'} ${failures.map((f) => f.split(':')[0]).join(', ')} (they stay recorded; \`hybrid down\` tries again)`,
+      1,
+      failures,
+    )
   }
 }

@@ -62,17 +62,26 @@ function k3sWords(line: string): string {
 /** How the inventory's setting relates to the missing workaround, as the end of the sentence. */
 function settingAdvice(id: WorkaroundName, setting: WorkaroundsSetting, applied: readonly string[]): string {
   if (applied.includes(id)) return `the ${id} workaround was applied, and k3s still failed`
-  if (setting === 'none') return `the ${id} workaround removes this blocker, but spec.controlPlane.workarounds is none (auto, all, or a list that includes ${id} applies it)`
-  if (Array.isArray(setting)) return `the ${id} workaround removes this blocker, but spec.controlPlane.workarounds does not list it (add ${id})`
+  if (setting === 'none')
+    return `the ${id} workaround removes this blocker, but spec.controlPlane.workarounds is none (auto, all, or a list that includes ${id} applies it)`
+  if (Array.isArray(setting))
+    return `the ${id} workaround removes this blocker, but spec.controlPlane.workarounds does not list it (add ${id})`
   return `the ${id} workaround removes this blocker, but its probe did not find it here (spec.controlPlane.workarounds: all, or a list that includes ${id}, applies it regardless)`
 }
 
 /** A supervisor failure as one sentence, k3s's last lines as details. */
-export function failureError(failure: K3sFailure, ctx: Pick<ControlPlaneContext, 'inventory' | 'state' | 'paths'>): HybridError {
+export function failureError(
+  failure: K3sFailure,
+  ctx: Pick<ControlPlaneContext, 'inventory' | 'state' | 'paths'>,
+): HybridError {
   const details = [...failure.logTail, `(k3s's log: ${ctx.paths.k3sLog})`]
   const diagnosis = failure.kind === 'stopped' ? undefined : diagnose(failure.logTail)
   if (!diagnosis) return new HybridError(failure.sentence, 1, details)
   const setting = ctx.inventory?.controlPlane.workarounds ?? 'auto'
   const applied = (ctx.state?.workarounds ?? []).map((r) => r.id)
-  return new HybridError(`${failure.sentence}: ${diagnosis.message}; ${settingAdvice(diagnosis.workaround, setting, applied)}`, 1, details)
+  return new HybridError(
+    `${failure.sentence}: ${diagnosis.message}; ${settingAdvice(diagnosis.workaround, setting, applied)}`,
+    1,
+    details,
+  )
 }

@@ -19,19 +19,29 @@ export const writeKubeconfig: Phase<ControlPlaneContext> = {
     if (!ctx.alreadyUp) {
       const source = ctx.launch!.k3sKubeconfig
       const port = ctx.inventory!.controlPlane.apiPort
-      await ctx.wet(CONTROL_PLANE_HOST, `write the kubeconfig ${paths.kubeconfig} (0600, context ${cluster})`, async () => {
-        let text: string
-        try {
-          text = await readFile(source, 'utf8')
-        } catch (error) {
-          throw new HybridError(`k3s is ready, but its kubeconfig ${source} cannot be read: ${messageOf(error)}`)
-        }
-        await writeFileAtomic(paths.kubeconfig, userKubeconfig(text, cluster, `https://127.0.0.1:${port}`, source), 0o600)
-      })
+      await ctx.wet(
+        CONTROL_PLANE_HOST,
+        `write the kubeconfig ${paths.kubeconfig} (0600, context ${cluster})`,
+        async () => {
+          let text: string
+          try {
+            text = await readFile(source, 'utf8')
+          } catch (error) {
+            throw new HybridError(`k3s is ready, but its kubeconfig ${source} cannot be read: ${messageOf(error)}`)
+          }
+          await writeFileAtomic(
+            paths.kubeconfig,
+            userKubeconfig(text, cluster, `https://127.0.0.1:${port}`, source),
+            0o600,
+          )
+        },
+      )
     }
     ctx.kubeconfig = paths.kubeconfig
     if ((await currentCluster()) !== cluster) {
-      await ctx.wet(CONTROL_PLANE_HOST, `make ${cluster} the cluster commands use without --inventory`, () => setCurrentCluster(cluster))
+      await ctx.wet(CONTROL_PLANE_HOST, `make ${cluster} the cluster commands use without --inventory`, () =>
+        setCurrentCluster(cluster),
+      )
     }
   },
 }

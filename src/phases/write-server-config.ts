@@ -17,7 +17,10 @@ export const writeServerConfigPhase: Phase<ControlPlaneContext> = {
     ctx.serverConfig = serverConfig
     const path = serverConfigPath(inventory.controlPlane.dataDir)
     const keys = Object.keys(serverConfig.config).join(', ')
-    await ctx.wet(CONTROL_PLANE_HOST, `write ${path} (0600) with ${keys}`, () => writeServerConfig(path, serverConfig.config))
-    if (serverConfig.commandLine.length > 0) ctx.logger.info(`extraArgs passed on the k3s command line: ${serverConfig.commandLine.join(' ')}`)
+    await ctx.wet(CONTROL_PLANE_HOST, `write ${path} (0600) with ${keys}`, () =>
+      writeServerConfig(path, serverConfig.config),
+    )
+    if (serverConfig.commandLine.length > 0)
+      ctx.logger.info(`extraArgs passed on the k3s command line: ${serverConfig.commandLine.join(' ')}`)
   },
 }

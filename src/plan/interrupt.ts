@@ -32,7 +32,9 @@ export function handleInterrupts(options: InterruptOptions = {}): Interrupts {
 
   const onSignal = (signal: NodeJS.Signals): void => {
     if (!controller.signal.aborted) {
-      say(`${signal}: finishing the steps in flight, then cleaning up (${signal === 'SIGINT' ? 'press Ctrl-C' : `send ${signal}`} again to exit now)`)
+      say(
+        `${signal}: finishing the steps in flight, then cleaning up (${signal === 'SIGINT' ? 'press Ctrl-C' : `send ${signal}`} again to exit now)`,
+      )
       const reason = new Error(`interrupted by ${signal}`)
       reason.name = 'AbortError'
       controller.abort(reason)

@@ -16,7 +16,12 @@ export type Settled = {status: 'fulfilled'} | {status: 'rejected'; reason: unkno
  * Run `worker` for every item, never more than `concurrency` at once, starting the next item the moment
  * one finishes. After `signal` aborts no item starts; those in flight finish. Never rejects.
  */
-export async function runPool<T>(items: readonly T[], concurrency: number, worker: (item: T, index: number) => Promise<void>, signal?: AbortSignal): Promise<Settled[]> {
+export async function runPool<T>(
+  items: readonly T[],
+  concurrency: number,
+  worker: (item: T, index: number) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<Settled[]> {
   const settled: Settled[] = items.map(() => ({status: 'not-started'}))
   let next = 0
   const lane = async (): Promise<void> => {
@@ -81,7 +86,11 @@ export function errorSentence(error: unknown): string {
  * Run `steps`, in order, for each item, in the pool. Items whose host already failed or was skipped
  * earlier in the run are left out. Returns the items that went through every step.
  */
-export async function forEachHost<H>(ctx: PlanContext, items: readonly H[], options: ForEachHostOptions<H>): Promise<H[]> {
+export async function forEachHost<H>(
+  ctx: PlanContext,
+  items: readonly H[],
+  options: ForEachHostOptions<H>,
+): Promise<H[]> {
   const {ledger, progress} = ctx
   const phase = ledger.phase
   const active = items.filter((item) => !ledger.hosts.isSettled(options.name(item)))
@@ -122,11 +131,26 @@ export async function forEachHost<H>(ctx: PlanContext, items: readonly H[], opti
         const sentence = errorSentence(error)
         ledger.hosts.failed(name, sentence)
         handle.logger.debug({err: error, phase, step: step.title}, `${step.title} failed`)
-        progress.report({event: 'step', phase, host: name, step: step.title, status: 'failed', elapsedMs, error: sentence})
+        progress.report({
+          event: 'step',
+          phase,
+          host: name,
+          step: step.title,
+          status: 'failed',
+          elapsedMs,
+          error: sentence,
+        })
         return
       }
       ledger.hosts.stepDone(name)
-      progress.report({event: 'step', phase, host: name, step: step.title, status: 'done', elapsedMs: Date.now() - started})
+      progress.report({
+        event: 'step',
+        phase,
+        host: name,
+        step: step.title,
+        status: 'done',
+        elapsedMs: Date.now() - started,
+      })
     }
     completed.add(index)
   }

@@ -27,7 +27,13 @@ export interface RowState {
 const MARK: Record<RowStatus, string> = {waiting: ' ', running: '›', done: '✓', failed: '✗', skipped: '-'}
 
 /** The frame: a header line for the phase, then one row per host, each cut to the terminal's width. */
-export function renderRows(phase: string, rows: readonly RowState[], now: number, columns: number, maxRows = Number.POSITIVE_INFINITY): string {
+export function renderRows(
+  phase: string,
+  rows: readonly RowState[],
+  now: number,
+  columns: number,
+  maxRows = Number.POSITIVE_INFINITY,
+): string {
   const finished = rows.filter((r) => r.status === 'done' || r.status === 'failed' || r.status === 'skipped').length
   const failed = rows.filter((r) => r.status === 'failed').length
   const header = `${phase}: ${finished}/${rows.length} hosts finished${failed ? `, ${failed} failed` : ''}`
@@ -131,6 +137,8 @@ export class LiveRows {
   }
 
   private render(): void {
-    this.draw?.(renderRows(this.phase, [...this.rows.values()], Date.now(), terminal.columns, Math.max(3, terminal.rows - 2)))
+    this.draw?.(
+      renderRows(this.phase, [...this.rows.values()], Date.now(), terminal.columns, Math.max(3, terminal.rows - 2)),
+    )
   }
 }

@@ -10,10 +10,26 @@ import {LiveRows} from './progress-tty.js'
  * become plain log lines that carry the host name.
  */
 export type ProgressEvent =
-  | {event: 'phase'; phase: string; status: 'start' | 'done' | 'skipped' | 'failed' | 'interrupted'; reason?: string; error?: string; elapsedMs?: number}
+  | {
+      event: 'phase'
+      phase: string
+      status: 'start' | 'done' | 'skipped' | 'failed' | 'interrupted'
+      reason?: string
+      error?: string
+      elapsedMs?: number
+    }
   | {event: 'cleanup'; phase: string; status: 'start' | 'done' | 'failed'; error?: string}
   | {event: 'pool'; phase: string; status: 'start' | 'end'; hosts: string[]}
-  | {event: 'step'; phase: string; host: string; step: string; status: 'start' | 'done' | 'failed' | 'skipped'; elapsedMs?: number; error?: string; reason?: string}
+  | {
+      event: 'step'
+      phase: string
+      host: string
+      step: string
+      status: 'start' | 'done' | 'failed' | 'skipped'
+      elapsedMs?: number
+      error?: string
+      reason?: string
+    }
   | {event: 'bytes'; phase: string; host: string; step: string; done: number; total: number}
   | ({event: 'host'} & HostOutcome)
   | {event: 'change'; phase: string; host: string; sentence: string; dryRun: boolean}
@@ -22,7 +38,12 @@ export type ProgressEvent =
 export type ProgressMode = 'tty' | 'plain' | 'json'
 
 /** Where progress goes for these flags and this stderr (TERM=dumb gets plain lines). */
-export function progressMode(options: {json: boolean; logFormat: 'pretty' | 'json'; stderrIsTTY: boolean; term?: string}): ProgressMode {
+export function progressMode(options: {
+  json: boolean
+  logFormat: 'pretty' | 'json'
+  stderrIsTTY: boolean
+  term?: string
+}): ProgressMode {
   if (options.json) return 'json'
   if (options.stderrIsTTY && options.logFormat === 'pretty' && options.term !== 'dumb') return 'tty'
   return 'plain'
@@ -70,7 +91,8 @@ class Reporter implements Progress {
   }
 
   report(event: ProgressEvent): void {
-    if (this.mode === 'json' && this.due(event)) this.out.write(JSON.stringify(redactValue({time: new Date().toISOString(), ...event})) + '\n')
+    if (this.mode === 'json' && this.due(event))
+      this.out.write(JSON.stringify(redactValue({time: new Date().toISOString(), ...event})) + '\n')
     this.rows?.update(event)
     this.logLine(event)
   }
@@ -103,14 +125,22 @@ class Reporter implements Progress {
       }
       case 'cleanup':
         // A failed clean-up is logged by the runner itself, with its stack for the log file.
-        if (event.status !== 'failed') this.logger.info({phase: event.phase}, `clean-up of ${event.phase}: ${event.status}`)
+        if (event.status !== 'failed')
+          this.logger.info({phase: event.phase}, `clean-up of ${event.phase}: ${event.status}`)
         return
       case 'step':
-        this.forHost(event.host)[event.status === 'failed' ? 'error' : stepLevel]({phase: event.phase, step: event.step}, stepLine(event))
+        this.forHost(event.host)[event.status === 'failed' ? 'error' : stepLevel](
+          {phase: event.phase, step: event.step},
+          stepLine(event),
+        )
         return
       case 'bytes':
         // The step's end line says it is complete; in between, one line per interval.
-        if (this.mode === 'plain' && event.done < event.total && this.due(event)) this.forHost(event.host).info({step: event.step}, `${event.step}: ${formatBytes(event.done)} of ${formatBytes(event.total)}`)
+        if (this.mode === 'plain' && event.done < event.total && this.due(event))
+          this.forHost(event.host).info(
+            {step: event.step},
+            `${event.step}: ${formatBytes(event.done)} of ${formatBytes(event.total)}`,
+          )
         return
       case 'change':
         // A real run's changes are logged by wet() before it acts; a dry run's are news.

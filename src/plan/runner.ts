@@ -90,7 +90,12 @@ export async function runPlan<C extends PlanContext>(phases: readonly Phase<C>[]
     }
     if (ctx.signal.aborted) interrupted = true
     records[i] = {title: phase.title, status: interrupted ? 'interrupted' : 'done', elapsedMs: elapsed()}
-    progress.report({event: 'phase', phase: phase.title, status: interrupted ? 'interrupted' : 'done', elapsedMs: elapsed()})
+    progress.report({
+      event: 'phase',
+      phase: phase.title,
+      status: interrupted ? 'interrupted' : 'done',
+      elapsedMs: elapsed(),
+    })
     if (interrupted) break
   }
 
@@ -113,7 +118,10 @@ export async function runPlan<C extends PlanContext>(phases: readonly Phase<C>[]
 }
 
 /** Clean-ups of the phases that ran, newest first; each failure is logged and collected. */
-async function cleanUp<C extends PlanContext>(ran: readonly Phase<C>[], ctx: C): Promise<Array<{phase: string; message: string}>> {
+async function cleanUp<C extends PlanContext>(
+  ran: readonly Phase<C>[],
+  ctx: C,
+): Promise<Array<{phase: string; message: string}>> {
   const failures: Array<{phase: string; message: string}> = []
   for (const phase of [...ran].reverse()) {
     if (!phase.cleanUp) continue

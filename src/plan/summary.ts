@@ -35,7 +35,11 @@ export function renderHostTable(hosts: readonly HostOutcome[]): string {
  */
 export function renderChanges(changes: readonly Change[], dryRun: boolean): string {
   if (changes.length === 0) return dryRun ? 'dry run: nothing would change\n' : 'nothing changed\n'
-  const lines = [dryRun ? `dry run: ${changes.length} change${changes.length === 1 ? '' : 's'} would be made:` : `${changes.length} change${changes.length === 1 ? '' : 's'} made:`]
+  const lines = [
+    dryRun
+      ? `dry run: ${changes.length} change${changes.length === 1 ? '' : 's'} would be made:`
+      : `${changes.length} change${changes.length === 1 ? '' : 's'} made:`,
+  ]
   let phase: string | undefined
   for (const c of changes) {
     if (c.phase !== phase) {

@@ -16,7 +16,8 @@ export function addCounters(a: Counters, b: Counters): Counters {
   for (const [key, value] of Object.entries(b)) {
     const prev = sum[key]
     if (typeof value === 'number' && typeof prev === 'number') sum[key] = prev + value
-    else if (value && typeof value === 'object' && prev && typeof prev === 'object' && !Array.isArray(value)) sum[key] = addCounters(prev as Counters, value as Counters)
+    else if (value && typeof value === 'object' && prev && typeof prev === 'object' && !Array.isArray(value))
+      sum[key] = addCounters(prev as Counters, value as Counters)
     else sum[key] = value
   }
   return sum
@@ -36,7 +37,11 @@ export interface CountersDocument {
 }
 
 /** Replace the counters file; a failure only costs `status` a fresh figure, so it is logged at debug. */
-export async function writeCountersFile(file: string, document: Omit<CountersDocument, 'updatedAt'>, logger: Logger): Promise<void> {
+export async function writeCountersFile(
+  file: string,
+  document: Omit<CountersDocument, 'updatedAt'>,
+  logger: Logger,
+): Promise<void> {
   const full: CountersDocument = {updatedAt: new Date().toISOString(), ...document}
   try {
     await writeFileAtomic(file, `${JSON.stringify(full)}\n`, 0o600)

@@ -20,25 +20,48 @@ export interface K3sFailure {
 const LOG_TAIL_LINES = 10
 
 /** stop() came before k3s was ready: what `ready` rejects with. */
-export const STOPPED_BEFORE_READY: K3sFailure = {kind: 'stopped', sentence: 'k3s server was stopped before it became ready', code: null, signal: null, logTail: []}
+export const STOPPED_BEFORE_READY: K3sFailure = {
+  kind: 'stopped',
+  sentence: 'k3s server was stopped before it became ready',
+  code: null,
+  signal: null,
+  logTail: [],
+}
 
 /**
  * The failure of a given kind. `cause`: for `timeout`, the readiness wait's error; for a k3s that could
  * not be started at all (exit code and signal both null), the launch error.
  */
-export async function k3sFailure(kind: Exclude<K3sFailure['kind'], 'stopped'>, exit: K3sExit, policy: RestartPolicy, logFile: string, cause?: unknown): Promise<K3sFailure> {
+export async function k3sFailure(
+  kind: Exclude<K3sFailure['kind'], 'stopped'>,
+  exit: K3sExit,
+  policy: RestartPolicy,
+  logFile: string,
+  cause?: unknown,
+): Promise<K3sFailure> {
   const logTail = await tailLines(logFile, LOG_TAIL_LINES)
   return {kind, sentence: failureSentence(kind, exit, policy, cause), code: exit.code, signal: exit.signal, logTail}
 }
 
 /** The one sentence: how k3s ended, and what the supervisor concluded. */
-export function failureSentence(kind: Exclude<K3sFailure['kind'], 'stopped'>, exit: K3sExit, policy: RestartPolicy, cause?: unknown): string {
-  const how = exit.signal ? `was killed by ${exit.signal}` : exit.code === null ? 'could not be started' : `exited with code ${exit.code}`
+export function failureSentence(
+  kind: Exclude<K3sFailure['kind'], 'stopped'>,
+  exit: K3sExit,
+  policy: RestartPolicy,
+  cause?: unknown,
+): string {
+  const how = exit.signal
+    ? `was killed by ${exit.signal}`
+    : exit.code === null
+      ? 'could not be started'
+      : `exited with code ${exit.code}`
   if (kind === 'gave-up') {
     const minutes = Math.round(policy.windowMs / 60_000)
     return `k3s server died ${policy.limit + 1} times within ${minutes} minute${minutes === 1 ? '' : 's'} (last time it ${how}); hybrid stopped restarting it`
   }
-  if (kind === 'timeout') return `k3s server did not become ready: ${cause instanceof Error ? cause.message : 'timed out'}`
-  if (exit.code === null && exit.signal === null && cause instanceof Error) return `k3s server could not be started: ${cause.message.replace(/\.$/, '')}`
+  if (kind === 'timeout')
+    return `k3s server did not become ready: ${cause instanceof Error ? cause.message : 'timed out'}`
+  if (exit.code === null && exit.signal === null && cause instanceof Error)
+    return `k3s server could not be started: ${cause.message.replace(/\.$/, '')}`
   return `k3s server ${how} before becoming ready`
 }

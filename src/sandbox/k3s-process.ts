@@ -63,7 +63,9 @@ async function launchPlain(launch: LaunchSpec, env: Record<string, string>, stdi
   const child = spawn(launch.binary, [...launch.args], {env, stdio, detached: true})
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve)
-    child.once('error', (error: NodeJS.ErrnoException) => reject(new Error(`${launch.binary}: ${error.code ?? error.message}`)))
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new Error(`${launch.binary}: ${error.code ?? error.message}`)),
+    )
   })
   const exited = new Promise<K3sExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({code, signal}))

@@ -79,7 +79,11 @@ export interface PreflightOptions {
   readonly environment?: boolean
 }
 
-export async function runPreflight(ctx: WorkaroundContext, setting: WorkaroundsSetting, options: PreflightOptions = {}): Promise<PreflightResult> {
+export async function runPreflight(
+  ctx: WorkaroundContext,
+  setting: WorkaroundsSetting,
+  options: PreflightOptions = {},
+): Promise<PreflightResult> {
   const registry = options.workarounds ?? WORKAROUNDS
   const limitMs = options.limitMs ?? probeLimitMs()
   const cleanups: Promise<void>[] = []
@@ -98,8 +102,19 @@ export async function runPreflight(ctx: WorkaroundContext, setting: WorkaroundsS
   const findings = new Map(registry.map((w, i) => [w.id, findingList[i].finding] as const))
   const selected = selectWorkarounds(setting, ctx, findings, registry)
   const rows = registry.map((w, i) => row(w, findingList[i], ctx, setting, selected.includes(w)))
-  const problems = rows.filter((r) => r.action === 'none-available').map((r) => `${r.id}: ${r.blocker}, and ${r.reason}`)
-  const report: PreflightReport = {dataDir: ctx.dataDir, setting, agent: ctx.agent, networkMode: ctx.networkMode, environment, rows, ok: problems.length === 0, problems}
+  const problems = rows
+    .filter((r) => r.action === 'none-available')
+    .map((r) => `${r.id}: ${r.blocker}, and ${r.reason}`)
+  const report: PreflightReport = {
+    dataDir: ctx.dataDir,
+    setting,
+    agent: ctx.agent,
+    networkMode: ctx.networkMode,
+    environment,
+    rows,
+    ok: problems.length === 0,
+    problems,
+  }
   return {report, findings, selected}
 }
 
@@ -114,13 +129,22 @@ async function probeOne(workaround: Workaround, ctx: WorkaroundContext, limited:
   try {
     const result = await limited((signal) => workaround.probe({...ctx, signal}))
     if (!result.timedOut) return {finding: result.value, timedOut: false}
-    return {finding: {found: true, evidence: `probe timed out after ${formatSeconds(result.limitMs)} (assumed present)`}, timedOut: true}
+    return {
+      finding: {found: true, evidence: `probe timed out after ${formatSeconds(result.limitMs)} (assumed present)`},
+      timedOut: true,
+    }
   } catch (error) {
     return {finding: {found: true, evidence: `probe failed: ${messageOf(error)} (assumed present)`}, timedOut: false}
   }
 }
 
-function row(workaround: Workaround, probed: Probed, ctx: WorkaroundContext, setting: WorkaroundsSetting, selected: boolean): PreflightRow {
+function row(
+  workaround: Workaround,
+  probed: Probed,
+  ctx: WorkaroundContext,
+  setting: WorkaroundsSetting,
+  selected: boolean,
+): PreflightRow {
   const {finding, timedOut} = probed
   const applies = workaround.appliesTo(ctx)
   let action: PreflightAction
@@ -151,21 +175,48 @@ function row(workaround: Workaround, probed: Probed, ctx: WorkaroundContext, set
   }
 }
 
-const NOT_PROBED: EnvironmentReport = {sandbox: 'not probed', user: 'not probed', filesystem: 'not probed', ptrace: 'not probed', seccomp: 'not probed', facts: {}}
+const NOT_PROBED: EnvironmentReport = {
+  sandbox: 'not probed',
+  user: 'not probed',
+  filesystem: 'not probed',
+  ptrace: 'not probed',
+  seccomp: 'not probed',
+  facts: {},
+}
 
 /** The facts the table's rows rest on, each probed under its own limit. */
 async function probeEnvironment(dataDir: string, limited: Limiter): Promise<EnvironmentReport> {
-  const [gvisor, root, filesystem] = await Promise.all([limited(() => probeGvisor()), limited(() => probeRoot()), limited(() => probeFilesystem(dataDir))])
+  const [gvisor, root, filesystem] = await Promise.all([
+    limited(() => probeGvisor()),
+    limited(() => probeRoot()),
+    limited(() => probeFilesystem(dataDir)),
+  ])
   const inGvisor = !gvisor.timedOut && gvisor.value.gvisor
-  const [ptrace, seccomp] = await Promise.all([limited((signal) => probePtrace(signal)), limited(() => probeSeccomp(inGvisor))])
-  const text = <T>(r: Limited<T>, describe: (v: T) => string): string => (r.timedOut ? `probe timed out after ${formatSeconds(r.limitMs)}` : describe(r.value))
+  const [ptrace, seccomp] = await Promise.all([
+    limited((signal) => probePtrace(signal)),
+    limited(() => probeSeccomp(inGvisor)),
+  ])
+  const text = <T>(r: Limited<T>, describe: (v: T) => string): string =>
+    r.timedOut ? `probe timed out after ${formatSeconds(r.limitMs)}` : describe(r.value)
   const value = <T>(r: Limited<T>): T | undefined => (r.timedOut ? undefined : r.value)
   return {
     sandbox: text(gvisor, describeGvisor),
     user: text(root, describeRoot),
     filesystem: text(filesystem, describeFilesystem),
-    ptrace: text(ptrace, (p) => `${p.permitted === true ? 'permitted' : p.permitted === false ? 'forbidden' : 'unknown'}: ${p.evidence}`),
-    seccomp: text(seccomp, (s) => `${s.available === true ? 'available' : s.available === false ? 'unavailable' : 'unknown'}: ${s.evidence}`),
-    facts: {gvisor: value(gvisor), root: value(root), filesystem: value(filesystem), ptrace: value(ptrace), seccomp: value(seccomp)},
+    ptrace: text(
+      ptrace,
+      (p) => `${p.permitted === true ? 'permitted' : p.permitted === false ? 'forbidden' : 'unknown'}: ${p.evidence}`,
+    ),
+    seccomp: text(
+      seccomp,
+      (s) => `${s.available === true ? 'available' : s.available === false ? 'unavailable' : 'unknown'}: ${s.evidence}`,
+    ),
+    facts: {
+      gvisor: value(gvisor),
+      root: value(root),
+      filesystem: value(filesystem),
+      ptrace: value(ptrace),
+      seccomp: value(seccomp),
+    },
   }
 }

@@ -12,7 +12,12 @@ export interface RestartPolicy {
   readonly maxBackoffMs: number
 }
 
-export const DEFAULT_RESTART_POLICY: RestartPolicy = {limit: 5, windowMs: 600_000, backoffMs: 1000, maxBackoffMs: 60_000}
+export const DEFAULT_RESTART_POLICY: RestartPolicy = {
+  limit: 5,
+  windowMs: 600_000,
+  backoffMs: 1000,
+  maxBackoffMs: 60_000,
+}
 
 /** The policy with overrides from HYBRID_RESTART_LIMIT, HYBRID_RESTART_WINDOW_SECONDS and HYBRID_RESTART_BACKOFF_MS. */
 export function restartPolicyFromEnv(env: NodeJS.ProcessEnv = process.env): RestartPolicy {

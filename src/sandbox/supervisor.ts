@@ -104,7 +104,10 @@ export class Supervisor {
       running.kill('SIGTERM')
       const ended = await within(running.exited, this.graceMs)
       if (!ended) {
-        this.options.logger.warn({k3sPid: running.pid}, `k3s did not stop within ${this.graceMs / 1000} s of SIGTERM; sending SIGKILL`)
+        this.options.logger.warn(
+          {k3sPid: running.pid},
+          `k3s did not stop within ${this.graceMs / 1000} s of SIGTERM; sending SIGKILL`,
+        )
         running.kill('SIGKILL')
         await running.exited
       }
@@ -147,12 +150,20 @@ export class Supervisor {
         const exit = await this.ended(running)
         const result = await readiness // settles promptly: k3s's exit aborts the wait
         if (this.stopping) return this.stopped()
-        if (!everReady) return this.fail(typeof result === 'object' ? 'timeout' : 'died', exit, typeof result === 'object' ? result.timeout : undefined)
+        if (!everReady)
+          return this.fail(
+            typeof result === 'object' ? 'timeout' : 'died',
+            exit,
+            typeof result === 'object' ? result.timeout : undefined,
+          )
         const decision = this.budget.afterDeath(Date.now())
         if ('giveUp' in decision) return this.fail('gave-up', exit)
         const delay = decision.restartInMs
         this.restartCount++
-        this.options.logger.warn({code: exit.code, signal: exit.signal, restart: this.restartCount}, `k3s exited; restarting it in ${delay} ms`)
+        this.options.logger.warn(
+          {code: exit.code, signal: exit.signal, restart: this.restartCount},
+          `k3s exited; restarting it in ${delay} ms`,
+        )
         await this.emit({type: 'restarting', inMs: delay, restarts: this.restartCount})
         try {
           await sleep(delay, undefined, {signal: this.stopController.signal})
@@ -171,7 +182,10 @@ export class Supervisor {
     const {left, killed} = await running.endLeftovers(this.graceMs)
     if (left > 0) {
       const how = killed > 0 ? `; ${killed} ignored SIGTERM for ${this.graceMs / 1000} s and got SIGKILL` : ''
-      this.options.logger.warn({k3sPid: running.pid, left, killed}, `k3s left ${left} process${left === 1 ? '' : 'es'} running when it exited; ended them${how}`)
+      this.options.logger.warn(
+        {k3sPid: running.pid, left, killed},
+        `k3s left ${left} process${left === 1 ? '' : 'es'} running when it exited; ended them${how}`,
+      )
     }
     this.previousCounters = addCounters(this.previousCounters, running.counters?.() ?? {})
     this.running = undefined
@@ -197,7 +211,11 @@ export class Supervisor {
     const {launch, logger} = this.options
     try {
       // k3s may be writing the file while it is read: a half-written one is "not yet".
-      const kc = await pollUntil(`k3s writing its kubeconfig ${launch.k3sKubeconfig}`, async () => tryKubeConfig(launch.k3sKubeconfig), {timeoutMs, signal, intervalMs: 250})
+      const kc = await pollUntil(
+        `k3s writing its kubeconfig ${launch.k3sKubeconfig}`,
+        async () => tryKubeConfig(launch.k3sKubeconfig),
+        {timeoutMs, signal, intervalMs: 250},
+      )
       await waitApiReady(kc, {timeoutMs, signal})
       logger.info({k3sPid: running.pid}, 'the API server is ready')
       if (launch.nodeName) await waitNodesReady(kc, [launch.nodeName], {timeoutMs, signal})
@@ -220,7 +238,11 @@ export class Supervisor {
     const logFd = openSync(logFile, 'a', 0o600)
     const nullFd = openSync('/dev/null', 'r')
     try {
-      this.running = await launchK3s(launch, {...process.env, ...launch.env} as Record<string, string>, [nullFd, logFd, logFd])
+      this.running = await launchK3s(launch, {...process.env, ...launch.env} as Record<string, string>, [
+        nullFd,
+        logFd,
+        logFd,
+      ])
     } finally {
       closeSync(logFd)
       closeSync(nullFd)
@@ -236,10 +258,18 @@ export class Supervisor {
 
   private async writeCounters(): Promise<void> {
     if (!this.options.countersFile || this.options.launch.rules.length === 0) return // no interceptor, no counters
-    await writeCountersFile(this.options.countersFile, {k3sPid: this.running?.pid ?? null, restarts: this.restartCount, counters: this.counters()}, this.options.logger)
+    await writeCountersFile(
+      this.options.countersFile,
+      {k3sPid: this.running?.pid ?? null, restarts: this.restartCount, counters: this.counters()},
+      this.options.logger,
+    )
   }
 
-  private async fail(kind: Exclude<K3sFailure['kind'], 'stopped'>, exit: K3sExit, cause?: unknown): Promise<SupervisorOutcome> {
+  private async fail(
+    kind: Exclude<K3sFailure['kind'], 'stopped'>,
+    exit: K3sExit,
+    cause?: unknown,
+  ): Promise<SupervisorOutcome> {
     const failure = await k3sFailure(kind, exit, this.policy, this.options.logFile, cause)
     this.rejectReady(failure)
     return {failed: failure}

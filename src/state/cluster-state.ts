@@ -110,7 +110,9 @@ export async function readState(cluster: string): Promise<ClusterState | undefin
   try {
     state = JSON.parse(text) as ClusterState
   } catch (error) {
-    throw new HybridError(`the state file ${file} is not valid JSON (${messageOf(error)}); hybrid down --inventory FILE removes it after undoing what it can`)
+    throw new HybridError(
+      `the state file ${file} is not valid JSON (${messageOf(error)}); hybrid down --inventory FILE removes it after undoing what it can`,
+    )
   }
   if (state.version !== 1 || state.cluster !== cluster || !Array.isArray(state.workarounds)) {
     throw new HybridError(`the state file ${file} was not written by this version of hybrid`)
@@ -137,12 +139,17 @@ export async function createState(state: ClusterState): Promise<void> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     const owner = (await readState(state.cluster).catch(() => undefined))?.supervisor?.pid
-    throw new HybridError(`cluster ${state.cluster} is being brought up by another hybrid${owner ? ` (pid ${owner})` : ''} at this moment; \`hybrid status\` shows how it goes`)
+    throw new HybridError(
+      `cluster ${state.cluster} is being brought up by another hybrid${owner ? ` (pid ${owner})` : ''} at this moment; \`hybrid status\` shows how it goes`,
+    )
   }
 }
 
 /** Read, change and write back. Only the current writer (see ClusterState) calls this. */
-export async function updateState(cluster: string, change: (state: ClusterState) => ClusterState): Promise<ClusterState> {
+export async function updateState(
+  cluster: string,
+  change: (state: ClusterState) => ClusterState,
+): Promise<ClusterState> {
   const state = await readState(cluster)
   if (!state) throw new HybridError(`cluster ${cluster} has no state (it was brought down meanwhile)`)
   const next = change(state)
@@ -152,7 +159,10 @@ export async function updateState(cluster: string, change: (state: ClusterState)
 
 /** Append one applied workaround: called right after `apply`, before the next step. */
 export function recordWorkaround(cluster: string, record: AppliedRecord): Promise<ClusterState> {
-  return updateState(cluster, (s) => ({...s, workarounds: [...s.workarounds.filter((r) => r.id !== record.id), record]}))
+  return updateState(cluster, (s) => ({
+    ...s,
+    workarounds: [...s.workarounds.filter((r) => r.id !== record.id), record],
+  }))
 }
 
 /** Forget one workaround once it has been undone, so an interrupted `down` resumes where it stopped. */

@@ -29,12 +29,17 @@ export async function setCurrentCluster(cluster: string): Promise<void> {
 }
 
 /** The cluster a command acts on: the inventory's, or else the one `up` last brought up. */
-export async function resolveCluster(inventoryFile: string | undefined): Promise<{cluster: string; inventory?: Inventory}> {
+export async function resolveCluster(
+  inventoryFile: string | undefined,
+): Promise<{cluster: string; inventory?: Inventory}> {
   if (inventoryFile) {
     const inventory = await loadInventory(resolve(inventoryFile))
     return {cluster: inventory.name, inventory}
   }
   const cluster = await currentCluster()
-  if (!cluster) throw new UsageError(`no cluster has been brought up here (state dir ${stateDir()}); name one with --inventory FILE`)
+  if (!cluster)
+    throw new UsageError(
+      `no cluster has been brought up here (state dir ${stateDir()}); name one with --inventory FILE`,
+    )
   return {cluster}
 }

@@ -9,7 +9,11 @@ export async function tailLines(file: string, count: number): Promise<string[]> 
       const length = Math.min(size, 64 * 1024)
       const buffer = Buffer.alloc(length)
       await handle.read(buffer, 0, length, size - length)
-      return buffer.toString('utf8').split('\n').filter((l) => l.trim() !== '').slice(-count)
+      return buffer
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .slice(-count)
     } finally {
       await handle.close()
     }

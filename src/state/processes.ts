@@ -22,7 +22,10 @@ export async function commandLineOf(pid: number): Promise<string[] | undefined> 
  */
 export function ownCommandLine(): string[] {
   try {
-    return readFileSync('/proc/self/cmdline', 'utf8').split('\0').filter((part) => part !== '').slice(1)
+    return readFileSync('/proc/self/cmdline', 'utf8')
+      .split('\0')
+      .filter((part) => part !== '')
+      .slice(1)
   } catch {
     return process.argv.slice(2)
   }

@@ -16,11 +16,21 @@ function canonical(value: unknown): string {
  * the stored ones changes nothing. Workers are converged separately and are not part of it.
  */
 export function controlPlaneSettings(inventory: Inventory): Record<string, unknown> {
-  return {name: inventory.name, k3s: inventory.k3s, token: inventory.token, controlPlane: inventory.controlPlane, network: inventory.network}
+  return {
+    name: inventory.name,
+    k3s: inventory.k3s,
+    token: inventory.token,
+    controlPlane: inventory.controlPlane,
+    network: inventory.network,
+  }
 }
 
 /** The top-level settings (`k3s`, `controlPlane.apiPort`, …) whose values differ, for a one-sentence error. */
-export function changedSettings(before: Record<string, unknown>, after: Record<string, unknown>, prefix = ''): string[] {
+export function changedSettings(
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+  prefix = '',
+): string[] {
   const keys = new Set([...Object.keys(before), ...Object.keys(after)])
   const changed: string[] = []
   for (const key of keys) {

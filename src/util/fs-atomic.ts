@@ -9,7 +9,12 @@ import {basename, dirname, join} from 'node:path'
  * `exclusive`: only when `path` does not exist yet (the temp file is hard-linked, not renamed, into
  * place); throws EEXIST when it does, so of two writers racing to create it exactly one wins.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, options: {exclusive?: boolean} = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+  options: {exclusive?: boolean} = {},
+): Promise<void> {
   const dir = dirname(path)
   await mkdir(dir, {recursive: true})
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)

@@ -19,8 +19,14 @@ describe('e2e: a real k3s control plane in gVisor', function () {
   let fixture: ClusterFixture | undefined
 
   before(async function () {
-    skipUnless(this, Boolean(binary), 'HYBRID_K3S_BINARY is not set: no real k3s binary on this machine (the release cannot be downloaded here); set it to run the e2e tier')
-    await access(binary!, constants.X_OK).catch(() => assert.fail(`HYBRID_K3S_BINARY=${binary} is not an executable file`))
+    skipUnless(
+      this,
+      Boolean(binary),
+      'HYBRID_K3S_BINARY is not set: no real k3s binary on this machine (the release cannot be downloaded here); set it to run the e2e tier',
+    )
+    await access(binary!, constants.X_OK).catch(() =>
+      assert.fail(`HYBRID_K3S_BINARY=${binary} is not an executable file`),
+    )
     requireGvisor(this)
     requireTool(this, 'kubectl', 'kubernetes-client')
   })
@@ -37,9 +43,16 @@ describe('e2e: a real k3s control plane in gVisor', function () {
     const node = nodes.items.find((n: {metadata: {name: string}}) => n.metadata.name === `${fixture!.name}-server`)
     assert.ok(node, `the sandbox Node is registered: ${await seen.file('kubectl.err')}`)
     assert.equal(node.status.conditions.find((c: {type: string}) => c.type === 'Ready').status, 'True')
-    assert.ok(node.spec.taints.some((t: {key: string; effect: string}) => t.key === 'hybrid.dev/sandbox' && t.effect === 'NoSchedule'))
+    assert.ok(
+      node.spec.taints.some(
+        (t: {key: string; effect: string}) => t.key === 'hybrid.dev/sandbox' && t.effect === 'NoSchedule',
+      ),
+    )
     const status = JSON.parse(await seen.file('status.json'))
-    assert.ok(Object.keys(status.interceptor?.rewrites ?? {}).some((path) => path.startsWith('/proc/sys/')), 'the real kubelet\'s /proc/sys accesses were redirected')
+    assert.ok(
+      Object.keys(status.interceptor?.rewrites ?? {}).some((path) => path.startsWith('/proc/sys/')),
+      "the real kubelet's /proc/sys accesses were redirected",
+    )
     assert.equal(seen.downCode, 0, await seen.file('down.err'))
     await assertNothingLeft(fixture, seen)
   })

@@ -10,11 +10,25 @@ import {hasTool, isRoot, skipUnless} from './requires.js'
 export type GvisorNetwork = 'none' | 'host'
 
 export function gvisorArgv(command: string[], network: GvisorNetwork = 'none', cwd = process.cwd()): string[] {
-  return ['runsc', `--network=${network}`, '--ignore-cgroups', 'do', '-force-overlay=false', '-quiet', '-cwd', cwd, ...command]
+  return [
+    'runsc',
+    `--network=${network}`,
+    '--ignore-cgroups',
+    'do',
+    '-force-overlay=false',
+    '-quiet',
+    '-cwd',
+    cwd,
+    ...command,
+  ]
 }
 
 export function requireGvisor(ctx: Mocha.Context): void {
-  skipUnless(ctx, isRoot() && hasTool('runsc'), 'gVisor tests need root and runsc (apt-get install runsc; .ci/run installs it)')
+  skipUnless(
+    ctx,
+    isRoot() && hasTool('runsc'),
+    'gVisor tests need root and runsc (apt-get install runsc; .ci/run installs it)',
+  )
 }
 
 export interface GvisorResult {
@@ -25,7 +39,10 @@ export interface GvisorResult {
 }
 
 /** Run `command` inside a fresh gVisor sandbox and collect its output. */
-export function runInGvisor(command: string[], options: {network?: GvisorNetwork; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number} = {}): Promise<GvisorResult> {
+export function runInGvisor(
+  command: string[],
+  options: {network?: GvisorNetwork; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number} = {},
+): Promise<GvisorResult> {
   const [file, ...args] = gvisorArgv(command, options.network, options.cwd)
   const spawnOptions: SpawnOptions = {env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe']}
   return new Promise((resolve, reject) => {

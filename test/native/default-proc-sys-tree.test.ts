@@ -16,10 +16,14 @@ const EXPECTED = {
   '/proc/sys/kernel/keys/root_maxbytes': '25000000',
 }
 
-const exists = (path: string) => access(path).then(() => true, () => false)
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  )
 const leftoverTrees = async () => (await readdir(tmpdir())).filter((name) => name.startsWith('hybrid-procsys-'))
 
-describe('the default rule set: the kubelet\'s six tunables in a tree hybrid writes', function () {
+describe("the default rule set: the kubelet's six tunables in a tree hybrid writes", function () {
   this.timeout(120_000)
   let dir: string
 
@@ -54,7 +58,12 @@ describe('the default rule set: the kubelet\'s six tunables in a tree hybrid wri
     const before = await leftoverTrees()
     const result = await runHybrid(['intercept', '--', 'cat', ...Object.keys(EXPECTED)])
     assert.equal(result.code, 0, result.stderr)
-    assert.equal(result.stdout, Object.values(EXPECTED).map((v) => `${v}\n`).join(''))
+    assert.equal(
+      result.stdout,
+      Object.values(EXPECTED)
+        .map((v) => `${v}\n`)
+        .join(''),
+    )
     assert.deepEqual(await leftoverTrees(), before)
   })
 
@@ -65,7 +74,11 @@ describe('the default rule set: the kubelet\'s six tunables in a tree hybrid wri
     const orphans = (await leftoverTrees()).filter((name) => !before.includes(name))
     orphanedTrees.push(...orphans)
     const pidns = /\[(\d+)\]/.exec(await readlink('/proc/self/ns/pid'))![1]
-    assert.deepEqual(orphans.map((name) => name.startsWith(`hybrid-procsys-${pidns}-${killed.child.pid}-`)), [true], 'one tree, named for its owner')
+    assert.deepEqual(
+      orphans.map((name) => name.startsWith(`hybrid-procsys-${pidns}-${killed.child.pid}-`)),
+      [true],
+      'one tree, named for its owner',
+    )
     killed.child.kill('SIGKILL')
     assert.equal((await killed.result).signal, 'SIGKILL')
     assert.ok(await exists(join(tmpdir(), orphans[0])), 'a SIGKILLed hybrid cannot remove its tree')
@@ -76,18 +89,39 @@ describe('the default rule set: the kubelet\'s six tunables in a tree hybrid wri
     const next = await runHybrid(['intercept', '--', 'true'])
     assert.equal(next.code, 0, next.stderr)
     assert.equal(await exists(join(tmpdir(), orphans[0])), false, 'the next run removed the orphaned tree')
-    assert.ok(await exists(join(tmpdir(), foreign)), 'the other namespace\'s tree stays')
+    assert.ok(await exists(join(tmpdir(), foreign)), "the other namespace's tree stays")
   })
 
   it('hybrid intercept without --rule serves the six values inside gVisor, which lacks most of them', async function () {
     requireGvisor(this)
     // In one sandbox: first without hybrid (the file is missing), then under it (test -e: a redirected stat).
-    const inner = ['sh', '-c', 'cat "$@"; test -e /proc/sys/vm/panic_on_oom && echo "now there"', 'sh', ...Object.keys(EXPECTED)]
+    const inner = [
+      'sh',
+      '-c',
+      'cat "$@"; test -e /proc/sys/vm/panic_on_oom && echo "now there"',
+      'sh',
+      ...Object.keys(EXPECTED),
+    ]
     const result = await runInGvisor(
-      ['sh', '-c', 'test -e /proc/sys/vm/panic_on_oom || echo "gVisor lacks vm/panic_on_oom"; exec "$@"', 'sh', process.execPath, HYBRID, 'intercept', '--', ...inner],
+      [
+        'sh',
+        '-c',
+        'test -e /proc/sys/vm/panic_on_oom || echo "gVisor lacks vm/panic_on_oom"; exec "$@"',
+        'sh',
+        process.execPath,
+        HYBRID,
+        'intercept',
+        '--',
+        ...inner,
+      ],
       {cwd: REPO},
     )
     assert.equal(result.code, 0, result.stderr)
-    assert.equal(result.stdout, `gVisor lacks vm/panic_on_oom\n${Object.values(EXPECTED).map((v) => `${v}\n`).join('')}now there\n`)
+    assert.equal(
+      result.stdout,
+      `gVisor lacks vm/panic_on_oom\n${Object.values(EXPECTED)
+        .map((v) => `${v}\n`)
+        .join('')}now there\n`,
+    )
   })
 })

@@ -7,7 +7,7 @@ import {spawnIntercepted, writeProcSysTree} from '../../src/interceptor/index.js
 import {requireTool} from '../helpers/requires.js'
 import {TraceeBuilds} from './helpers/tracees.js'
 
-describe('node\'s event loop keeps ticking while a tracee makes a million syscalls', function () {
+describe("node's event loop keeps ticking while a tracee makes a million syscalls", function () {
   this.timeout(180_000)
   let builds: TraceeBuilds
   let loop: string
@@ -43,12 +43,17 @@ describe('node\'s event loop keeps ticking while a tracee makes a million syscal
     const status = await traced.exited
     clearInterval(timer)
     const elapsed = performance.now() - started
-    process.stdout.write(`      ${(elapsed / 1000).toFixed(1)} s, ${ticks} ticks, worst gap ${worstGap.toFixed(0)} ms\n`)
+    process.stdout.write(
+      `      ${(elapsed / 1000).toFixed(1)} s, ${ticks} ticks, worst gap ${worstGap.toFixed(0)} ms\n`,
+    )
     assert.deepEqual(status, {code: 0, signal: null})
     assert.equal(traced.counters().rewrites['/proc/sys/vm/panic_on_oom'], 100_000)
     assert.ok(elapsed > 500, 'the tracee ran long enough to say something')
     assert.ok(ticks >= (elapsed / 10) * 0.5, `${ticks} ticks in ${elapsed.toFixed(0)} ms`)
     assert.ok(worstGap < 250, `the timer was held up for ${worstGap.toFixed(0)} ms`)
-    assert.ok(stopsSeen.length >= 2 && stopsSeen.at(-1)! > stopsSeen[0], `counters moved while it ran: ${stopsSeen.join(', ')}`)
+    assert.ok(
+      stopsSeen.length >= 2 && stopsSeen.at(-1)! > stopsSeen[0],
+      `counters moved while it ran: ${stopsSeen.join(', ')}`,
+    )
   })
 })

@@ -54,17 +54,20 @@ describe('exit status and signals pass through the interceptor', function () {
   })
 
   const spawnTraced = async (file: string, args: string[], stdout?: number) => {
-    const traced = spawnIntercepted(file, args, {rules: await writeProcSysTree(join(work, 'tree')), ...(stdout ? {stdio: [0, stdout, 2]} : {})})
+    const traced = spawnIntercepted(file, args, {
+      rules: await writeProcSysTree(join(work, 'tree')),
+      ...(stdout ? {stdio: [0, stdout, 2]} : {}),
+    })
     started.push(traced)
     return traced
   }
 
-  it('hybrid exits with the command\'s exit code', async () => {
+  it("hybrid exits with the command's exit code", async () => {
     const result = await runHybrid(['intercept', '--', 'sh', '-c', 'exit 42'])
     assert.equal(result.code, 42)
   })
 
-  it('processes the command leaves behind are still served, and hybrid waits for them, then takes the command\'s status', async () => {
+  it("processes the command leaves behind are still served, and hybrid waits for them, then takes the command's status", async () => {
     const started = Date.now()
     const result = await runHybrid(['intercept', '--', 'sh', '-c', '(sleep 0.5; cat /proc/sys/kernel/panic) & exit 3'])
     assert.equal(result.code, 3)
@@ -115,7 +118,7 @@ describe('exit status and signals pass through the interceptor', function () {
     assert.ok(traced.counters().signals >= 2, 'SIGSTOP and SIGCONT were passed on')
   })
 
-  it('when the tracer\'s process is killed, no traced process is left running (EXITKILL)', async () => {
+  it("when the tracer's process is killed, no traced process is left running (EXITKILL)", async () => {
     // A node process that runs `sh` under the interceptor; sh starts a background sleep and waits.
     const script = join(work, 'tracer.mjs')
     await writeFile(
@@ -166,7 +169,11 @@ setInterval(() => {}, 1000)
     `
     const result = await runInGvisor(['sh', '-c', script], {cwd: REPO, timeoutMs: 150_000})
     const lines = result.stdout.split('\n')
-    assert.deepEqual(lines.slice(0, 5), ['0', 'sigkill exit 137', 'got TERM', 'sigterm exit 7', 'stopped state t'], result.stderr)
+    assert.deepEqual(
+      lines.slice(0, 5),
+      ['0', 'sigkill exit 137', 'got TERM', 'sigterm exit 7', 'stopped state t'],
+      result.stderr,
+    )
     assert.deepEqual(lines.slice(5, 7), ['resumed', 'stop exit 0'])
     assert.match(lines[7], /^after the tracer: (gone|Z) (gone|Z)$/)
   })

@@ -22,12 +22,17 @@ function assertGoTraceeRan(result: RunResult, where: string): void {
   process.stdout.write(`      ${where}: ${summary[0]}\n`)
   assert.ok(reads > 0 && writes > 0 && execs > 0, summary[0])
   assert.ok(sigurg > 0, 'the runtime preempted goroutines with SIGURG, and the signals reached them')
-  assert.match(result.stdout, /exec from thread (\d+) of process (\d+)\n1\n$/, 'cat, exec\'ed from a non-main thread, read panic_on_oops from the fake tree')
+  assert.match(
+    result.stdout,
+    /exec from thread (\d+) of process (\d+)\n1\n$/,
+    "cat, exec'ed from a non-main thread, read panic_on_oops from the fake tree",
+  )
   const [, tid, pid] = /exec from thread (\d+) of process (\d+)/.exec(result.stdout)!
   assert.notEqual(tid, pid)
   const {counters} = trailingJson(result.stderr)
   assert.ok(counters.signals >= sigurg, `signals passed: ${counters.signals}`)
-  for (const path of ['/proc/sys/vm/overcommit_memory', '/proc/sys/kernel/panic', '/proc/sys/kernel/panic_on_oops']) assert.ok(counters.rewrites[path] > 0, path)
+  for (const path of ['/proc/sys/vm/overcommit_memory', '/proc/sys/kernel/panic', '/proc/sys/kernel/panic_on_oops'])
+    assert.ok(counters.rewrites[path] > 0, path)
   assert.deepEqual(counters.missed, {})
 }
 
@@ -48,10 +53,12 @@ describe('a multi-threaded Go program under the interceptor', function () {
 
   const run = (seconds: number, inGvisor = false) => {
     const args = ['intercept', '--stats', '--json', '--', goTracee, '-duration', `${seconds}s`]
-    return inGvisor ? runHybridInGvisor(args, (seconds + 120) * 1000) : runHybrid(args, {timeoutMs: (seconds + 120) * 1000})
+    return inGvisor
+      ? runHybridInGvisor(args, (seconds + 120) * 1000)
+      : runHybrid(args, {timeoutMs: (seconds + 120) * 1000})
   }
 
-  it('on the host: concurrent reads and writes, a child exec\'ed from a goroutine, preemption signals, exec from a thread', async function () {
+  it("on the host: concurrent reads and writes, a child exec'ed from a goroutine, preemption signals, exec from a thread", async function () {
     this.timeout(180_000)
     assertGoTraceeRan(await run(5), 'on the host')
   })

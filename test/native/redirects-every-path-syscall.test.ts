@@ -23,17 +23,28 @@ interface Reach {
   truncate?: number
 }
 
-const TUNABLES = ['vm/overcommit_memory', 'vm/panic_on_oom', 'kernel/panic', 'kernel/panic_on_oops', 'kernel/keys/root_maxkeys', 'kernel/keys/root_maxbytes']
+const TUNABLES = [
+  'vm/overcommit_memory',
+  'vm/panic_on_oom',
+  'kernel/panic',
+  'kernel/panic_on_oops',
+  'kernel/keys/root_maxkeys',
+  'kernel/keys/root_maxbytes',
+]
 
 function parseReaches(stdout: string): Reach[] {
-  return stdout.split('\n').filter((l) => l.startsWith('{"path"')).map((l) => JSON.parse(l) as Reach)
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{"path"'))
+    .map((l) => JSON.parse(l) as Reach)
 }
 
 /** Every syscall of `reach` saw `content` and the file with inode `ino`. */
 function assertReached(reach: Reach, content: string, ino: number, where: string): void {
   assert.equal(reach.open, content, `open(${reach.path}) ${where}`)
   assert.equal(reach.openat, content, `openat(${reach.path}) ${where}`)
-  for (const call of ['stat', 'lstat', 'newfstatat', 'statx'] as const) assert.equal(reach[call], ino, `${call}(${reach.path}) ${where}`)
+  for (const call of ['stat', 'lstat', 'newfstatat', 'statx'] as const)
+    assert.equal(reach[call], ino, `${call}(${reach.path}) ${where}`)
   assert.equal(reach.access, 0, `access(${reach.path})`)
   assert.equal(reach.faccessat, 0, `faccessat(${reach.path})`)
 }
@@ -70,11 +81,22 @@ describe('the interceptor redirects reads and writes of rule paths through every
 
   describe('on the host', () => {
     it('mode always: open, openat, stat, lstat, newfstatat, statx, access and faccessat all reach the fake file', async () => {
-      const result = await runHybrid(['intercept', ...alwaysRules(), '--mode', 'always', '--stats', '--json', '--', pathSyscalls, ...TUNABLES.map((t) => `/proc/sys/${t}`)])
+      const result = await runHybrid([
+        'intercept',
+        ...alwaysRules(),
+        '--mode',
+        'always',
+        '--stats',
+        '--json',
+        '--',
+        pathSyscalls,
+        ...TUNABLES.map((t) => `/proc/sys/${t}`),
+      ])
       assert.equal(result.code, 0, result.stderr)
       const reaches = parseReaches(result.stdout)
       assert.equal(reaches.length, TUNABLES.length)
-      for (const [i, t] of TUNABLES.entries()) assertReached(reaches[i], `fake ${t}\n`, (await stat(join(tree, t))).ino, 'in always mode')
+      for (const [i, t] of TUNABLES.entries())
+        assertReached(reaches[i], `fake ${t}\n`, (await stat(join(tree, t))).ino, 'in always mode')
       const {counters} = trailingJson(result.stderr)
       for (const t of TUNABLES) assert.equal(counters.rewrites[`/proc/sys/${t}`], 8, `rewrites of /proc/sys/${t}`)
     })
@@ -84,7 +106,18 @@ describe('the interceptor redirects reads and writes of rule paths through every
         const real = await readFile(`/proc/sys/${t}`, 'utf8')
         await writeFile(join(tree, t), 'before\n')
         // The value written is the real file's own, so a write that escaped would change nothing.
-        const result = await runHybrid(['intercept', '--rule', `/proc/sys/${t}=${join(tree, t)}`, '--mode', 'always', '--', pathSyscalls, '-w', real, `/proc/sys/${t}`])
+        const result = await runHybrid([
+          'intercept',
+          '--rule',
+          `/proc/sys/${t}=${join(tree, t)}`,
+          '--mode',
+          'always',
+          '--',
+          pathSyscalls,
+          '-w',
+          real,
+          `/proc/sys/${t}`,
+        ])
         assert.equal(result.code, 0, result.stderr)
         assert.equal(parseReaches(result.stdout)[0].write, real.length)
         assert.equal(await readFile(join(tree, t), 'utf8'), real, `the write to /proc/sys/${t} went to the fake tree`)
@@ -93,20 +126,54 @@ describe('the interceptor redirects reads and writes of rule paths through every
 
     it('truncate(2), which has no *at form, truncates the fake file (the tracer makes the call)', async () => {
       const real = await readFile('/proc/sys/vm/panic_on_oom', 'utf8')
-      const result = await runHybrid(['intercept', ...alwaysRules(), '--mode', 'always', '--stats', '--json', '--', pathSyscalls, '-t', '4', '/proc/sys/vm/panic_on_oom'])
+      const result = await runHybrid([
+        'intercept',
+        ...alwaysRules(),
+        '--mode',
+        'always',
+        '--stats',
+        '--json',
+        '--',
+        pathSyscalls,
+        '-t',
+        '4',
+        '/proc/sys/vm/panic_on_oom',
+      ])
       assert.equal(result.code, 0, result.stderr)
       assert.equal(parseReaches(result.stdout)[0].truncate, 0)
       assert.equal(await readFile(join(tree, 'vm/panic_on_oom'), 'utf8'), 'fake', 'the fake file, cut to 4 bytes')
       assert.equal(await readFile('/proc/sys/vm/panic_on_oom', 'utf8'), real)
-      assert.equal(trailingJson(result.stderr).counters.rewrites['/proc/sys/vm/panic_on_oom'], 9, 'eight calls redirected, one made for the tracee')
+      assert.equal(
+        trailingJson(result.stderr).counters.rewrites['/proc/sys/vm/panic_on_oom'],
+        9,
+        'eight calls redirected, one made for the tracee',
+      )
     })
 
     it('mode missing: an existing real file is read from the real one, a missing one from the fake tree', async () => {
-      const result = await runHybrid(['intercept', '--rule', `/proc/sys=${tree}`, '--', pathSyscalls, '/proc/sys/vm/overcommit_memory', '/proc/sys/hybrid-test/absent'])
+      const result = await runHybrid([
+        'intercept',
+        '--rule',
+        `/proc/sys=${tree}`,
+        '--',
+        pathSyscalls,
+        '/proc/sys/vm/overcommit_memory',
+        '/proc/sys/hybrid-test/absent',
+      ])
       assert.equal(result.code, 0, result.stderr)
       const [real, missing] = parseReaches(result.stdout)
-      assertReached(real, await readFile('/proc/sys/vm/overcommit_memory', 'utf8'), (await stat('/proc/sys/vm/overcommit_memory')).ino, 'for a real file')
-      assertReached(missing, 'fake hybrid-test/absent\n', (await stat(join(tree, 'hybrid-test', 'absent'))).ino, 'for a missing file')
+      assertReached(
+        real,
+        await readFile('/proc/sys/vm/overcommit_memory', 'utf8'),
+        (await stat('/proc/sys/vm/overcommit_memory')).ino,
+        'for a real file',
+      )
+      assertReached(
+        missing,
+        'fake hybrid-test/absent\n',
+        (await stat(join(tree, 'hybrid-test', 'absent'))).ino,
+        'for a missing file',
+      )
     })
 
     it('follows a shell pipeline into every child it spawns', async () => {
@@ -116,10 +183,25 @@ describe('the interceptor redirects reads and writes of rule paths through every
         'wc -c < /proc/sys/kernel/keys/root_maxkeys',
         'cat /proc/sys/kernel/ostype 2>/dev/null || echo no ostype in the fake tree',
       ].join('; ')
-      const result = await runHybrid(['intercept', '--rule', `/proc/sys=${tree}`, '--mode', 'always', '--stats', '--json', '--', 'sh', '-c', script])
+      const result = await runHybrid([
+        'intercept',
+        '--rule',
+        `/proc/sys=${tree}`,
+        '--mode',
+        'always',
+        '--stats',
+        '--json',
+        '--',
+        'sh',
+        '-c',
+        script,
+      ])
       assert.equal(result.code, 0, result.stderr)
       // kernel/ostype is not in the fake tree, and `always` redirects it there anyway
-      assert.equal(result.stdout, `FAKE VM/PANIC_ON_OOM\n1 fake \n1 fake kernel/panic\n${'fake kernel/keys/root_maxkeys\n'.length}\nno ostype in the fake tree\n`)
+      assert.equal(
+        result.stdout,
+        `FAKE VM/PANIC_ON_OOM\n1 fake \n1 fake kernel/panic\n${'fake kernel/keys/root_maxkeys\n'.length}\nno ostype in the fake tree\n`,
+      )
       const {counters} = trailingJson(result.stderr)
       assert.equal(counters.rewrites['/proc/sys'], 5) // panic_on_oom, panic twice, root_maxkeys, ostype
       assert.equal(counters.tracees, 0)
@@ -130,38 +212,94 @@ describe('the interceptor redirects reads and writes of rule paths through every
     const fake = (t: string) => `fake ${t}\n`
     const fakeIno = async (t: string) => (await stat(join(tree, t))).ino
 
-    it('are resolved in the working directory, or in the directory of the *at call\'s descriptor', async () => {
-      const inCwd = await runHybrid(['intercept', ...alwaysRules(), '--mode', 'always', '--', 'sh', '-c', `cd /proc/sys && exec ${shellWords([pathSyscalls, ...TUNABLES])}`])
+    it("are resolved in the working directory, or in the directory of the *at call's descriptor", async () => {
+      const inCwd = await runHybrid([
+        'intercept',
+        ...alwaysRules(),
+        '--mode',
+        'always',
+        '--',
+        'sh',
+        '-c',
+        `cd /proc/sys && exec ${shellWords([pathSyscalls, ...TUNABLES])}`,
+      ])
       assert.equal(inCwd.code, 0, inCwd.stderr)
-      for (const [i, t] of TUNABLES.entries()) assertReached(parseReaches(inCwd.stdout)[i], fake(t), await fakeIno(t), 'relative to the working directory')
+      for (const [i, t] of TUNABLES.entries())
+        assertReached(parseReaches(inCwd.stdout)[i], fake(t), await fakeIno(t), 'relative to the working directory')
 
       // Working directory /, descriptor /proc/sys/vm: the *at calls find the fake file, the old ones look in /.
-      const inDir = await runHybrid(['intercept', ...alwaysRules(), '--mode', 'always', '--', 'sh', '-c', `cd / && exec ${shellWords([pathSyscalls, '-d', '/proc/sys/vm', 'panic_on_oom'])}`])
+      const inDir = await runHybrid([
+        'intercept',
+        ...alwaysRules(),
+        '--mode',
+        'always',
+        '--',
+        'sh',
+        '-c',
+        `cd / && exec ${shellWords([pathSyscalls, '-d', '/proc/sys/vm', 'panic_on_oom'])}`,
+      ])
       assert.equal(inDir.code, 0, inDir.stderr)
       const [reach] = parseReaches(inDir.stdout)
       assert.equal(reach.openat, fake('vm/panic_on_oom'))
-      for (const call of ['newfstatat', 'statx'] as const) assert.equal(reach[call], await fakeIno('vm/panic_on_oom'), call)
+      for (const call of ['newfstatat', 'statx'] as const)
+        assert.equal(reach[call], await fakeIno('vm/panic_on_oom'), call)
       assert.equal(reach.faccessat, 0)
       assert.deepEqual(reach.open, {errno: 2}, 'open("panic_on_oom") in / finds nothing, as without hybrid')
     })
 
     it('a directory rule: a remainder that begins in the working directory goes to the real file, counted as missed', async () => {
       const script = `cd /proc/sys && ${shellWords([pathSyscalls, 'vm/panic_on_oom'])} && cd vm && exec ${shellWords([pathSyscalls, 'panic_on_oom'])}`
-      const result = await runHybrid(['intercept', '--rule', `/proc/sys=${tree}`, '--mode', 'always', '--stats', '--json', '--', 'sh', '-c', script])
+      const result = await runHybrid([
+        'intercept',
+        '--rule',
+        `/proc/sys=${tree}`,
+        '--mode',
+        'always',
+        '--stats',
+        '--json',
+        '--',
+        'sh',
+        '-c',
+        script,
+      ])
       assert.equal(result.code, 0, result.stderr)
       const [spansTheRule, insideTheRule] = parseReaches(result.stdout)
-      assertReached(spansTheRule, fake('vm/panic_on_oom'), await fakeIno('vm/panic_on_oom'), 'for vm/panic_on_oom in /proc/sys')
+      assertReached(
+        spansTheRule,
+        fake('vm/panic_on_oom'),
+        await fakeIno('vm/panic_on_oom'),
+        'for vm/panic_on_oom in /proc/sys',
+      )
       // The redirect points into the tracee's own string, which holds no "vm/": the real file, counted.
-      assertReached(insideTheRule, await readFile('/proc/sys/vm/panic_on_oom', 'utf8'), (await stat('/proc/sys/vm/panic_on_oom')).ino, 'for panic_on_oom in /proc/sys/vm')
+      assertReached(
+        insideTheRule,
+        await readFile('/proc/sys/vm/panic_on_oom', 'utf8'),
+        (await stat('/proc/sys/vm/panic_on_oom')).ino,
+        'for panic_on_oom in /proc/sys/vm',
+      )
       const {counters} = trailingJson(result.stderr)
       assert.equal(counters.rewrites['/proc/sys'], 8)
       assert.equal(counters.missed['/proc/sys'], 8)
     })
 
     it('a path with a ".." component goes to the real file (the kernel resolves ".." after symlinks)', async () => {
-      const result = await runHybrid(['intercept', ...alwaysRules(), '--mode', 'always', '--', 'sh', '-c', `cd /proc/sys/kernel && exec ${shellWords([pathSyscalls, '../vm/panic_on_oom'])}`])
+      const result = await runHybrid([
+        'intercept',
+        ...alwaysRules(),
+        '--mode',
+        'always',
+        '--',
+        'sh',
+        '-c',
+        `cd /proc/sys/kernel && exec ${shellWords([pathSyscalls, '../vm/panic_on_oom'])}`,
+      ])
       assert.equal(result.code, 0, result.stderr)
-      assertReached(parseReaches(result.stdout)[0], await readFile('/proc/sys/vm/panic_on_oom', 'utf8'), (await stat('/proc/sys/vm/panic_on_oom')).ino, 'for ../vm/panic_on_oom')
+      assertReached(
+        parseReaches(result.stdout)[0],
+        await readFile('/proc/sys/vm/panic_on_oom', 'utf8'),
+        (await stat('/proc/sys/vm/panic_on_oom')).ino,
+        'for ../vm/panic_on_oom',
+      )
     })
   })
 
@@ -172,7 +310,10 @@ describe('the interceptor redirects reads and writes of rule paths through every
 
     // gVisor numbers inodes per sandbox, so the reference (the files reached without hybrid) is taken
     // in the same sandbox, just before the intercepted run.
-    async function inOneSandbox(reference: string[], hybridArgs: string[]): Promise<{reference: Reach[]; intercepted: Reach[]; stderr: string}> {
+    async function inOneSandbox(
+      reference: string[],
+      hybridArgs: string[],
+    ): Promise<{reference: Reach[]; intercepted: Reach[]; stderr: string}> {
       const script = `${shellWords(reference)} && echo ---- && exec ${shellWords([process.execPath, HYBRID, ...hybridArgs])}`
       const result = await runInGvisor(['sh', '-c', script], {cwd: REPO, timeoutMs: 180_000})
       assert.equal(result.code, 0, result.stderr)
@@ -183,7 +324,17 @@ describe('the interceptor redirects reads and writes of rule paths through every
     it('mode always: every path syscall reaches the fake file, and a write lands there', async () => {
       const {reference, intercepted} = await inOneSandbox(
         [pathSyscalls, ...TUNABLES.map((t) => join(tree, t))],
-        ['intercept', ...alwaysRules(), '--mode', 'always', '--', pathSyscalls, '-w', '1\n', ...TUNABLES.map((t) => `/proc/sys/${t}`)],
+        [
+          'intercept',
+          ...alwaysRules(),
+          '--mode',
+          'always',
+          '--',
+          pathSyscalls,
+          '-w',
+          '1\n',
+          ...TUNABLES.map((t) => `/proc/sys/${t}`),
+        ],
       )
       for (const [i, t] of TUNABLES.entries()) {
         assertReached(intercepted[i], `fake ${t}\n`, reference[i].stat, 'inside gVisor')
@@ -193,7 +344,10 @@ describe('the interceptor redirects reads and writes of rule paths through every
     })
 
     it('truncate(2) of a tunable gVisor lacks truncates the fake file', async () => {
-      const {intercepted} = await inOneSandbox(['true'], ['intercept', ...alwaysRules(), '--mode', 'always', '--', pathSyscalls, '-t', '4', '/proc/sys/vm/panic_on_oom'])
+      const {intercepted} = await inOneSandbox(
+        ['true'],
+        ['intercept', ...alwaysRules(), '--mode', 'always', '--', pathSyscalls, '-t', '4', '/proc/sys/vm/panic_on_oom'],
+      )
       assert.equal(intercepted[0].truncate, 0)
       assert.equal(await readFile(join(tree, 'vm/panic_on_oom'), 'utf8'), 'fake', 'the fake file, cut to 4 bytes')
     })
@@ -201,7 +355,15 @@ describe('the interceptor redirects reads and writes of rule paths through every
     it('mode missing: vm/panic_on_oom (missing in gVisor) comes from the fake tree, vm/overcommit_memory (present) from gVisor', async () => {
       const {reference, intercepted} = await inOneSandbox(
         [pathSyscalls, '/proc/sys/vm/overcommit_memory', join(tree, 'vm/panic_on_oom')],
-        ['intercept', '--rule', `/proc/sys=${tree}`, '--', pathSyscalls, '/proc/sys/vm/overcommit_memory', '/proc/sys/vm/panic_on_oom'],
+        [
+          'intercept',
+          '--rule',
+          `/proc/sys=${tree}`,
+          '--',
+          pathSyscalls,
+          '/proc/sys/vm/overcommit_memory',
+          '/proc/sys/vm/panic_on_oom',
+        ],
       )
       const [realOvercommit, fakePanic] = reference
       assert.equal(typeof realOvercommit.open, 'string', 'gVisor has vm/overcommit_memory')

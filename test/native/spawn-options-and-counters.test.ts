@@ -45,7 +45,9 @@ describe('spawnIntercepted: options, live counters, and the fail-safe when a tra
   })
 
   it('counters: live tracee count, syscalls by name, rewrites by rule, stops', async () => {
-    const traced = spawnIntercepted('sh', ['-c', 'cat /proc/sys/kernel/panic >/dev/null; sleep 2 & sleep 2 & wait'], {rules: await writeProcSysTree(tree)})
+    const traced = spawnIntercepted('sh', ['-c', 'cat /proc/sys/kernel/panic >/dev/null; sleep 2 & sleep 2 & wait'], {
+      rules: await writeProcSysTree(tree),
+    })
     started.push(traced)
     let most = 0
     while (most < 3) {
@@ -67,7 +69,7 @@ describe('spawnIntercepted: options, live counters, and the fail-safe when a tra
   const dropTheTree = (how: string) =>
     `for fd in /proc/self/fd/*; do n=\${fd##*/}; [ "$(readlink $fd)" = "$TREE" ] && eval "exec $n${how}"; done; cat /proc/sys/hybrid-missed 2>&1 || true`
 
-  it('a tracee that closes or replaces the tree\'s descriptor reaches the real path, counted as missed', async function () {
+  it("a tracee that closes or replaces the tree's descriptor reaches the real path, counted as missed", async function () {
     requireTool(this, 'bash')
     await mkdir(join(work, 'dirtree'), {recursive: true})
     await writeFile(join(work, 'dirtree', 'hybrid-missed'), 'redirected\n')
@@ -106,17 +108,27 @@ describe('spawnIntercepted: options, live counters, and the fail-safe when a tra
     const traced = spawnIntercepted('sleep', ['5'], {rules: await writeProcSysTree(tree)})
     started.push(traced)
     await sleep(200)
-    const fds = await Promise.all((await readdir(`/proc/${traced.pid}/fd`)).map(async (n) => [Number(n), await readlink(`/proc/${traced.pid}/fd/${n}`)] as const))
+    const fds = await Promise.all(
+      (await readdir(`/proc/${traced.pid}/fd`)).map(
+        async (n) => [Number(n), await readlink(`/proc/${traced.pid}/fd/${n}`)] as const,
+      ),
+    )
     const intoTree = fds.filter(([, target]) => target.startsWith(tree))
-    assert.deepEqual(intoTree.map(([, t]) => t).sort(), [join(tree, 'kernel'), join(tree, 'kernel/keys'), join(tree, 'vm')].sort())
-    for (const [n] of intoTree) assert.ok(n >= 1000, `descriptor ${n} is out of the way of the low numbers programs use`)
+    assert.deepEqual(
+      intoTree.map(([, t]) => t).sort(),
+      [join(tree, 'kernel'), join(tree, 'kernel/keys'), join(tree, 'vm')].sort(),
+    )
+    for (const [n] of intoTree)
+      assert.ok(n >= 1000, `descriptor ${n} is out of the way of the low numbers programs use`)
     traced.kill('SIGKILL')
     await traced.exited
   })
 
   it('killAll ends the command and what it left behind; finished settles after', async () => {
     const pidFile = join(work, 'leftover.pid')
-    const traced = spawnIntercepted('sh', ['-c', `sleep 1000 & echo $! > ${pidFile}; exec sleep 1000`], {rules: await writeProcSysTree(tree)})
+    const traced = spawnIntercepted('sh', ['-c', `sleep 1000 & echo $! > ${pidFile}; exec sleep 1000`], {
+      rules: await writeProcSysTree(tree),
+    })
     started.push(traced)
     let leftover = 0
     while (leftover === 0) {

@@ -40,7 +40,10 @@ async function filesUnder(path: string): Promise<string[]> {
 }
 
 async function failure(promise: Promise<unknown>): Promise<HybridError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e)
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   assert.ok(error instanceof HybridError, `expected a HybridError, got ${String(error)}`)
   assert.ok(!error.message.includes('\n'), 'the message is one line')
   return error
@@ -60,7 +63,7 @@ describe('k3s binary: release download', function () {
 
   beforeEach(async function () {
     dir = await mkdtemp(join(tmpdir(), 'hybrid-k3s-dl-'))
-    mirror = await startMirror(VERSION, {'k3s': AMD64, 'k3s-arm64': ARM64})
+    mirror = await startMirror(VERSION, {k3s: AMD64, 'k3s-arm64': ARM64})
   })
 
   afterEach(async function () {
@@ -79,7 +82,10 @@ describe('k3s binary: release download', function () {
     assert.equal(await readFile(`${first.path}.sha256`, 'utf8'), `${sha256(AMD64)}  k3s\n`)
     assert.deepEqual((await filesUnder(join(cacheOf(), 'k3s', VERSION))).sort(), ['k3s', 'k3s.sha256'])
     // + in the version travels as %2B, and the sums file is fetched before the asset.
-    assert.deepEqual(mirror.requests.map((r) => r.rawPath), [`/v1.34.1%2Bk3s1/sha256sum-amd64.txt`, `/v1.34.1%2Bk3s1/k3s`])
+    assert.deepEqual(
+      mirror.requests.map((r) => r.rawPath),
+      [`/v1.34.1%2Bk3s1/sha256sum-amd64.txt`, `/v1.34.1%2Bk3s1/k3s`],
+    )
     assert.equal(events.at(-1)?.bytes, AMD64.length)
     assert.equal(events.at(-1)?.total, AMD64.length)
     assert.equal(events.at(-1)?.source, 'release')
@@ -94,25 +100,37 @@ describe('k3s binary: release download', function () {
     const got = await acquireK3s(spec(), {arch: 'arm64', cacheDir: cacheOf()})
     assert.equal(got.sha256, sha256(ARM64))
     assert.equal(got.path, join(cacheOf(), 'k3s', VERSION, 'k3s-arm64'))
-    assert.deepEqual(mirror.requests.map((r) => r.path), [`/${VERSION}/sha256sum-arm64.txt`, `/${VERSION}/k3s-arm64`])
+    assert.deepEqual(
+      mirror.requests.map((r) => r.path),
+      [`/${VERSION}/sha256sum-arm64.txt`, `/${VERSION}/k3s-arm64`],
+    )
   })
 
   it('with a pinned sha256 checks the pin and does not fetch the sums file', async function () {
     const got = await acquireK3s(spec({sha256: sha256(AMD64).toUpperCase()}), {arch: 'amd64', cacheDir: cacheOf()})
     assert.equal(got.sha256, sha256(AMD64))
-    assert.deepEqual(mirror.requests.map((r) => r.path), [`/${VERSION}/k3s`])
+    assert.deepEqual(
+      mirror.requests.map((r) => r.path),
+      [`/${VERSION}/k3s`],
+    )
   })
 
   it('follows a redirect to another host, with Basic auth from the mirror URL sent to the mirror only', async function () {
-    const storage = await startMirror(VERSION, {'k3s': AMD64})
+    const storage = await startMirror(VERSION, {k3s: AMD64})
     try {
       mirror.behaviour.redirectTo = storage.url
       const withCredentials = mirror.url.replace('http://', 'http://reader:s%40cret@')
       const got = await acquireK3s(spec({mirror: withCredentials}), {arch: 'amd64', cacheDir: cacheOf()})
       assert.deepEqual(await readFile(got.path), AMD64)
       const basic = `Basic ${Buffer.from('reader:s@cret').toString('base64')}`
-      assert.deepEqual(mirror.requests.map((r) => r.authorization), [basic, basic])
-      assert.deepEqual(storage.requests.map((r) => [r.path, r.authorization]), [[`/${VERSION}/k3s`, undefined]])
+      assert.deepEqual(
+        mirror.requests.map((r) => r.authorization),
+        [basic, basic],
+      )
+      assert.deepEqual(
+        storage.requests.map((r) => [r.path, r.authorization]),
+        [[`/${VERSION}/k3s`, undefined]],
+      )
     } finally {
       await storage.close()
     }
@@ -120,7 +138,15 @@ describe('k3s binary: release download', function () {
 
   it('an abort stops the download and leaves nothing in the cache', async function () {
     const controller = new AbortController()
-    const error = await acquireK3s(spec(), {arch: 'amd64', cacheDir: cacheOf(), signal: controller.signal, onProgress: () => controller.abort()}).then(() => undefined, (e: unknown) => e)
+    const error = await acquireK3s(spec(), {
+      arch: 'amd64',
+      cacheDir: cacheOf(),
+      signal: controller.signal,
+      onProgress: () => controller.abort(),
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     assert.equal((error as Error).name, 'AbortError')
     assert.deepEqual(await filesUnder(join(cacheOf(), 'k3s')), [])
   })
@@ -170,7 +196,10 @@ describe('k3s binary: release download', function () {
     mirror.behaviour.cutAfter = 64 << 10
     mirror.behaviour.cutTimes = 1000
     const error = await failure(acquireK3s(spec(), {arch: 'amd64', cacheDir: cacheOf()}))
-    assert.match(error.message, /the release download http:\/\/127\.0\.0\.1:\d+\/v1\.34\.1%2Bk3s1\/k3s failed: the connection to 127\.0\.0\.1:\d+ was cut 6 times/)
+    assert.match(
+      error.message,
+      /the release download http:\/\/127\.0\.0\.1:\d+\/v1\.34\.1%2Bk3s1\/k3s failed: the connection to 127\.0\.0\.1:\d+ was cut 6 times/,
+    )
     assert.deepEqual(await filesUnder(join(cacheOf(), 'k3s', VERSION)), [])
   })
 
@@ -179,8 +208,16 @@ describe('k3s binary: release download', function () {
     const error = await failure(acquireK3s(spec({mirror: offlineMirror}), {arch: 'amd64', cacheDir: cacheOf()}))
     assert.equal(error.exitCode, 1)
     assert.ok(error.message.includes(`it is not in the cache ${cacheOf()}`), error.message)
-    assert.ok(error.message.includes(`the release download ${offlineMirror}/v1.34.1%2Bk3s1/k3s failed: nothing accepts connections at 127.0.0.1:`), error.message)
-    assert.ok(error.message.includes(`the image ${offlineImage}:v1.34.1-k3s1 failed: nothing accepts connections at`), error.message)
+    assert.ok(
+      error.message.includes(
+        `the release download ${offlineMirror}/v1.34.1%2Bk3s1/k3s failed: nothing accepts connections at 127.0.0.1:`,
+      ),
+      error.message,
+    )
+    assert.ok(
+      error.message.includes(`the image ${offlineImage}:v1.34.1-k3s1 failed: nothing accepts connections at`),
+      error.message,
+    )
     assert.ok(error.message.includes('spec.k3s.binary: /path/to/k3s'))
     assert.ok(error.message.includes('spec.k3s.mirror'))
     assert.deepEqual(await filesUnder(join(cacheOf(), 'k3s', VERSION)), [])
@@ -218,7 +255,10 @@ describe('k3s binary: release download', function () {
     const blocker = join(dir, 'a-file')
     await writeFile(blocker, '')
     const error = await failure(acquireK3s(spec(), {arch: 'amd64', cacheDir: join(blocker, 'cache')}))
-    assert.match(error.message, /^The k3s cache directory .*a-file\/cache is not writable \(ENOTDIR\); set HYBRID_CACHE_DIR/)
+    assert.match(
+      error.message,
+      /^The k3s cache directory .*a-file\/cache is not writable \(ENOTDIR\); set HYBRID_CACHE_DIR/,
+    )
   })
 
   describe('spec.k3s.binary', function () {
@@ -232,13 +272,19 @@ describe('k3s binary: release download', function () {
 
     it('missing, not executable, or not matching the pin: one sentence each', async function () {
       const path = join(dir, 'my-k3s')
-      assert.match((await failure(acquireK3s(spec({binary: path})))).message, /^spec\.k3s\.binary .*my-k3s does not exist\.$/)
+      assert.match(
+        (await failure(acquireK3s(spec({binary: path})))).message,
+        /^spec\.k3s\.binary .*my-k3s does not exist\.$/,
+      )
       await writeFile(path, AMD64, {mode: 0o644})
       await chmod(path, 0o644)
       assert.match((await failure(acquireK3s(spec({binary: path})))).message, /is not executable \(chmod \+x /)
       await chmod(path, 0o755)
       const pin = 'ef'.repeat(32)
-      assert.match((await failure(acquireK3s(spec({binary: path, sha256: pin})))).message, new RegExp(`has sha256 ${sha256(AMD64)}, but spec.k3s.sha256 says ${pin}`))
+      assert.match(
+        (await failure(acquireK3s(spec({binary: path, sha256: pin})))).message,
+        new RegExp(`has sha256 ${sha256(AMD64)}, but spec.k3s.sha256 says ${pin}`),
+      )
     })
   })
 

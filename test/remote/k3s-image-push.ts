@@ -66,14 +66,23 @@ export async function pushK3sImage(registry: Registry, dir: string, options: Pus
       await mkdir(join(root, 'etc'), {recursive: true})
       await writeFile(join(root, 'etc', 'hybrid-test'), `top layer for ${arch}\n`)
     })
-    const config = Buffer.from(JSON.stringify({architecture: arch, os: 'linux', config: {}, rootfs: {type: 'layers', diff_ids: [base.diffId, top.diffId]}}))
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: arch,
+        os: 'linux',
+        config: {},
+        rootfs: {type: 'layers', diff_ids: [base.diffId, top.diffId]},
+      }),
+    )
     for (const blob of [base.gz, top.gz, config]) await uploadBlob(api, auth, blob)
-    const manifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: types.manifest,
-      config: {mediaType: types.config, digest: digestOf(config), size: config.length},
-      layers: [base.gz, top.gz].map((gz) => ({mediaType: types.layer, digest: digestOf(gz), size: gz.length})),
-    }))
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: types.manifest,
+        config: {mediaType: types.config, digest: digestOf(config), size: config.length},
+        layers: [base.gz, top.gz].map((gz) => ({mediaType: types.layer, digest: digestOf(gz), size: gz.length})),
+      }),
+    )
     k3sLayer[arch] = digestOf(base.gz)
     manifests.push({digest: digestOf(manifest), size: manifest.length, arch, body: manifest})
   }
@@ -83,11 +92,18 @@ export async function pushK3sImage(registry: Registry, dir: string, options: Pus
     return {k3sLayer, tagDigest: only.digest}
   }
   for (const m of manifests) await putManifest(api, auth, m.digest, types.manifest, m.body)
-  const index = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: types.index,
-    manifests: manifests.map((m) => ({mediaType: types.manifest, digest: m.digest, size: m.size, platform: {architecture: m.arch, os: 'linux', ...(m.arch === 'arm64' ? {variant: 'v8'} : {})}})),
-  }))
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: types.index,
+      manifests: manifests.map((m) => ({
+        mediaType: types.manifest,
+        digest: m.digest,
+        size: m.size,
+        platform: {architecture: m.arch, os: 'linux', ...(m.arch === 'arm64' ? {variant: 'v8'} : {})},
+      })),
+    }),
+  )
   await putManifest(api, auth, options.tag, types.index, index)
   return {k3sLayer, tagDigest: digestOf(index)}
 }
@@ -108,13 +124,27 @@ async function uploadBlob(api: string, auth: Record<string, string>, blob: Buffe
   if (start.status !== 202) throw new Error(`blob upload start: HTTP ${start.status}`)
   const location = new URL(start.headers.get('location') ?? '', api)
   location.searchParams.set('digest', digestOf(blob))
-  const put = await fetch(location, {method: 'PUT', headers: {...auth, 'content-type': 'application/octet-stream'}, body: blob})
+  const put = await fetch(location, {
+    method: 'PUT',
+    headers: {...auth, 'content-type': 'application/octet-stream'},
+    body: blob,
+  })
   await put.arrayBuffer()
   if (put.status !== 201) throw new Error(`blob upload: HTTP ${put.status}`)
 }
 
-async function putManifest(api: string, auth: Record<string, string>, reference: string, mediaType: string, body: Buffer): Promise<void> {
-  const put = await fetch(`${api}/manifests/${reference}`, {method: 'PUT', headers: {...auth, 'content-type': mediaType}, body})
+async function putManifest(
+  api: string,
+  auth: Record<string, string>,
+  reference: string,
+  mediaType: string,
+  body: Buffer,
+): Promise<void> {
+  const put = await fetch(`${api}/manifests/${reference}`, {
+    method: 'PUT',
+    headers: {...auth, 'content-type': mediaType},
+    body,
+  })
   const text = await put.text()
   if (put.status !== 201) throw new Error(`manifest ${reference}: HTTP ${put.status} ${text}`)
 }

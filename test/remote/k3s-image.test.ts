@@ -24,7 +24,10 @@ function fakeBinary(label: string): Buffer {
 }
 
 async function failure(promise: Promise<unknown>): Promise<HybridError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e)
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   assert.ok(error instanceof HybridError, `expected a HybridError, got ${String(error)}`)
   assert.ok(!error.message.includes('\n'))
   return error
@@ -61,7 +64,7 @@ describe('k3s binary: from the OCI image', function () {
 
   beforeEach(async function () {
     cache = await mkdtemp(join(dir, 'cache-'))
-    mirror = await startMirror(VERSION, {'k3s': fakeBinary('release'), 'k3s-arm64': fakeBinary('release-arm64')})
+    mirror = await startMirror(VERSION, {k3s: fakeBinary('release'), 'k3s-arm64': fakeBinary('release-arm64')})
     registry.tokenScopes.length = 0
   })
 
@@ -79,7 +82,10 @@ describe('k3s binary: from the OCI image', function () {
     assert.equal(got.source, 'image')
     assert.equal(got.sha256, sha256(binaries.amd64))
     assert.deepEqual(await readFile(got.path), binaries.amd64)
-    assert.ok(mirror.requests.some((r) => r.path === `/${VERSION}/k3s`), 'the release was tried first')
+    assert.ok(
+      mirror.requests.some((r) => r.path === `/${VERSION}/k3s`),
+      'the release was tried first',
+    )
     assert.deepEqual([...new Set(registry.tokenScopes)], ['repository:rancher/k3s:pull'])
     // Verified and cached like a release download; no layer file left behind.
     assert.deepEqual((await entries(join(cache, 'k3s', VERSION))).sort(), ['k3s', 'k3s.sha256'])
@@ -99,27 +105,53 @@ describe('k3s binary: from the OCI image', function () {
     const docker = {amd64: fakeBinary('docker-amd64')}
     await pushK3sImage(registry, dir, {repository: 'dockerfmt/k3s', tag: TAG, binaries: docker, format: 'docker'})
     mirror.behaviour.assetStatus = 403
-    const got = await acquireK3s(spec('dockerfmt/k3s', {sha256: sha256(docker.amd64)}), {arch: 'amd64', cacheDir: cache})
+    const got = await acquireK3s(spec('dockerfmt/k3s', {sha256: sha256(docker.amd64)}), {
+      arch: 'amd64',
+      cacheDir: cache,
+    })
     assert.deepEqual(await readFile(got.path), docker.amd64)
 
     const pin = '12'.repeat(32)
-    const error = await failure(acquireK3s(spec('dockerfmt/k3s', {sha256: pin}), {arch: 'amd64', cacheDir: await mkdtemp(join(dir, 'cache-'))}))
-    assert.match(error.message, new RegExp(`The k3s binary in image ${registry.host}/dockerfmt/k3s:${TAG} has sha256 ${sha256(docker.amd64)}, but spec.k3s.sha256 says ${pin}`))
+    const error = await failure(
+      acquireK3s(spec('dockerfmt/k3s', {sha256: pin}), {arch: 'amd64', cacheDir: await mkdtemp(join(dir, 'cache-'))}),
+    )
+    assert.match(
+      error.message,
+      new RegExp(
+        `The k3s binary in image ${registry.host}/dockerfmt/k3s:${TAG} has sha256 ${sha256(docker.amd64)}, but spec.k3s.sha256 says ${pin}`,
+      ),
+    )
   })
 
   it('a single-platform manifest is checked against its config: the wrong arch is refused in the sentence', async function () {
     const single = {amd64: fakeBinary('single')}
-    await pushK3sImage(registry, dir, {repository: 'single/k3s', tag: TAG, binaries: single, format: 'oci', single: 'amd64'})
+    await pushK3sImage(registry, dir, {
+      repository: 'single/k3s',
+      tag: TAG,
+      binaries: single,
+      format: 'oci',
+      single: 'amd64',
+    })
     mirror.behaviour.assetStatus = 403
     const got = await acquireK3s(spec('single/k3s'), {arch: 'amd64', cacheDir: cache})
     assert.deepEqual(await readFile(got.path), single.amd64)
     const error = await failure(acquireK3s(spec('single/k3s'), {arch: 'arm64', cacheDir: cache}))
-    assert.match(error.message, new RegExp(`the image ${registry.host}/single/k3s:${TAG} failed: ${registry.host}/single/k3s:${TAG} is a linux/amd64 image, not linux/arm64;`))
+    assert.match(
+      error.message,
+      new RegExp(
+        `the image ${registry.host}/single/k3s:${TAG} failed: ${registry.host}/single/k3s:${TAG} is a linux/amd64 image, not linux/arm64;`,
+      ),
+    )
   })
 
   it('a corrupted layer: one digest-mismatch sentence, nothing cached', async function () {
     const corrupt = {amd64: fakeBinary('to-be-corrupted')}
-    const pushed = await pushK3sImage(registry, dir, {repository: 'corrupt/k3s', tag: TAG, binaries: corrupt, format: 'oci'})
+    const pushed = await pushK3sImage(registry, dir, {
+      repository: 'corrupt/k3s',
+      tag: TAG,
+      binaries: corrupt,
+      format: 'oci',
+    })
     const layer = pushed.k3sLayer.amd64 as string
     const stored = await readFile(blobPath(registry, layer))
     stored[stored.length >> 1] ^= 0xff // same size, different bytes
@@ -127,25 +159,51 @@ describe('k3s binary: from the OCI image', function () {
     mirror.behaviour.assetStatus = 403
     const error = await failure(acquireK3s(spec('corrupt/k3s'), {arch: 'amd64', cacheDir: cache}))
     assert.equal(error.exitCode, 1)
-    assert.match(error.message, new RegExp(`^The layer ${layer} of image ${registry.host}/corrupt/k3s:${TAG} has digest sha256:[0-9a-f]{64} \\(a digest mismatch\\); nothing was cached\\.$`))
+    assert.match(
+      error.message,
+      new RegExp(
+        `^The layer ${layer} of image ${registry.host}/corrupt/k3s:${TAG} has digest sha256:[0-9a-f]{64} \\(a digest mismatch\\); nothing was cached\\.$`,
+      ),
+    )
     assert.deepEqual(await entries(join(cache, 'k3s', VERSION)), [])
   })
 
   it('a tag the registry lacks, with the release refused: one sentence naming both sources', async function () {
     mirror.behaviour.assetStatus = 403
-    const error = await failure(acquireK3s(spec('rancher/k3s', {version: 'v9.9.9+k3s1'}), {arch: 'amd64', cacheDir: cache}))
-    assert.match(error.message, /the release download http:\/\/127\.0\.0\.1:\d+\/v9\.9\.9%2Bk3s1\/k3s failed: HTTP 404 from /)
-    assert.ok(error.message.includes(`the image ${registry.host}/rancher/k3s:v9.9.9-k3s1 failed: ${registry.host}/rancher/k3s has no v9.9.9-k3s1 (HTTP 404);`), error.message)
+    const error = await failure(
+      acquireK3s(spec('rancher/k3s', {version: 'v9.9.9+k3s1'}), {arch: 'amd64', cacheDir: cache}),
+    )
+    assert.match(
+      error.message,
+      /the release download http:\/\/127\.0\.0\.1:\d+\/v9\.9\.9%2Bk3s1\/k3s failed: HTTP 404 from /,
+    )
+    assert.ok(
+      error.message.includes(
+        `the image ${registry.host}/rancher/k3s:v9.9.9-k3s1 failed: ${registry.host}/rancher/k3s has no v9.9.9-k3s1 (HTTP 404);`,
+      ),
+      error.message,
+    )
   })
 
   it('a registry without auth, and a tag or digest written in spec.k3s.image', async function () {
     const plain = await startRegistry(join(dir, 'plain-registry'))
     try {
-      const pushed = await pushK3sImage(plain, dir, {repository: 'rancher/k3s', tag: 'custom', binaries: {amd64: binaries.amd64}, format: 'docker'})
+      const pushed = await pushK3sImage(plain, dir, {
+        repository: 'rancher/k3s',
+        tag: 'custom',
+        binaries: {amd64: binaries.amd64},
+        format: 'docker',
+      })
       const offline = {version: VERSION, mirror: `http://127.0.0.1:${await freePort()}`}
-      const byTag = await acquireK3s({...offline, image: `${plain.host}/rancher/k3s:custom`}, {arch: 'amd64', cacheDir: cache})
+      const byTag = await acquireK3s(
+        {...offline, image: `${plain.host}/rancher/k3s:custom`},
+        {arch: 'amd64', cacheDir: cache},
+      )
       assert.deepEqual(await readFile(byTag.path), binaries.amd64)
-      const byDigest = await acquireK3s({...offline, image: `${plain.host}/rancher/k3s@${pushed.tagDigest}`}, {arch: 'amd64', cacheDir: await mkdtemp(join(dir, 'cache-'))})
+      const byDigest = await acquireK3s(
+        {...offline, image: `${plain.host}/rancher/k3s@${pushed.tagDigest}`},
+        {arch: 'amd64', cacheDir: await mkdtemp(join(dir, 'cache-'))},
+      )
       assert.equal(byDigest.source, 'image')
       assert.equal(byDigest.sha256, sha256(binaries.amd64))
     } finally {

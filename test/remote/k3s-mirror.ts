@@ -92,10 +92,11 @@ export async function startMirror(version: string, assets: Record<string, Buffer
     url: `http://127.0.0.1:${port}`,
     requests,
     behaviour,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections()
-      server.close(() => resolve())
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
   }
 }
 

@@ -36,7 +36,12 @@ describe('k3s binary: through an HTTP proxy', function () {
     requireTool(this, 'openssl')
     dir = await mkdtemp(join(tmpdir(), 'hybrid-k3s-proxy-'))
     registry = await startRegistry(join(dir, 'registry'), {tokenAuth: true})
-    await pushK3sImage(registry, dir, {repository: 'rancher/k3s', tag: 'v1.34.1-k3s1', binaries: {amd64: imageBinary}, format: 'oci'})
+    await pushK3sImage(registry, dir, {
+      repository: 'rancher/k3s',
+      tag: 'v1.34.1-k3s1',
+      binaries: {amd64: imageBinary},
+      format: 'oci',
+    })
     mirror = await startMirror(VERSION, {k3s: release})
   })
 
@@ -93,15 +98,26 @@ describe('k3s binary: through an HTTP proxy', function () {
     assert.deepEqual(mirror.requests, [], 'the release host was never reached')
     assert.ok((await tiny.refusedPorts()).includes(Number(new URL(mirror.url).port)))
     const connects = await tiny.connects()
-    assert.ok(connects.includes(registry.host) && connects.includes(`127.0.0.1:${registry.tokenPort}`), connects.join(', '))
+    assert.ok(
+      connects.includes(registry.host) && connects.includes(`127.0.0.1:${registry.tokenPort}`),
+      connects.join(', '),
+    )
   })
 
   it('when the proxy refuses everything: one sentence with "CONNECT tunnel failed, response 403" for each source', async function () {
     const tiny = await proxy({connectPorts: [1]})
     useProxy(tiny.url)
-    const error = await acquireK3s(spec(), {arch: 'amd64', cacheDir: await mkdtemp(join(dir, 'cache-'))}).then(() => undefined, (e: unknown) => e)
+    const error = await acquireK3s(spec(), {arch: 'amd64', cacheDir: await mkdtemp(join(dir, 'cache-'))}).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     assert.ok(error instanceof HybridError)
-    const refusals = error.message.match(new RegExp(`the proxy ${tiny.url} refused the tunnel to 127\\.0\\.0\\.1:\\d+ \\(CONNECT tunnel failed, response 403\\)`, 'g'))
+    const refusals = error.message.match(
+      new RegExp(
+        `the proxy ${tiny.url} refused the tunnel to 127\\.0\\.0\\.1:\\d+ \\(CONNECT tunnel failed, response 403\\)`,
+        'g',
+      ),
+    )
     assert.equal(refusals?.length, 2, error.message)
     assert.ok(error.message.includes('spec.k3s.binary: /path/to/k3s'))
   })
@@ -109,16 +125,25 @@ describe('k3s binary: through an HTTP proxy', function () {
   it('a proxy that is down is named in the sentence', async function () {
     const down = `http://127.0.0.1:${await freePort()}`
     useProxy(down)
-    const error = await acquireK3s(spec(), {arch: 'amd64', cacheDir: await mkdtemp(join(dir, 'cache-'))}).then(() => undefined, (e: unknown) => e)
+    const error = await acquireK3s(spec(), {arch: 'amd64', cacheDir: await mkdtemp(join(dir, 'cache-'))}).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     assert.ok(error instanceof HybridError)
     assert.ok(error.message.includes(`the proxy ${down} accepts no connections (ECONNREFUSED)`), error.message)
   })
 
   it('a proxy setting that is not a URL is said so, not a crash', async function () {
     useProxy('http://[not-a-url')
-    const error = await acquireK3s(spec(), {arch: 'amd64', cacheDir: await mkdtemp(join(dir, 'cache-'))}).then(() => undefined, (e: unknown) => e)
+    const error = await acquireK3s(spec(), {arch: 'amd64', cacheDir: await mkdtemp(join(dir, 'cache-'))}).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     assert.ok(error instanceof HybridError)
-    assert.ok(error.message.includes('failed: the proxy named by HTTPS_PROXY or HTTP_PROXY is not a URL;'), error.message)
+    assert.ok(
+      error.message.includes('failed: the proxy named by HTTPS_PROXY or HTTP_PROXY is not a URL;'),
+      error.message,
+    )
   })
 
   it('NO_PROXY naming 127.0.0.1 bypasses the proxy', async function () {

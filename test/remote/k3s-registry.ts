@@ -40,22 +40,44 @@ export async function startRegistry(dir: string, options: {tokenAuth?: boolean} 
   if (options.tokenAuth) {
     const key = join(dir, 'token.key')
     const cert = join(dir, 'token.crt')
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=hybrid-test-token', '-days', '1', '-keyout', key, '-out', cert])
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      '/CN=hybrid-test-token',
+      '-days',
+      '1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ])
     const keyPem = await readFile(key, 'utf8')
     const certDer = (await readFile(cert, 'utf8')).replace(/-----[^-]+-----|\s/g, '')
     tokenServer = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x')
       const scope = url.searchParams.get('scope') ?? ''
       tokenScopes.push(scope)
-      const access = scope === '' ? [] : [{type: 'repository', name: scope.split(':')[1], actions: scope.split(':')[2].split(',')}]
-      res.writeHead(200, {'content-type': 'application/json'}).end(JSON.stringify({token: jwt(keyPem, certDer, access)}))
+      const access =
+        scope === '' ? [] : [{type: 'repository', name: scope.split(':')[1], actions: scope.split(':')[2].split(',')}]
+      res
+        .writeHead(200, {'content-type': 'application/json'})
+        .end(JSON.stringify({token: jwt(keyPem, certDer, access)}))
     })
     tokenPort = await freePort()
     await new Promise<void>((resolve) => tokenServer?.listen(tokenPort, '127.0.0.1', resolve))
     auth = `auth:\n  token:\n    realm: http://127.0.0.1:${tokenPort}/token\n    service: ${SERVICE}\n    issuer: ${ISSUER}\n    rootcertbundle: ${cert}\n`
   }
   const config = join(dir, 'registry.yml')
-  await writeFile(config, `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'storage')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`)
+  await writeFile(
+    config,
+    `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'storage')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`,
+  )
   const log = createWriteStream(join(dir, 'registry.log'))
   const child: ChildProcess = spawn('docker-registry', ['serve', config], {stdio: ['ignore', 'pipe', 'pipe']})
   child.stdout?.pipe(log)
@@ -83,7 +105,9 @@ export async function startRegistry(dir: string, options: {tokenAuth?: boolean} 
     tokenPort,
     async pushToken(repository) {
       if (!tokenPort) return undefined
-      const response = await fetch(`http://127.0.0.1:${tokenPort}/token?service=${SERVICE}&scope=repository:${repository}:pull,push`)
+      const response = await fetch(
+        `http://127.0.0.1:${tokenPort}/token?service=${SERVICE}&scope=repository:${repository}:pull,push`,
+      )
       return ((await response.json()) as {token: string}).token
     },
     close,
@@ -112,7 +136,16 @@ function b64url(data: Buffer | string): string {
 function jwt(keyPem: string, certDer: string, access: unknown[]): string {
   const now = Math.floor(Date.now() / 1000)
   const header = {alg: 'ES256', typ: 'JWT', x5c: [certDer]}
-  const claims = {iss: ISSUER, sub: '', aud: SERVICE, exp: now + 300, nbf: now - 10, iat: now, jti: String(Math.random()), access}
+  const claims = {
+    iss: ISSUER,
+    sub: '',
+    aud: SERVICE,
+    exp: now + 300,
+    nbf: now - 10,
+    iat: now,
+    jti: String(Math.random()),
+    access,
+  }
   const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`
   const signature = sign('sha256', Buffer.from(input), {key: keyPem, dsaEncoding: 'ieee-p1363'})
   return `${input}.${b64url(signature)}`

@@ -43,19 +43,36 @@ export async function runScenario(fixture: ClusterFixture, timeoutMs = 240_000):
   const file = join(fixture.dir, 'run.sh')
   await writeFile(file, script(fixture, out), {mode: 0o755})
   // TMPDIR inside the fixture: "no temp files" is then checkable without racing other tests over /tmp.
-  const result = await runInGvisor(['sh', file], {network: 'host', cwd: REPO, env: {...fixture.env, TMPDIR: tmp}, timeoutMs})
+  const result = await runInGvisor(['sh', file], {
+    network: 'host',
+    cwd: REPO,
+    env: {...fixture.env, TMPDIR: tmp},
+    timeoutMs,
+  })
   assert.equal(result.code, 0, `runsc: ${result.stderr}`)
   const read = (name: string) => readFile(join(out, name), 'utf8').catch(() => '')
-  return {upCode: Number(await read('up.code')), upOut: await read('up.out'), upErr: await read('up.err'), downCode: Number(await read('down.code')), file: read}
+  return {
+    upCode: Number(await read('up.code')),
+    upOut: await read('up.out'),
+    upErr: await read('up.err'),
+    downCode: Number(await read('down.code')),
+    file: read,
+  }
 }
 
 /** Nothing of the fixture's left: no process naming its dir, no mount on /dev/kmsg, no temp file, no state. */
 export async function assertNothingLeft(fixture: ClusterFixture, seen: Observations): Promise<void> {
-  const processes = (await seen.file('ps.txt')).split('\n').filter((line) => line.includes(fixture.dir) && !line.includes('run.sh'))
+  const processes = (await seen.file('ps.txt'))
+    .split('\n')
+    .filter((line) => line.includes(fixture.dir) && !line.includes('run.sh'))
   assert.deepEqual(processes, [], 'no process of the cluster is left in the sandbox')
   assert.doesNotMatch(await seen.file('mounts-down.txt'), / \/dev\/kmsg /, 'nothing is mounted on /dev/kmsg')
   assert.equal((await seen.file('kmsg.txt')).trim(), 'absent', '/dev/kmsg, created by the kmsg workaround, is gone')
   assert.deepEqual(await readdir(join(fixture.dir, 'tmp')), [], 'no temp files')
   const clusterDir = await readdir(join(fixture.stateDir, 'clusters', fixture.name)).catch(() => [])
-  assert.deepEqual(clusterDir.filter((f) => !f.endsWith('.log')), [], 'no state but the logs')
+  assert.deepEqual(
+    clusterDir.filter((f) => !f.endsWith('.log')),
+    [],
+    'no state but the logs',
+  )
 }

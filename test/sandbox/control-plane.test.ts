@@ -30,7 +30,9 @@ describe('the control plane in gVisor (stand-in k3s)', function () {
     assert.equal(node.metadata.name, 'lab-server')
     assert.equal(node.metadata.labels['hybrid.dev/sandbox'], 'true')
     assert.deepEqual(
-      node.spec.taints.filter((t: {key: string}) => t.key === 'hybrid.dev/sandbox').map((t: {key: string; value: string; effect: string}) => `${t.key}=${t.value}:${t.effect}`),
+      node.spec.taints
+        .filter((t: {key: string}) => t.key === 'hybrid.dev/sandbox')
+        .map((t: {key: string; value: string; effect: string}) => `${t.key}=${t.value}:${t.effect}`),
       ['hybrid.dev/sandbox=true:NoSchedule'],
     )
     assert.equal(node.status.conditions.find((c: {type: string}) => c.type === 'Ready').status, 'True')
@@ -38,23 +40,39 @@ describe('the control plane in gVisor (stand-in k3s)', function () {
     const status = JSON.parse(await seen.file('status.json'))
     assert.equal(status.up, true)
     assert.equal(status.phase, 'ready')
-    assert.ok(status.workarounds.includes('procsys') && status.workarounds.includes('kmsg'), `applied: ${status.workarounds}`)
+    assert.ok(
+      status.workarounds.includes('procsys') && status.workarounds.includes('kmsg'),
+      `applied: ${status.workarounds}`,
+    )
     const rewritten = Object.keys(status.interceptor?.rewrites ?? {}).filter((path) => path.startsWith('/proc/sys/'))
-    assert.ok(rewritten.length > 0, `status --json shows rewritten /proc/sys paths: ${JSON.stringify(status.interceptor)}`)
+    assert.ok(
+      rewritten.length > 0,
+      `status --json shows rewritten /proc/sys paths: ${JSON.stringify(status.interceptor)}`,
+    )
     assert.match(await seen.file('mounts-up.txt'), / \/dev\/kmsg /, 'while up, /dev/null is bind-mounted on /dev/kmsg')
 
     assert.equal(seen.downCode, 0, await seen.file('down.err'))
     await assertNothingLeft(fixture, seen)
   })
 
-  it('fails with workarounds: none, naming the missing workaround with the stand-in\'s own message, and leaves nothing', async () => {
+  it("fails with workarounds: none, naming the missing workaround with the stand-in's own message, and leaves nothing", async () => {
     fixture = await makeFixture({agent: true, workarounds: 'none'})
     const seen = await runScenario(fixture)
     assert.equal(seen.upCode, 1)
     const sentence = seen.upErr.split('\n').find((l) => l.startsWith('hybrid: ')) ?? seen.upErr
-    assert.match(sentence, /^hybrid: k3s server exited with code 1 before becoming ready: Failed to start ContainerManager: .*open \/proc\/sys\/vm\/panic_on_oom: no such file or directory/)
-    assert.match(sentence, /the procsys workaround removes this blocker, but spec\.controlPlane\.workarounds is none \(auto, all, or a list that includes procsys applies it\)$/)
-    assert.match(seen.upErr, /level=fatal msg="Failed to start ContainerManager"/, 'k3s\'s last lines follow the sentence')
+    assert.match(
+      sentence,
+      /^hybrid: k3s server exited with code 1 before becoming ready: Failed to start ContainerManager: .*open \/proc\/sys\/vm\/panic_on_oom: no such file or directory/,
+    )
+    assert.match(
+      sentence,
+      /the procsys workaround removes this blocker, but spec\.controlPlane\.workarounds is none \(auto, all, or a list that includes procsys applies it\)$/,
+    )
+    assert.match(
+      seen.upErr,
+      /level=fatal msg="Failed to start ContainerManager"/,
+      "k3s's last lines follow the sentence",
+    )
     await assertNothingLeft(fixture, seen)
   })
 })

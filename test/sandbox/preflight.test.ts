@@ -94,7 +94,8 @@ async function assertNothingLeft(report: PreflightReport, netnsBefore: string[])
   const paths = recordedPaths(report)
   for (const path of paths) assert.equal(existsSync(path), false, `${path} was removed`)
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8')
-  for (const path of [report.dataDir, ...paths]) assert.ok(!mountinfo.includes(` ${path}`), `nothing is mounted at or below ${path}`)
+  for (const path of [report.dataDir, ...paths])
+    assert.ok(!mountinfo.includes(` ${path}`), `nothing is mounted at or below ${path}`)
   assert.deepEqual(await netnsNames(), netnsBefore, 'no network namespace was added or removed')
   assert.deepEqual(await probeProcesses(), [], 'no probe process is left running')
 }
@@ -148,7 +149,7 @@ describe('hybrid preflight on this machine (Linux, root)', function () {
     assert.match(run.stdout, /up would apply:\n {2}egress {2}--egress-selector-mode=cluster/)
   })
 
-  it('with --inventory: probes the inventory\'s data dir without creating it, and follows its setting', async () => {
+  it("with --inventory: probes the inventory's data dir without creating it, and follows its setting", async () => {
     const inventory = join(dir, 'lab.yaml')
     const dataDir = join(dir, 'not-yet', 'data')
     await writeFile(
@@ -168,7 +169,11 @@ describe('hybrid preflight on this machine (Linux, root)', function () {
     assert.equal(rowOf(report, 'egress').reason, 'not listed in workarounds')
     assert.equal(rowOf(report, 'egress').found, true, 'agentless: the apiserver has no node to reach pods from')
     assert.match(rowOf(report, 'snapshotter').evidence, new RegExp(`mounts there`))
-    assert.deepEqual((await readdir(dir)).sort(), before, 'nothing was created beside the data dir (scratch dirs are gone)')
+    assert.deepEqual(
+      (await readdir(dir)).sort(),
+      before,
+      'nothing was created beside the data dir (scratch dirs are gone)',
+    )
     assert.equal(existsSync(join(dir, 'not-yet')), false)
   })
 
@@ -199,8 +204,15 @@ describe('hybrid preflight on this machine (Linux, root)', function () {
     const run = await runCli(['preflight', '--json'], stateEnv)
     assert.equal(run.code, 0, run.stderr)
     const report = JSON.parse(run.stdout) as PreflightReport
-    assert.deepEqual([report.dataDir, report.setting, report.agent, report.networkMode], [dataDir, 'all', false, 'direct'])
-    assert.deepEqual(report.rows.filter((r) => r.action === 'apply').map((r) => r.id), ['egress', 'iptables', 'cnibin'], 'all: every workaround an agentless server needs')
+    assert.deepEqual(
+      [report.dataDir, report.setting, report.agent, report.networkMode],
+      [dataDir, 'all', false, 'direct'],
+    )
+    assert.deepEqual(
+      report.rows.filter((r) => r.action === 'apply').map((r) => r.id),
+      ['egress', 'iptables', 'cnibin'],
+      'all: every workaround an agentless server needs',
+    )
     assert.deepEqual(await readdir(dataDir), [], 'the probes left nothing in the data dir')
   })
 
@@ -210,7 +222,11 @@ describe('hybrid preflight on this machine (Linux, root)', function () {
     await mkdir(home)
     await chmod(dir, 0o711) // the user may pass through the test's dir to its own home
     await chmod(home, 0o777)
-    const run = await runCli(['preflight', '--json'], {...env, HOME: home, HYBRID_STATE_DIR: join(home, 'state'), HYBRID_CACHE_DIR: join(home, 'cache')}, ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups'])
+    const run = await runCli(
+      ['preflight', '--json'],
+      {...env, HOME: home, HYBRID_STATE_DIR: join(home, 'state'), HYBRID_CACHE_DIR: join(home, 'cache')},
+      ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups'],
+    )
     const report = JSON.parse(run.stdout) as PreflightReport
     printTable('preflight as uid 65534', report)
     assert.equal(report.environment.facts.root?.root, false)
@@ -242,16 +258,28 @@ describe('hybrid preflight on this machine (Linux, root)', function () {
     await writeFile(join(bin, 'unshare'), `#!/bin/sh\necho $$ >> ${pids}\nexec sleep 300\n`, {mode: 0o755})
     const netnsBefore = await netnsNames()
     const started = Date.now()
-    const run = await runCli(['preflight', '--json'], {...env, PATH: `${bin}:${process.env.PATH}`, HYBRID_PROBE_TIMEOUT_SECONDS: '2'})
+    const run = await runCli(['preflight', '--json'], {
+      ...env,
+      PATH: `${bin}:${process.env.PATH}`,
+      HYBRID_PROBE_TIMEOUT_SECONDS: '2',
+    })
     const elapsed = Date.now() - started
     const report = JSON.parse(run.stdout) as PreflightReport
     printTable('preflight with a hanging unshare (2 s limit per probe)', report)
     for (const id of ['flannel', 'iptables']) {
       assert.equal(rowOf(report, id).timedOut, true, `${id} timed out`)
       assert.equal(rowOf(report, id).evidence, 'probe timed out after 2 s (assumed present)')
-      assert.equal(rowOf(report, id).action, 'apply', 'a timed-out blocker is assumed present, so auto still applies its remedy')
+      assert.equal(
+        rowOf(report, id).action,
+        'apply',
+        'a timed-out blocker is assumed present, so auto still applies its remedy',
+      )
     }
-    assert.deepEqual(report.rows.filter((r) => r.timedOut).map((r) => r.id), ['flannel', 'iptables'], 'the other probes were not held up')
+    assert.deepEqual(
+      report.rows.filter((r) => r.timedOut).map((r) => r.id),
+      ['flannel', 'iptables'],
+      'the other probes were not held up',
+    )
     assert.ok(elapsed < 30_000, `returned in ${elapsed} ms`)
     const hung = (await readFile(pids, 'utf8')).trim().split('\n').map(Number)
     assert.ok(hung.length >= 2, 'both probes really ran the hanging tool')
@@ -270,7 +298,11 @@ describe('hybrid preflight inside gVisor (runsc, 9p root)', function () {
 
   before(async function () {
     requireGvisor(this)
-    skipUnless(this, existsSync(join(REPO, 'dist', 'src', 'commands', 'preflight.js')), 'the CLI is not compiled (npx tsc -p .)')
+    skipUnless(
+      this,
+      existsSync(join(REPO, 'dist', 'src', 'commands', 'preflight.js')),
+      'the CLI is not compiled (npx tsc -p .)',
+    )
     dir = await mkdtemp(join(tmpdir(), 'hybrid-preflight-gvisor-'))
     env = {...process.env, HYBRID_STATE_DIR: join(dir, 'state'), HYBRID_CACHE_DIR: join(dir, 'cache')}
   })
@@ -279,7 +311,12 @@ describe('hybrid preflight inside gVisor (runsc, 9p root)', function () {
   })
 
   it('--network=host: finds procsys, kmsg and the other blockers gVisor really has; iptables has no remedy there', async () => {
-    const run = await runInGvisor(['node', RUN_JS, 'preflight', '--json'], {network: 'host', cwd: REPO, env, timeoutMs: 240_000})
+    const run = await runInGvisor(['node', RUN_JS, 'preflight', '--json'], {
+      network: 'host',
+      cwd: REPO,
+      env,
+      timeoutMs: 240_000,
+    })
     const report = JSON.parse(run.stdout) as PreflightReport
     printTable('preflight inside gVisor (runsc --network=host --ignore-cgroups do -force-overlay=false)', report)
     const facts = report.environment.facts
@@ -290,7 +327,10 @@ describe('hybrid preflight inside gVisor (runsc, 9p root)', function () {
 
     const procsys = rowOf(report, 'procsys')
     assert.equal(procsys.found, true)
-    assert.match(procsys.evidence, /missing: vm\/panic_on_oom, kernel\/panic, kernel\/panic_on_oops, kernel\/keys\/root_maxkeys, kernel\/keys\/root_maxbytes/)
+    assert.match(
+      procsys.evidence,
+      /missing: vm\/panic_on_oom, kernel\/panic, kernel\/panic_on_oops, kernel\/keys\/root_maxkeys, kernel\/keys\/root_maxbytes/,
+    )
     assert.match(procsys.evidence, /vm\/overcommit_memory is 0, the kubelet writes 1: refused \(EIO\)/)
     assert.equal(rowOf(report, 'kmsg').found, true)
     assert.match(rowOf(report, 'kmsg').evidence, /ENOENT/)
@@ -299,7 +339,8 @@ describe('hybrid preflight inside gVisor (runsc, 9p root)', function () {
     assert.equal(rowOf(report, 'cgroups').evidence, 'no cgroup hierarchy is mounted at /sys/fs/cgroup')
     assert.equal(rowOf(report, 'flannel').found, true)
     assert.match(rowOf(report, 'flannel').evidence, /creating a bridge fails/)
-    for (const id of ['procsys', 'kmsg', 'cadvisor', 'cgroups', 'flannel', 'egress', 'taint']) assert.equal(rowOf(report, id).action, 'apply', id)
+    for (const id of ['procsys', 'kmsg', 'cadvisor', 'cgroups', 'flannel', 'egress', 'taint'])
+      assert.equal(rowOf(report, id).action, 'apply', id)
     // This runsc mounts overlays on its 9p root and follows symlinks there: those two blockers are not
     // present in it (they are in the sandboxes the research saw; their probes decide per machine).
     assert.equal(rowOf(report, 'snapshotter').found, false, rowOf(report, 'snapshotter').evidence)
@@ -311,7 +352,10 @@ describe('hybrid preflight inside gVisor (runsc, 9p root)', function () {
     assert.equal(iptables.action, 'none-available')
     assert.equal(report.ok, false)
     assert.equal(run.code, 1, 'exit 1: a found blocker has no remedy here')
-    assert.match(run.stderr, /hybrid: the control plane cannot come up here: iptables: .*legacy iptables backend fails too/)
+    assert.match(
+      run.stderr,
+      /hybrid: the control plane cannot come up here: iptables: .*legacy iptables backend fails too/,
+    )
     await assertNothingLeft(report, await netnsNames())
   })
 
@@ -342,7 +386,11 @@ describe('hybrid preflight inside gVisor (runsc, 9p root)', function () {
 
   it('the tell for gVisor holds only inside it', async () => {
     assert.equal(existsSync('/proc/sentry-meminfo'), false, 'this Linux has no Sentry')
-    const run = await runInGvisor(['sh', '-c', 'test -e /proc/sentry-meminfo && cat /proc/version'], {network: 'none', cwd: REPO, env})
+    const run = await runInGvisor(['sh', '-c', 'test -e /proc/sentry-meminfo && cat /proc/version'], {
+      network: 'none',
+      cwd: REPO,
+      env,
+    })
     assert.equal(run.code, 0)
     assert.match(run.stdout, /^Linux version 4\.4\.0 #1 SMP Sun Jan 10 15:06:54 PST 2016/)
     assert.ok(isRoot())

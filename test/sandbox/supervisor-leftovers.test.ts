@@ -78,17 +78,31 @@ for (const mode of ['plain', 'intercepted'] as const) {
       const binary = join(dir, 'k3s')
       await writeFile(binary, script)
       await chmod(binary, 0o755)
-      const rules: Rule[] = mode === 'intercepted' ? [{from: join(dir, 'real'), to: join(dir, 'fake'), mode: 'always'}] : []
+      const rules: Rule[] =
+        mode === 'intercepted' ? [{from: join(dir, 'real'), to: join(dir, 'fake'), mode: 'always'}] : []
       const logs: Record<string, unknown>[] = []
       const events: Scene['events'] = []
       const supervisor = new Supervisor({
-        launch: {binary, args: ['server', '--config', join(dir, 'config.yaml')], rules, env: {DIR: dir}, k3sKubeconfig: join(dir, 'k3s.yaml')},
+        launch: {
+          binary,
+          args: ['server', '--config', join(dir, 'config.yaml')],
+          rules,
+          env: {DIR: dir},
+          k3sKubeconfig: join(dir, 'k3s.yaml'),
+        },
         logFile: join(dir, 'k3s.log'),
         readyTimeoutMs: 20_000,
         stopGraceMs: graceMs,
-        logger: pino({level: 'debug'}, {write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>)}),
+        logger: pino(
+          {level: 'debug'},
+          {write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>)},
+        ),
         // Looked at the moment the supervisor reports k3s's exit.
-        onEvent: async (event) => void events.push({event, ...(event.type === 'exited' ? {leftoverAlive: await isAlive(await leftoverPid())} : {})}),
+        onEvent: async (event) =>
+          void events.push({
+            event,
+            ...(event.type === 'exited' ? {leftoverAlive: await isAlive(await leftoverPid())} : {}),
+          }),
       })
       scene = {supervisor, events, logs}
       void supervisor.start()
@@ -102,7 +116,11 @@ for (const mode of ['plain', 'intercepted'] as const) {
 
     async function assertRanAsMode(): Promise<void> {
       const seen = await readFile(join(dir, 'seen'), 'utf8')
-      assert.equal(seen, mode === 'intercepted' ? 'redirected\n' : '', 'the rule applied exactly when the run was intercepted')
+      assert.equal(
+        seen,
+        mode === 'intercepted' ? 'redirected\n' : '',
+        'the rule applied exactly when the run was intercepted',
+      )
     }
 
     it('k3s exits before ready, leaving a child deaf to SIGTERM: the child is SIGKILLed after the grace, before the exit is reported', async () => {
@@ -117,7 +135,10 @@ for (const mode of ['plain', 'intercepted'] as const) {
       assert.equal(exited?.leftoverAlive, false, 'the child was gone when the exit was reported')
       assert.equal(await isAlive(pid), false)
       assert.ok(Date.now() - began >= GRACE_MS, 'SIGTERM was tried for the grace period first')
-      assert.deepEqual({left: leftoverLog(s)?.left, killed: leftoverLog(s)?.killed, level: leftoverLog(s)?.level}, {left: 1, killed: 1, level: 40})
+      assert.deepEqual(
+        {left: leftoverLog(s)?.left, killed: leftoverLog(s)?.killed, level: leftoverLog(s)?.level},
+        {left: 1, killed: 1, level: 40},
+      )
       await assertRanAsMode()
     })
 

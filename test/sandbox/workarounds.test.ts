@@ -30,7 +30,11 @@ function mountsAt(path: string): ReturnType<typeof parseMountinfo> {
 
 /** Run an ES module body inside gVisor with node; it prints one JSON document. */
 async function nodeInGvisor(body: string): Promise<Record<string, unknown>> {
-  const run = await runInGvisor(['node', '--input-type=module', '-e', body], {network: 'none', cwd: REPO, timeoutMs: 180_000})
+  const run = await runInGvisor(['node', '--input-type=module', '-e', body], {
+    network: 'none',
+    cwd: REPO,
+    timeoutMs: 180_000,
+  })
   assert.equal(run.code, 0, `node in gVisor failed: ${run.stderr}`)
   return JSON.parse(run.stdout) as Record<string, unknown>
 }
@@ -40,7 +44,11 @@ describe('workarounds inside gVisor', function () {
   let dir: string
   before(async function () {
     requireGvisor(this)
-    skipUnless(this, existsSync(join(DIST, 'sandbox', 'workarounds', 'kmsg.js')), 'the workarounds are not compiled (npx tsc -p .)')
+    skipUnless(
+      this,
+      existsSync(join(DIST, 'sandbox', 'workarounds', 'kmsg.js')),
+      'the workarounds are not compiled (npx tsc -p .)',
+    )
     dir = await mkdtemp(join(tmpdir(), 'hybrid-workarounds-gvisor-'))
   })
   after(async () => {
@@ -114,10 +122,18 @@ describe('workarounds inside gVisor', function () {
     assert.equal(record.details.dir, join(workDir, 'proc-sys'))
     assert.deepEqual(
       record.details.rules,
-      KUBELET_TUNABLES.map(({path}) => ({from: path, to: join(workDir, 'proc-sys', path.slice('/proc/sys/'.length)), mode: 'always'})),
+      KUBELET_TUNABLES.map(({path}) => ({
+        from: path,
+        to: join(workDir, 'proc-sys', path.slice('/proc/sys/'.length)),
+        mode: 'always',
+      })),
     )
     assert.deepEqual(out.status, {code: 0, signal: null})
-    assert.equal(out.output, '0\n10\n25000000\n1\n', "the kubelet's values, and its write to vm/overcommit_memory lands in the fake tree")
+    assert.equal(
+      out.output,
+      '0\n10\n25000000\n1\n',
+      "the kubelet's values, and its write to vm/overcommit_memory lands in the fake tree",
+    )
     assert.ok(Object.keys(out.rewrites as object).includes('/proc/sys/vm/overcommit_memory'))
     assert.equal(out.treeAfterUndo, false)
   })
@@ -139,7 +155,12 @@ describe('workarounds on this machine (paths the test owns)', function () {
       .filter((p) => p.startsWith(`${root}/`))
       .reverse()
   }
-  const ctx = (): WorkaroundContext => ({dataDir: join(dir, 'data'), agent: true, networkMode: 'tunnel', workDir: join(dir, 'work')})
+  const ctx = (): WorkaroundContext => ({
+    dataDir: join(dir, 'data'),
+    agent: true,
+    networkMode: 'tunnel',
+    workDir: join(dir, 'work'),
+  })
 
   it('the /dev/null bind (kmsg) creates and removes only what it made', async function () {
     requireRoot(this)
@@ -177,8 +198,12 @@ describe('workarounds on this machine (paths the test owns)', function () {
 
   it('procsys writes the tree with the kubelet values and its six always-rules; undo removes only that tree', async () => {
     const record = await procsys.apply(ctx())
-    for (const {path, value} of KUBELET_TUNABLES) assert.equal(await readFile(join(dir, 'work', 'proc-sys', path.slice('/proc/sys/'.length)), 'utf8'), `${value}\n`)
-    assert.deepEqual(procsys.interceptRules!(ctx(), record).map((r) => [r.from, r.mode]), KUBELET_TUNABLES.map(({path}) => [path, 'always']))
+    for (const {path, value} of KUBELET_TUNABLES)
+      assert.equal(await readFile(join(dir, 'work', 'proc-sys', path.slice('/proc/sys/'.length)), 'utf8'), `${value}\n`)
+    assert.deepEqual(
+      procsys.interceptRules!(ctx(), record).map((r) => [r.from, r.mode]),
+      KUBELET_TUNABLES.map(({path}) => [path, 'always']),
+    )
     await writeFile(join(dir, 'work', 'other'), 'not procsys')
     await procsys.undo(record)
     assert.deepEqual(await readdir(join(dir, 'work')), ['other'])
@@ -192,9 +217,19 @@ describe('workarounds on this machine (paths the test owns)', function () {
     const record = await iptables.apply(ctx())
     const pathDir = record.details.dir as string
     assert.equal(iptables.environment!(ctx(), record).PATH.split(':')[0], pathDir)
-    assert.deepEqual(iptables.serverConfig(ctx()), {}, 'the machine has the legacy programs: k3s need not prefer its own')
+    assert.deepEqual(
+      iptables.serverConfig(ctx()),
+      {},
+      'the machine has the legacy programs: k3s need not prefer its own',
+    )
     assert.match(execFileSync(join(pathDir, 'iptables'), ['-V'], {encoding: 'utf8'}), /\(legacy\)/)
-    assert.match(execFileSync('sh', ['-c', 'iptables-save -V'], {encoding: 'utf8', env: {...process.env, ...iptables.environment!(ctx(), record)}}), /legacy/)
+    assert.match(
+      execFileSync('sh', ['-c', 'iptables-save -V'], {
+        encoding: 'utf8',
+        env: {...process.env, ...iptables.environment!(ctx(), record)},
+      }),
+      /legacy/,
+    )
     assert.ok((await lstat(join(pathDir, 'iptables'))).isFile(), 'a real file, not a symlink')
     await iptables.undo(record)
     assert.equal(existsSync(pathDir), false)
@@ -215,15 +250,24 @@ describe('workarounds on this machine (paths the test owns)', function () {
       {mode: 0o755},
     )
     const record = await cnibin.apply({...ctx(), k3sBinary: fakeK3s})
-    assert.equal(await readFile(log, 'utf8'), `--data-dir ${data} kubectl version --client\n`, 'k3s was asked to unpack into the data dir')
+    assert.equal(
+      await readFile(log, 'utf8'),
+      `--data-dir ${data} kubectl version --client\n`,
+      'k3s was asked to unpack into the data dir',
+    )
     const bin = join(data, 'data', '0123abcd', 'bin')
-    const replaced = (record.details.replaced as Array<{path: string; target: string}>).map((r) => [r.path, r.target]).sort()
-    assert.deepEqual(replaced, [
-      [join(bin, 'bridge'), 'cni'],
-      [join(bin, 'host-local'), 'cni'],
-      [join(data, 'data', 'cni', 'cni'), join(bin, 'cni')],
-      [join(data, 'data', 'cni', 'host-local'), join(bin, 'cni')],
-    ].sort())
+    const replaced = (record.details.replaced as Array<{path: string; target: string}>)
+      .map((r) => [r.path, r.target])
+      .sort()
+    assert.deepEqual(
+      replaced,
+      [
+        [join(bin, 'bridge'), 'cni'],
+        [join(bin, 'host-local'), 'cni'],
+        [join(data, 'data', 'cni', 'cni'), join(bin, 'cni')],
+        [join(data, 'data', 'cni', 'host-local'), join(bin, 'cni')],
+      ].sort(),
+    )
     for (const [path] of replaced) {
       assert.ok((await lstat(path)).isFile(), `${path} is a real file`)
       assert.equal(spawnSync(path).status, 0, `${path} runs`)

@@ -70,7 +70,16 @@ spec:
 `,
   )
   const stateDir = join(dir, 'state')
-  return {dir, name, stateDir, dataDir, inventory, apiPort, env: {...process.env, HYBRID_STATE_DIR: stateDir, HYBRID_CACHE_DIR: join(dir, 'cache')}, pids: new Set()}
+  return {
+    dir,
+    name,
+    stateDir,
+    dataDir,
+    inventory,
+    apiPort,
+    env: {...process.env, HYBRID_STATE_DIR: stateDir, HYBRID_CACHE_DIR: join(dir, 'cache')},
+    pids: new Set(),
+  }
 }
 
 export interface RunResult {
@@ -81,11 +90,19 @@ export interface RunResult {
 }
 
 /** `node bin/run.js ARGS…` with the fixture's environment. */
-export function hybrid(fixture: ClusterFixture, args: string[], options: {env?: NodeJS.ProcessEnv; timeoutMs?: number} = {}): Promise<RunResult> {
+export function hybrid(
+  fixture: ClusterFixture,
+  args: string[],
+  options: {env?: NodeJS.ProcessEnv; timeoutMs?: number} = {},
+): Promise<RunResult> {
   return run(process.execPath, [RUN_JS, ...args], {env: {...fixture.env, ...options.env}, timeoutMs: options.timeoutMs})
 }
 
-export function run(file: string, args: string[], options: {env?: NodeJS.ProcessEnv; timeoutMs?: number} = {}): Promise<RunResult> {
+export function run(
+  file: string,
+  args: string[],
+  options: {env?: NodeJS.ProcessEnv; timeoutMs?: number} = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe']})
     let stdout = ''
@@ -108,7 +125,8 @@ export function run(file: string, args: string[], options: {env?: NodeJS.Process
 export function errorSentence(stderr: string): string {
   const lines = stderr.trimEnd().split('\n')
   const sentences = lines.filter((line) => line.startsWith('hybrid: '))
-  if (sentences.length !== 1 || lines.at(-1) !== sentences[0]) throw new Error(`expected exactly one "hybrid: " line, last, in:\n${stderr}`)
+  if (sentences.length !== 1 || lines.at(-1) !== sentences[0])
+    throw new Error(`expected exactly one "hybrid: " line, last, in:\n${stderr}`)
   return sentences[0]
 }
 

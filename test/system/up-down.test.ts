@@ -7,7 +7,19 @@ import {join} from 'node:path'
 import {parse} from 'yaml'
 
 import {requireTool} from '../helpers/requires.js'
-import {type ClusterFixture, cleanupFixture, cmdline, errorSentence, hybrid, makeFixture, readStateFile, recordPids, REPO, run, waitFor} from './cluster-fixture.js'
+import {
+  type ClusterFixture,
+  cleanupFixture,
+  cmdline,
+  errorSentence,
+  hybrid,
+  makeFixture,
+  readStateFile,
+  recordPids,
+  REPO,
+  run,
+  waitFor,
+} from './cluster-fixture.js'
 
 /**
  * `hybrid up`, `status`, `kubeconfig` and `down` end to end on this machine, with the k3s stand-in as an
@@ -59,7 +71,10 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
     assert.equal(doc.cluster, 'lab')
     assert.equal(doc.up, true)
     assert.equal(doc.phase, 'ready')
-    assert.deepEqual({pid: doc.supervisor.pid, alive: doc.supervisor.alive, detached: doc.supervisor.detached}, {pid: first.supervisor, alive: true, detached: true})
+    assert.deepEqual(
+      {pid: doc.supervisor.pid, alive: doc.supervisor.alive, detached: doc.supervisor.detached},
+      {pid: first.supervisor, alive: true, detached: true},
+    )
     assert.equal(doc.k3s.pid, first.k3s)
     assert.equal(doc.k3s.alive, true)
     assert.equal(doc.k3s.restarts, 0)
@@ -69,14 +84,27 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
     const printed = await hybrid(fixture, ['kubeconfig', '--context', 'lab-sandbox'])
     assert.equal(printed.code, 0, printed.stderr)
     assert.equal(parse(printed.stdout)['current-context'], 'lab-sandbox')
-    assert.ok(!(await readFile(join(fixture.stateDir, 'logs', 'hybrid.log'), 'utf8').catch(() => '')).includes('client-key-data: '), 'the kubeconfig never reaches the log')
+    assert.ok(
+      !(await readFile(join(fixture.stateDir, 'logs', 'hybrid.log'), 'utf8').catch(() => '')).includes(
+        'client-key-data: ',
+      ),
+      'the kubeconfig never reaches the log',
+    )
 
     const userKubeconfig = join(fixture.dir, 'home', '.kube', 'config')
     const merged = await hybrid(fixture, ['kubeconfig', '--merge'], {env: {KUBECONFIG: userKubeconfig}})
     assert.equal(merged.code, 0, merged.stderr)
     assert.equal(merged.stdout, '', 'with --merge the secret goes to the file only')
     assert.equal((await stat(userKubeconfig)).mode & 0o777, 0o600)
-    const viaMerged = await run('kubectl', ['--kubeconfig', userKubeconfig, '--context', 'lab', 'get', '--raw', '/readyz'])
+    const viaMerged = await run('kubectl', [
+      '--kubeconfig',
+      userKubeconfig,
+      '--context',
+      'lab',
+      'get',
+      '--raw',
+      '/readyz',
+    ])
     assert.equal(viaMerged.stdout.trim(), 'ok', viaMerged.stderr)
 
     const again = await hybrid(fixture, ['up', '--inventory', fixture.inventory, '--detach'])
@@ -98,7 +126,7 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
     assert.match(down2.stdout, /cluster lab is not up; nothing to do/)
   })
 
-  it('restarts a killed k3s, and gives up after the limit with the reason and k3s\'s last lines', async () => {
+  it("restarts a killed k3s, and gives up after the limit with the reason and k3s's last lines", async () => {
     fixture = await makeFixture()
     const env = {HYBRID_RESTART_LIMIT: '2', HYBRID_RESTART_BACKOFF_MS: '200'}
     const up = await hybrid(fixture, ['up', '--inventory', fixture.inventory, '--detach'], {env})
@@ -117,15 +145,20 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
       fixture.pids.add(previous)
     }
     process.kill(previous, 'SIGKILL')
-    await waitFor('the supervisor to give up', async () => ((await cmdline(supervisor!)) === undefined ? true : undefined))
+    await waitFor('the supervisor to give up', async () =>
+      (await cmdline(supervisor!)) === undefined ? true : undefined,
+    )
     const state = await readStateFile(fixture)
     assert.equal(state?.phase, 'stopped')
-    assert.equal(state?.failure, 'k3s server died 3 times within 10 minutes (last time it was killed by SIGKILL); hybrid stopped restarting it')
+    assert.equal(
+      state?.failure,
+      'k3s server died 3 times within 10 minutes (last time it was killed by SIGKILL); hybrid stopped restarting it',
+    )
     const status = await hybrid(fixture, ['status'])
     assert.match(status.stdout, /cluster lab stopped: k3s server died 3 times/)
     const log = await readFile(join(fixture.stateDir, 'clusters', 'lab', 'supervisor.log'), 'utf8')
     assert.match(log, /hybrid stopped restarting it/)
-    assert.match(log, /k3s is up and running/, 'k3s\'s last lines are in the supervisor\'s report')
+    assert.match(log, /k3s is up and running/, "k3s's last lines are in the supervisor's report")
     const down = await hybrid(fixture, ['down'])
     assert.equal(down.code, 0, down.stderr)
     assert.equal(await readStateFile(fixture), undefined)
@@ -136,7 +169,9 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
     assert.equal((await hybrid(fixture, ['up', '--inventory', fixture.inventory, '--detach'])).code, 0)
     const crashed = await recordPids(fixture)
     process.kill(crashed.supervisor!, 'SIGKILL')
-    await waitFor('the supervisor to die', async () => ((await cmdline(crashed.supervisor!)) === undefined ? true : undefined))
+    await waitFor('the supervisor to die', async () =>
+      (await cmdline(crashed.supervisor!)) === undefined ? true : undefined,
+    )
     assert.ok(await cmdline(crashed.k3s!), 'its k3s outlived it (the case down must handle)')
     const status = JSON.parse((await hybrid(fixture, ['status', '--json'])).stdout)
     assert.equal(status.up, false)
@@ -151,7 +186,9 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
     assert.notEqual(second.k3s, crashed.k3s)
 
     process.kill(second.supervisor!, 'SIGKILL')
-    await waitFor('the supervisor to die', async () => ((await cmdline(second.supervisor!)) === undefined ? true : undefined))
+    await waitFor('the supervisor to die', async () =>
+      (await cmdline(second.supervisor!)) === undefined ? true : undefined,
+    )
     const down = await hybrid(fixture, ['down'])
     assert.equal(down.code, 0, down.stderr)
     assert.match(down.stdout, /cluster lab is down/)
@@ -162,7 +199,11 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
   it('stays in the foreground until SIGTERM (here: from `hybrid down`), then stops k3s and leaves nothing of its own', async () => {
     fixture = await makeFixture()
     // Started as a user would, with a relative script path: /proc shows it so, and status and down must still recognise it.
-    const child = spawn(process.execPath, ['bin/run.js', 'up', '--inventory', fixture.inventory], {cwd: REPO, env: fixture.env, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, ['bin/run.js', 'up', '--inventory', fixture.inventory], {
+      cwd: REPO,
+      env: fixture.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     fixture.pids.add(child.pid!)
     let stdout = ''
     let stderr = ''
@@ -189,7 +230,10 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
     await writeFile(join(fixture.dir, 'a-file'), 'not a directory')
     const up = await hybrid(fixture, ['up', '--inventory', fixture.inventory])
     assert.equal(up.code, 1)
-    assert.equal(errorSentence(up.stderr), `hybrid: the data dir ${fixture.dataDir} (spec.controlPlane.dataDir) is not writable: a part of the path is not a directory`)
+    assert.equal(
+      errorSentence(up.stderr),
+      `hybrid: the data dir ${fixture.dataDir} (spec.controlPlane.dataDir) is not writable: a part of the path is not a directory`,
+    )
     assert.ok(await gone(join(fixture.stateDir, 'clusters', 'lab')), 'no state')
     assert.ok(await gone(join(fixture.dir, 'lab.token')), 'not even the token it would have made')
   })
@@ -198,7 +242,10 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
     fixture = await makeFixture({binary: (dir) => join(dir, 'no-such-k3s')})
     const up = await hybrid(fixture, ['up', '--inventory', fixture.inventory, '--detach'])
     assert.equal(up.code, 1)
-    assert.equal(errorSentence(up.stderr), `hybrid: spec.k3s.binary ${join(fixture.dir, 'no-such-k3s')} does not exist.`)
+    assert.equal(
+      errorSentence(up.stderr),
+      `hybrid: spec.k3s.binary ${join(fixture.dir, 'no-such-k3s')} does not exist.`,
+    )
     assert.ok(await gone(fixture.dataDir), 'the data dir this up created is gone again')
     assert.ok(await gone(join(fixture.stateDir, 'clusters', 'lab')), 'no state')
   })
@@ -222,7 +269,10 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
     await writeFile(other, (await readFile(fixture.inventory, 'utf8')).replace(/apiPort: \d+/, 'apiPort: 1'))
     const up = await hybrid(fixture, ['up', '--inventory', other])
     assert.equal(up.code, 1)
-    assert.equal(errorSentence(up.stderr), 'hybrid: cluster lab is up with other settings (controlPlane.apiPort changed); `hybrid down`, then `hybrid up`, applies them')
+    assert.equal(
+      errorSentence(up.stderr),
+      'hybrid: cluster lab is up with other settings (controlPlane.apiPort changed); `hybrid down`, then `hybrid up`, applies them',
+    )
   })
 
   it('needs --inventory when no cluster was brought up, and says so', async () => {
@@ -231,7 +281,10 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
     for (const command of ['status', 'down', 'kubeconfig']) {
       const result = await hybrid(fixture, [command])
       assert.equal(result.code, 2, command)
-      assert.equal(errorSentence(result.stderr), `hybrid: no cluster has been brought up here (state dir ${fixture.stateDir}); name one with --inventory FILE`)
+      assert.equal(
+        errorSentence(result.stderr),
+        `hybrid: no cluster has been brought up here (state dir ${fixture.stateDir}); name one with --inventory FILE`,
+      )
     }
     const kubeconfig = await hybrid(fixture, ['kubeconfig', '--inventory', fixture.inventory])
     assert.equal(kubeconfig.code, 1)

@@ -21,15 +21,21 @@ interface Outcome {
 
 function hybrid(cwd: string, ...args: string[]): Promise<Outcome> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [RUN, ...args], {cwd, env: {...process.env, HYBRID_STATE_DIR: join(cwd, '.state'), NO_COLOR: '1'}}, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0
-      resolve({code, stdout, stderr})
-    })
+    execFile(
+      process.execPath,
+      [RUN, ...args],
+      {cwd, env: {...process.env, HYBRID_STATE_DIR: join(cwd, '.state'), NO_COLOR: '1'}},
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0
+        resolve({code, stdout, stderr})
+      },
+    )
   })
 }
 
 /** hybrid's own lines on stderr (oclif may add warnings about other commands while they are being built). */
-const ownLines = (stderr: string) => stderr.split('\n').filter((line) => line.startsWith('hybrid: ') || line.startsWith('  '))
+const ownLines = (stderr: string) =>
+  stderr.split('\n').filter((line) => line.startsWith('hybrid: ') || line.startsWith('  '))
 
 function assertNoStackTrace(output: Outcome): void {
   assert.doesNotMatch(output.stderr, /^\s+at .+:\d+:\d+\)?$/m, `a stack trace reached the user:\n${output.stderr}`)
@@ -91,14 +97,18 @@ describe('hybrid inventory validate and hybrid init (bin/run.js)', function () {
     await writeFile(join(dir, 'bad.yaml'), GOOD.replace('10.213.0.12}', '10.213.0.12'))
     const output = await hybrid(dir, 'inventory', 'validate', 'bad.yaml')
     assert.equal(output.code, 2)
-    assert.deepEqual(ownLines(output.stderr), ['hybrid: bad.yaml:9:1 spec.workers[1].address: YAML syntax: flow map in block collection must be sufficiently indented and end with a }'])
+    assert.deepEqual(ownLines(output.stderr), [
+      'hybrid: bad.yaml:9:1 spec.workers[1].address: YAML syntax: flow map in block collection must be sufficiently indented and end with a }',
+    ])
     assertNoStackTrace(output)
   })
 
   it('says in one sentence that the file does not exist', async () => {
     const output = await hybrid(dir, 'inventory', 'validate', 'nope.yaml')
     assert.equal(output.code, 2)
-    assert.deepEqual(ownLines(output.stderr), ['hybrid: nope.yaml: no such file (`hybrid init` writes a starter inventory)'])
+    assert.deepEqual(ownLines(output.stderr), [
+      'hybrid: nope.yaml: no such file (`hybrid init` writes a starter inventory)',
+    ])
     assertNoStackTrace(output)
   })
 
@@ -113,12 +123,23 @@ describe('hybrid inventory validate and hybrid init (bin/run.js)', function () {
     await writeFile(join(dir, 'lab.yaml'), BROKEN)
     const output = await hybrid(dir, 'inventory', 'validate', 'lab.yaml', '--json')
     assert.equal(output.code, 2)
-    const document = JSON.parse(output.stdout) as {valid: boolean; file: string; problems: {file: string; line: number; column: number; path: string; message: string}[]; cluster?: unknown}
+    const document = JSON.parse(output.stdout) as {
+      valid: boolean
+      file: string
+      problems: {file: string; line: number; column: number; path: string; message: string}[]
+      cluster?: unknown
+    }
     assert.equal(document.valid, false)
     assert.equal(document.file, 'lab.yaml')
     assert.equal(document.cluster, undefined)
     assert.equal(document.problems.length, 5)
-    assert.deepEqual(document.problems[4], {file: 'lab.yaml', line: 14, column: 16, path: 'spec.workers[1].address', message: '"10.0.0.300" is not an IP address or host name'})
+    assert.deepEqual(document.problems[4], {
+      file: 'lab.yaml',
+      line: 14,
+      column: 16,
+      path: 'spec.workers[1].address',
+      message: '"10.0.0.300" is not an IP address or host name',
+    })
     assert.deepEqual(ownLines(output.stderr), [], 'with --json the problems are in the document, not on stderr')
   })
 
@@ -126,26 +147,48 @@ describe('hybrid inventory validate and hybrid init (bin/run.js)', function () {
     await writeFile(join(dir, 'lab.yaml'), GOOD)
     const output = await hybrid(dir, 'inventory', 'validate', 'lab.yaml', '--json')
     assert.equal(output.code, 0, output.stderr)
-    const document = JSON.parse(output.stdout) as {valid: boolean; problems: unknown[]; cluster: {name: string; file: string; token: unknown; workers: {name: string}[]}}
+    const document = JSON.parse(output.stdout) as {
+      valid: boolean
+      problems: unknown[]
+      cluster: {name: string; file: string; token: unknown; workers: {name: string}[]}
+    }
     assert.equal(document.valid, true)
     assert.deepEqual(document.problems, [])
     assert.equal(document.cluster.name, 'lab')
     assert.equal(document.cluster.file, join(dir, 'lab.yaml'))
     assert.deepEqual(document.cluster.token, {kind: 'file', file: join(dir, 'lab.token')})
-    assert.deepEqual(document.cluster.workers.map((w) => w.name), ['w1', 'w2'])
+    assert.deepEqual(
+      document.cluster.workers.map((w) => w.name),
+      ['w1', 'w2'],
+    )
   })
 
   it('--json on a missing file still prints one document, exit 2', async () => {
     const output = await hybrid(dir, 'inventory', 'validate', 'nope.yaml', '--json')
     assert.equal(output.code, 2)
-    assert.deepEqual(JSON.parse(output.stdout), {valid: false, file: 'nope.yaml', problems: [{file: 'nope.yaml', line: 0, column: 0, path: '', message: 'no such file (`hybrid init` writes a starter inventory)'}]})
+    assert.deepEqual(JSON.parse(output.stdout), {
+      valid: false,
+      file: 'nope.yaml',
+      problems: [
+        {
+          file: 'nope.yaml',
+          line: 0,
+          column: 0,
+          path: '',
+          message: 'no such file (`hybrid init` writes a starter inventory)',
+        },
+      ],
+    })
   })
 
   it('init writes ./hybrid.yaml, which then validates, and leaves no temp file', async () => {
     const init = await hybrid(dir, 'init')
     assert.equal(init.code, 0, init.stderr)
     assert.match(init.stdout, /^wrote hybrid\.yaml: cluster hybrid/)
-    assert.deepEqual((await readdir(dir)).filter((f) => f !== '.state'), ['hybrid.yaml'])
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f !== '.state'),
+      ['hybrid.yaml'],
+    )
     const validate = await hybrid(dir, 'inventory', 'validate', 'hybrid.yaml')
     assert.equal(validate.code, 0, validate.stderr)
     assert.equal(validate.stdout, 'hybrid.yaml is valid: cluster hybrid, 0 workers\n')
@@ -175,7 +218,9 @@ describe('hybrid inventory validate and hybrid init (bin/run.js)', function () {
   it('init refuses a cluster name that is not a DNS-1123 label (exit 2)', async () => {
     const output = await hybrid(dir, 'init', '--name', 'My_Cluster')
     assert.equal(output.code, 2)
-    assert.deepEqual(ownLines(output.stderr), ['hybrid: --name "My_Cluster" is not a DNS-1123 label: only lower-case letters, digits and "-", starting and ending with a letter or digit'])
+    assert.deepEqual(ownLines(output.stderr), [
+      'hybrid: --name "My_Cluster" is not a DNS-1123 label: only lower-case letters, digits and "-", starting and ending with a letter or digit',
+    ])
     assert.deepEqual(await readdir(dir), [])
   })
 })

@@ -31,11 +31,14 @@ describe('writeFileAtomic', () => {
 
   it('exclusive: of writers racing to create one file exactly one wins, the others get EEXIST', async () => {
     const file = join(dir, 'state.json')
-    const results = await Promise.allSettled([1, 2, 3, 4].map((n) => writeFileAtomic(file, `writer ${n}\n`, 0o600, {exclusive: true})))
+    const results = await Promise.allSettled(
+      [1, 2, 3, 4].map((n) => writeFileAtomic(file, `writer ${n}\n`, 0o600, {exclusive: true})),
+    )
     const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i + 1] : []))
     assert.equal(won.length, 1, 'one winner')
     assert.equal(await readFile(file, 'utf8'), `writer ${won[0]}\n`)
-    for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as NodeJS.ErrnoException).code, 'EEXIST')
+    for (const r of results)
+      if (r.status === 'rejected') assert.equal((r.reason as NodeJS.ErrnoException).code, 'EEXIST')
     assert.deepEqual(await readdir(dir), ['state.json'], 'no temp file left by the losers')
   })
 })

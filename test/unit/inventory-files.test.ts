@@ -19,26 +19,38 @@ const repo = (path: string) => fileURLToPath(new URL(`../../../${path}`, import.
 describe('inventory/schema.json', () => {
   it('is what the schema code generates now', async () => {
     const committed = await readFile(repo('inventory/schema.json'), 'utf8')
-    assert.ok(committed === inventoryJsonSchemaText(), 'inventory/schema.json is stale: run `npm run build:ts && npm run schema` and commit the result')
+    assert.ok(
+      committed === inventoryJsonSchemaText(),
+      'inventory/schema.json is stale: run `npm run build:ts && npm run schema` and commit the result',
+    )
   })
 
   it('describes every custom format and gives editors a pattern where one says the rule', () => {
     const text = inventoryJsonSchemaText()
-    const name = (inventoryJsonSchema().properties as Record<string, {properties: Record<string, Record<string, unknown>>}>).metadata!.properties.name!
+    const name = (
+      inventoryJsonSchema().properties as Record<string, {properties: Record<string, Record<string, unknown>>}>
+    ).metadata!.properties.name!
     assert.equal(name.format, 'dns1123-label')
     assert.match(String(name.description), /DNS-1123 label/)
     assert.equal(name.pattern, '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
-    for (const format of ['host', 'ipv4', 'label-key', 'label-value', 'taint', 'ssh-public-key', 'ssh-proxy', 'uri']) assert.ok(text.includes(`"format": "${format}"`), format)
+    for (const format of ['host', 'ipv4', 'label-key', 'label-value', 'taint', 'ssh-public-key', 'ssh-proxy', 'uri'])
+      assert.ok(text.includes(`"format": "${format}"`), format)
   })
 
-  it('works in a validator that knows none of hybrid\'s formats (as editors are)', async () => {
+  it("works in a validator that knows none of hybrid's formats (as editors are)", async () => {
     const ajv = new Ajv({strict: false, validateFormats: false, allErrors: true})
     const validate = ajv.compile(inventoryJsonSchema())
     const lab = parse(await readFile(repo('inventory/lab.yaml'), 'utf8')) as Record<string, unknown>
     assert.equal(validate(lab), true, JSON.stringify(validate.errors))
     const typo = {...lab, metdata: {}}
     assert.equal(validate(typo), false)
-    assert.ok(validate.errors!.some((e) => e.keyword === 'additionalProperties' && (e.params as {additionalProperty: string}).additionalProperty === 'metdata'))
+    assert.ok(
+      validate.errors!.some(
+        (e) =>
+          e.keyword === 'additionalProperties' &&
+          (e.params as {additionalProperty: string}).additionalProperty === 'metdata',
+      ),
+    )
     assert.equal(validate({...lab, metadata: {name: 'Lab'}}), false, 'the dns1123 pattern applies without the format')
   })
 })
@@ -56,7 +68,14 @@ describe('inventory/lab.yaml and inventory/example.yaml', () => {
     assert.equal(lab.k3s.binary, state('bin/k3s'))
     assert.equal(lab.network.mode, 'tunnel')
     assert.deepEqual(
-      lab.workers.map((w) => [w.name, w.address, w.ssh.user, w.ssh.identityFile, w.ssh.knownHosts, w.ssh.hostKeyPolicy]),
+      lab.workers.map((w) => [
+        w.name,
+        w.address,
+        w.ssh.user,
+        w.ssh.identityFile,
+        w.ssh.knownHosts,
+        w.ssh.hostKeyPolicy,
+      ]),
       [
         ['w1', '10.213.0.11', 'root', state('ssh/id_ed25519'), state('ssh/known_hosts'), 'strict'],
         ['w2', '10.213.0.12', 'root', state('ssh/id_ed25519'), state('ssh/known_hosts'), 'strict'],
@@ -90,7 +109,8 @@ describe('the starter inventory of hybrid init', () => {
 
   it('shows every section of the format, and its commented worker validates once uncommented', () => {
     const text = starterInventory({name: 'lab'})
-    for (const key of ['k3s:', 'token:', 'controlPlane:', 'network:', 'ssh:', 'concurrency:', 'workers:']) assert.ok(text.includes(`  ${key}`), key)
+    for (const key of ['k3s:', 'token:', 'controlPlane:', 'network:', 'ssh:', 'concurrency:', 'workers:'])
+      assert.ok(text.includes(`  ${key}`), key)
     const uncommented = text.replace('workers: []', 'workers:').replace(/^ {2}# {2}/gm, '    ')
     assert.deepEqual(problemsOf(uncommented), [])
     assert.equal(inventoryOf(uncommented).workers[0]!.address, '192.0.2.10')

@@ -42,7 +42,10 @@ export function problemsOfDoc(doc: Doc): readonly Problem[] {
 /** The resolved inventory of a text that must be valid (the assertion names the problems otherwise). */
 export function inventoryOf(text: string, file = FILE): Inventory {
   const result = checkInventory(text, file)
-  if (!result.ok) throw new Error(`expected a valid inventory, got:\n${result.problems.map((p) => `${p.line}:${p.column} ${p.path}: ${p.message}`).join('\n')}`)
+  if (!result.ok)
+    throw new Error(
+      `expected a valid inventory, got:\n${result.problems.map((p) => `${p.line}:${p.column} ${p.path}: ${p.message}`).join('\n')}`,
+    )
   return result.inventory
 }
 

@@ -12,7 +12,15 @@ import {brief, problemsOf} from './inventory-fixtures.js'
 
 const lines = (...text: string[]) => `${text.join('\n')}\n`
 
-const HEAD = ['apiVersion: hybrid.dev/v1alpha1', 'kind: Cluster', 'metadata:', '  name: lab', 'spec:', '  token:', '    file: lab.token']
+const HEAD = [
+  'apiVersion: hybrid.dev/v1alpha1',
+  'kind: Cluster',
+  'metadata:',
+  '  name: lab',
+  'spec:',
+  '  token:',
+  '    file: lab.token',
+]
 
 describe('inventory problem positions', () => {
   it('points at bad values, unknown keys and the item that lacks a field, all at once and in order', () => {
@@ -35,9 +43,17 @@ describe('inventory problem positions', () => {
   })
 
   it('formats each problem as FILE:LINE:COL field.path: sentence', () => {
-    const text = lines(...HEAD, '  workers:', '    - {name: w1, address: 10.0.0.1}', '    - {name: w2, address: 10.0.0.300}')
+    const text = lines(
+      ...HEAD,
+      '  workers:',
+      '    - {name: w1, address: 10.0.0.1}',
+      '    - {name: w2, address: 10.0.0.300}',
+    )
     const [problem] = problemsOf(text, 'lab.yaml')
-    assert.equal(formatProblem(problem!), 'lab.yaml:10:27 spec.workers[1].address: "10.0.0.300" is not an IP address or host name')
+    assert.equal(
+      formatProblem(problem!),
+      'lab.yaml:10:27 spec.workers[1].address: "10.0.0.300" is not an IP address or host name',
+    )
   })
 
   it('points inside flow mappings and flow lists', () => {
@@ -58,8 +74,19 @@ describe('inventory problem positions', () => {
   })
 
   it('points a missing field at the key of the mapping that lacks it', () => {
-    const text = lines('# a comment first', 'apiVersion: hybrid.dev/v1alpha1', 'kind: Cluster', 'metadata:', '  labels: {}', 'spec:', '  token: {file: t}')
-    assert.deepEqual(problemsOf(text).map(brief), ['4:1 metadata.name: is required', '5:3 metadata.labels: unknown key "labels"; the keys here are name'])
+    const text = lines(
+      '# a comment first',
+      'apiVersion: hybrid.dev/v1alpha1',
+      'kind: Cluster',
+      'metadata:',
+      '  labels: {}',
+      'spec:',
+      '  token: {file: t}',
+    )
+    assert.deepEqual(problemsOf(text).map(brief), [
+      '4:1 metadata.name: is required',
+      '5:3 metadata.labels: unknown key "labels"; the keys here are name',
+    ])
   })
 
   it('points a field missing at the top level at the first key', () => {
@@ -68,7 +95,17 @@ describe('inventory problem positions', () => {
   })
 
   it('points a cross-check at the second of two equal names, and an empty value at its key', () => {
-    const text = lines(...HEAD, '  workers:', '  - name: w1', '    address: a', '  - name: w1', '    address: b', '    hostKey:', '    ssh:', '      hostKeyPolicy: pinned')
+    const text = lines(
+      ...HEAD,
+      '  workers:',
+      '  - name: w1',
+      '    address: a',
+      '  - name: w1',
+      '    address: b',
+      '    hostKey:',
+      '    ssh:',
+      '      hostKeyPolicy: pinned',
+    )
     assert.deepEqual(problemsOf(text).map(brief), [
       '11:11 spec.workers[1].name: "w1" is already the name of spec.workers[0]; worker names must be unique',
       '13:5 spec.workers[1].hostKey: is required because hostKeyPolicy is pinned (spec.workers[1].ssh.hostKeyPolicy): give the worker\'s public host key, "ssh-ed25519 AAAA…"',
@@ -76,18 +113,27 @@ describe('inventory problem positions', () => {
   })
 
   it('reports duplicate keys, with the line of the first one, together with schema problems', () => {
-    const text = lines(...HEAD, '  concurrency: 0', '  network:', '    mode: tunnel', '    cni: auto', '    mode: direct')
+    const text = lines(
+      ...HEAD,
+      '  concurrency: 0',
+      '  network:',
+      '    mode: tunnel',
+      '    cni: auto',
+      '    mode: direct',
+    )
     assert.deepEqual(problemsOf(text).map(brief), [
       '8:16 spec.concurrency: must be from 1 to 256, not 0',
       '12:5 spec.network.mode: duplicate key "mode" (first given on line 10): a key may appear only once in a mapping',
     ])
   })
 
-  it('reports YAML syntax errors at the parser\'s position, and nothing else', () => {
+  it("reports YAML syntax errors at the parser's position, and nothing else", () => {
     assert.deepEqual(problemsOf(lines('apiVersion: hybrid.dev/v1alpha1', 'metadata:', '\tname: lab')).map(brief), [
       '3:1 : YAML syntax: tabs are not allowed as indentation',
     ])
-    assert.deepEqual(problemsOf(lines('apiVersion: "hybrid.dev/v1alpha1', 'kind: Cluster')).map(brief), ['3:1 apiVersion: YAML syntax: missing closing "quote'])
+    assert.deepEqual(problemsOf(lines('apiVersion: "hybrid.dev/v1alpha1', 'kind: Cluster')).map(brief), [
+      '3:1 apiVersion: YAML syntax: missing closing "quote',
+    ])
     assert.deepEqual(problemsOf(lines('metadata:', '  name: lab', ' kind: Cluster')).map(brief), [
       '3:1 : YAML syntax: all mapping items must start at the same column',
     ])
@@ -102,15 +148,30 @@ describe('inventory problem positions', () => {
     const empty = '1:1 : the file is empty (`hybrid init` writes a starter inventory)'
     assert.deepEqual(problemsOf('').map(brief), [empty])
     assert.deepEqual(problemsOf('# nothing here\n\n').map(brief), [empty])
-    assert.deepEqual(problemsOf(lines(...HEAD, '---', 'kind: Cluster')).map(brief), ['8:1 : a second YAML document begins here; an inventory file holds exactly one'])
-    assert.deepEqual(problemsOf(lines('- apiVersion: hybrid.dev/v1alpha1')).map(brief), ['1:1 : must be a mapping, not a list'])
+    assert.deepEqual(problemsOf(lines(...HEAD, '---', 'kind: Cluster')).map(brief), [
+      '8:1 : a second YAML document begins here; an inventory file holds exactly one',
+    ])
+    assert.deepEqual(problemsOf(lines('- apiVersion: hybrid.dev/v1alpha1')).map(brief), [
+      '1:1 : must be a mapping, not a list',
+    ])
   })
 
   it('refuses an alias bomb and an alias to nothing in one sentence each', () => {
     const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]']
-    for (const [prev, next] of [['a', 'b'], ['b', 'c'], ['c', 'd'], ['d', 'e'], ['e', 'f']]) bomb.push(`${next}: &${next} [${Array(9).fill(`*${prev}`).join(', ')}]`)
-    assert.deepEqual(problemsOf(lines(...bomb)).map(brief), ['1:1 : YAML: Excessive alias count indicates a resource exhaustion attack'])
-    assert.deepEqual(problemsOf(lines(...HEAD, '  concurrency: *n')).map(brief), ['1:1 : YAML: Unresolved alias (the anchor must be set before the alias): n'])
+    for (const [prev, next] of [
+      ['a', 'b'],
+      ['b', 'c'],
+      ['c', 'd'],
+      ['d', 'e'],
+      ['e', 'f'],
+    ])
+      bomb.push(`${next}: &${next} [${Array(9).fill(`*${prev}`).join(', ')}]`)
+    assert.deepEqual(problemsOf(lines(...bomb)).map(brief), [
+      '1:1 : YAML: Excessive alias count indicates a resource exhaustion attack',
+    ])
+    assert.deepEqual(problemsOf(lines(...HEAD, '  concurrency: *n')).map(brief), [
+      '1:1 : YAML: Unresolved alias (the anchor must be set before the alias): n',
+    ])
   })
 
   it('throws an InventoryError (exit 2) whose message is the problem, or "FILE has N problems:" with one line each', () => {
@@ -125,7 +186,11 @@ describe('inventory problem positions', () => {
       },
     )
     assert.throws(
-      () => parseInventory(lines('apiVersion: v2', 'kind: Cluster', 'metadata: {name: lab}', 'spec: {token: {}}'), 'two.yaml'),
+      () =>
+        parseInventory(
+          lines('apiVersion: v2', 'kind: Cluster', 'metadata: {name: lab}', 'spec: {token: {}}'),
+          'two.yaml',
+        ),
       (error: unknown) => {
         assert.ok(error instanceof InventoryError)
         assert.equal(error.message, 'two.yaml has 2 problems:')
@@ -141,6 +206,9 @@ describe('inventory problem positions', () => {
 
   it('formats a document-level problem with "(document)" as its path', () => {
     const [problem] = problemsOf('')
-    assert.equal(formatProblem(problem!), 'test.yaml:1:1 (document): the file is empty (`hybrid init` writes a starter inventory)')
+    assert.equal(
+      formatProblem(problem!),
+      'test.yaml:1:1 (document): the file is empty (`hybrid init` writes a starter inventory)',
+    )
   })
 })

@@ -18,13 +18,23 @@ const HEAD = ['apiVersion: hybrid.dev/v1alpha1', 'kind: Cluster', 'metadata: {na
 
 describe('inventory defaults and resolution', () => {
   it('fills in every default of DESIGN.md §2', () => {
-    const inventory = inventoryOf(lines(...HEAD, 'spec:', '  token: {env: HYBRID_TOKEN}', '  workers: [{name: w1, address: 10.213.0.11}]'), '/srv/inv/lab.yaml')
+    const inventory = inventoryOf(
+      lines(...HEAD, 'spec:', '  token: {env: HYBRID_TOKEN}', '  workers: [{name: w1, address: 10.213.0.11}]'),
+      '/srv/inv/lab.yaml',
+    )
     assert.deepEqual(inventory, {
       file: '/srv/inv/lab.yaml',
       name: 'lab',
       k3s: {version: 'v1.34.1+k3s1', mirror: null, image: 'docker.io/rancher/k3s'},
       token: {kind: 'env', env: 'HYBRID_TOKEN'},
-      controlPlane: {dataDir: '/var/lib/hybrid/lab', agent: true, workarounds: 'auto', advertiseAddress: '100.64.255.1', apiPort: 6443, extraArgs: []},
+      controlPlane: {
+        dataDir: '/var/lib/hybrid/lab',
+        agent: true,
+        workarounds: 'auto',
+        advertiseAddress: '100.64.255.1',
+        apiPort: 6443,
+        extraArgs: [],
+      },
       network: {mode: 'tunnel', cni: 'auto', manageSshd: true},
       concurrency: 10,
       workers: [
@@ -51,7 +61,7 @@ describe('inventory defaults and resolution', () => {
     })
   })
 
-  it('takes relative paths from the inventory file\'s directory and expands ~', () => {
+  it("takes relative paths from the inventory file's directory and expands ~", () => {
     const text = lines(
       ...HEAD,
       'spec:',
@@ -77,7 +87,7 @@ describe('inventory defaults and resolution', () => {
     assert.deepEqual(inventory.token, {kind: 'file', file: join(process.cwd(), 'sub/t.token')})
   })
 
-  it('merges each worker\'s ssh over spec.ssh, key by key, and completes the bastion from the worker', () => {
+  it("merges each worker's ssh over spec.ssh, key by key, and completes the bastion from the worker", () => {
     const text = lines(
       ...HEAD,
       'spec:',
@@ -89,9 +99,15 @@ describe('inventory defaults and resolution', () => {
       '    - {name: c, address: 10.0.0.3, ssh: {identityFile: /k, bastion: {address: j2, port: 2200, user: jump}}}',
     )
     const [a, b, c] = inventoryOf(text, '/i/lab.yaml').workers
-    assert.deepEqual([a!.ssh.user, a!.ssh.port, a!.ssh.identityFile, a!.ssh.hostKeyPolicy], ['ubuntu', 2222, null, 'accept-new'])
+    assert.deepEqual(
+      [a!.ssh.user, a!.ssh.port, a!.ssh.identityFile, a!.ssh.hostKeyPolicy],
+      ['ubuntu', 2222, null, 'accept-new'],
+    )
     assert.deepEqual(a!.ssh.bastion, {address: 'jump.example.com', port: 22, user: 'ubuntu', identityFile: null})
-    assert.deepEqual([b!.ssh.user, b!.ssh.port, b!.ssh.hostKeyPolicy, b!.ssh.bastion, b!.hostKey], ['admin', 2222, 'pinned', null, ED25519_KEY])
+    assert.deepEqual(
+      [b!.ssh.user, b!.ssh.port, b!.ssh.hostKeyPolicy, b!.ssh.bastion, b!.hostKey],
+      ['admin', 2222, 'pinned', null, ED25519_KEY],
+    )
     assert.deepEqual(c!.ssh.bastion, {address: 'j2', port: 2200, user: 'jump', identityFile: '/k'})
   })
 
@@ -152,7 +168,9 @@ describe('reading inventory files', () => {
       assert.ok(error instanceof InventoryError)
       assert.equal(error.exitCode, 2)
       assert.equal(error.message, `${file}: no such file (\`hybrid init\` writes a starter inventory)`)
-      assert.deepEqual(error.problems, [{file, line: 0, column: 0, path: '', message: 'no such file (`hybrid init` writes a starter inventory)'}])
+      assert.deepEqual(error.problems, [
+        {file, line: 0, column: 0, path: '', message: 'no such file (`hybrid init` writes a starter inventory)'},
+      ])
       return true
     })
   })
@@ -168,7 +186,9 @@ describe('reading inventory files', () => {
     await writeFile(file, 'a: 1\n')
     await chmod(file, 0)
     await chmod(dir, 0o755)
-    assert.deepEqual(await problemsAsOrdinaryUser(file), [{file, line: 0, column: 0, path: '', message: 'cannot be read: permission denied'}])
+    assert.deepEqual(await problemsAsOrdinaryUser(file), [
+      {file, line: 0, column: 0, path: '', message: 'cannot be read: permission denied'},
+    ])
   })
 
   it('names the file as given in every problem', async () => {
@@ -177,6 +197,8 @@ describe('reading inventory files', () => {
     await writeFile(file, lines(...HEAD, 'spec: {token: {file: t}, concurrency: 0}'))
     const result = await checkInventoryFile(file)
     assert.equal(result.ok, false)
-    assert.deepEqual(!result.ok && result.problems, [{file, line: 4, column: 39, path: 'spec.concurrency', message: 'must be from 1 to 256, not 0'}])
+    assert.deepEqual(!result.ok && result.problems, [
+      {file, line: 4, column: 39, path: 'spec.concurrency', message: 'must be from 1 to 256, not 0'},
+    ])
   })
 })

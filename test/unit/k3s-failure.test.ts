@@ -8,12 +8,16 @@ import {clusterPaths} from '../../src/state/cluster-state.js'
 /** k3s's (and the stand-in's) logrus lines, as they end a failed start in gVisor. */
 const PROCSYS =
   'time="2025-01-01T00:00:00Z" level=fatal msg="Failed to start ContainerManager" err="[open /proc/sys/vm/panic_on_oom: no such file or directory, open /proc/sys/kernel/panic: no such file or directory]"'
-const KMSG = 'time="2025-01-01T00:00:00Z" level=fatal msg="Failed to start OOM watcher" err="open /dev/kmsg: no such file or directory"'
+const KMSG =
+  'time="2025-01-01T00:00:00Z" level=fatal msg="Failed to start OOM watcher" err="open /dev/kmsg: no such file or directory"'
 const OVERLAY =
   'time="2025-01-01T00:00:00Z" level=fatal msg="failed to start containerd: \\"overlayfs\\" snapshotter cannot be enabled for \\"/d/agent/containerd\\", try using \\"fuse-overlayfs\\" or \\"native\\": failed to mount overlay: invalid argument"'
 
 function inventory(workarounds: string) {
-  return parseInventory(`apiVersion: hybrid.dev/v1alpha1\nkind: Cluster\nmetadata: {name: lab}\nspec:\n  token: {file: /t}\n  controlPlane: {dataDir: /d, workarounds: ${workarounds}}\n`, '/work/lab.yaml')
+  return parseInventory(
+    `apiVersion: hybrid.dev/v1alpha1\nkind: Cluster\nmetadata: {name: lab}\nspec:\n  token: {file: /t}\n  controlPlane: {dataDir: /d, workarounds: ${workarounds}}\n`,
+    '/work/lab.yaml',
+  )
 }
 
 function died(...logTail: string[]): K3sFailure {
@@ -21,17 +25,24 @@ function died(...logTail: string[]): K3sFailure {
 }
 
 describe('why k3s failed', () => {
-  it('maps k3s\'s fatal messages to the workaround that removes the blocker', () => {
+  it("maps k3s's fatal messages to the workaround that removes the blocker", () => {
     const info = 'time="2025-01-01T00:00:00Z" level=info msg="Running kubelet --node-ip=10.0.0.1"'
-    assert.deepEqual(diagnose([info, PROCSYS]), {workaround: 'procsys', message: 'Failed to start ContainerManager: [open /proc/sys/vm/panic_on_oom: no such file or directory, open /proc/sys/kernel/panic: no such file or directory]'})
+    assert.deepEqual(diagnose([info, PROCSYS]), {
+      workaround: 'procsys',
+      message:
+        'Failed to start ContainerManager: [open /proc/sys/vm/panic_on_oom: no such file or directory, open /proc/sys/kernel/panic: no such file or directory]',
+    })
     assert.equal(diagnose([KMSG])?.workaround, 'kmsg')
     assert.equal(diagnose([OVERLAY])?.workaround, 'snapshotter')
     assert.match(diagnose([OVERLAY])!.message, /^failed to start containerd: "overlayfs" snapshotter cannot be enabled/)
-    assert.equal(diagnose(['level=fatal msg="Failed to initialize nft: Protocol not supported"'])?.workaround, 'iptables')
+    assert.equal(
+      diagnose(['level=fatal msg="Failed to initialize nft: Protocol not supported"'])?.workaround,
+      'iptables',
+    )
     assert.equal(diagnose([info, 'time="x" level=fatal msg="no route"']), undefined)
   })
 
-  it('says which workaround is missing and which inventory setting enables it, with k3s\'s words', () => {
+  it("says which workaround is missing and which inventory setting enables it, with k3s's words", () => {
     const paths = clusterPaths('lab')
     const none = failureError(died(PROCSYS), {inventory: inventory('none'), state: undefined, paths})
     assert.equal(
@@ -40,12 +51,25 @@ describe('why k3s failed', () => {
     )
     assert.equal(none.exitCode, 1)
     assert.deepEqual(none.details, [PROCSYS, `(k3s's log: ${paths.k3sLog})`])
-    assert.match(failureError(died(KMSG), {inventory: inventory('[procsys]'), state: undefined, paths}).message, /the kmsg workaround removes this blocker, but spec.controlPlane.workarounds does not list it \(add kmsg\)$/)
-    assert.match(failureError(died(KMSG), {inventory: inventory('auto'), state: undefined, paths}).message, /its probe did not find it here/)
+    assert.match(
+      failureError(died(KMSG), {inventory: inventory('[procsys]'), state: undefined, paths}).message,
+      /the kmsg workaround removes this blocker, but spec.controlPlane.workarounds does not list it \(add kmsg\)$/,
+    )
+    assert.match(
+      failureError(died(KMSG), {inventory: inventory('auto'), state: undefined, paths}).message,
+      /its probe did not find it here/,
+    )
   })
 
-  it('keeps the supervisor\'s sentence when the blocker is unknown', () => {
-    const error = failureError({...died('level=fatal msg="something else"'), kind: 'gave-up', sentence: 'k3s server died 6 times within 10 minutes'}, {inventory: inventory('auto'), state: undefined, paths: clusterPaths('lab')})
+  it("keeps the supervisor's sentence when the blocker is unknown", () => {
+    const error = failureError(
+      {
+        ...died('level=fatal msg="something else"'),
+        kind: 'gave-up',
+        sentence: 'k3s server died 6 times within 10 minutes',
+      },
+      {inventory: inventory('auto'), state: undefined, paths: clusterPaths('lab')},
+    )
     assert.equal(error.message, 'k3s server died 6 times within 10 minutes')
     assert.equal(error.details[0], 'level=fatal msg="something else"')
   })

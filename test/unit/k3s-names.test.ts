@@ -37,7 +37,11 @@ describe('k3s binary: names and addresses', function () {
 
   it('image references: Docker Hub maps to registry-1.docker.io over https, loopback registries use http', function () {
     assert.deepEqual(parseImageRef('docker.io/rancher/k3s', 'v1-k3s1'), {
-      registry: 'docker.io', apiBase: 'https://registry-1.docker.io/v2/', repository: 'rancher/k3s', reference: 'v1-k3s1', display: 'docker.io/rancher/k3s:v1-k3s1',
+      registry: 'docker.io',
+      apiBase: 'https://registry-1.docker.io/v2/',
+      repository: 'rancher/k3s',
+      reference: 'v1-k3s1',
+      display: 'docker.io/rancher/k3s:v1-k3s1',
     })
     assert.equal(parseImageRef('rancher/k3s', 't').apiBase, 'https://registry-1.docker.io/v2/')
     assert.equal(parseImageRef('busybox', 't').repository, 'library/busybox')
@@ -55,15 +59,29 @@ describe('k3s binary: names and addresses', function () {
 
   it('a bad image reference is bad inventory (exit 2)', function () {
     for (const bad of ['Rancher/K3S', 'rancher/k3s@sha256:1234', 'rancher/k3s:bad tag', 'rancher//k3s']) {
-      assert.throws(() => parseImageRef(bad, 't'), (e: unknown) => e instanceof HybridError && e.exitCode === 2 && e.message.includes(bad), bad)
+      assert.throws(
+        () => parseImageRef(bad, 't'),
+        (e: unknown) => e instanceof HybridError && e.exitCode === 2 && e.message.includes(bad),
+        bad,
+      )
     }
   })
 
   it('reads WWW-Authenticate Bearer challenges, commas inside quoted scopes included', function () {
-    assert.deepEqual(parseChallenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:rancher/k3s:pull,push"'), {
-      realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:rancher/k3s:pull,push',
+    assert.deepEqual(
+      parseChallenge(
+        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:rancher/k3s:pull,push"',
+      ),
+      {
+        realm: 'https://auth.docker.io/token',
+        service: 'registry.docker.io',
+        scope: 'repository:rancher/k3s:pull,push',
+      },
+    )
+    assert.deepEqual(parseChallenge('Bearer realm=http://t/token, error="invalid_token"'), {
+      realm: 'http://t/token',
+      error: 'invalid_token',
     })
-    assert.deepEqual(parseChallenge('Bearer realm=http://t/token, error="invalid_token"'), {realm: 'http://t/token', error: 'invalid_token'})
   })
 
   it('sha256 pins: hex of any case, an optional sha256: prefix', function () {

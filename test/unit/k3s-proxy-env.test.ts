@@ -46,6 +46,7 @@ describe('k3s downloads: proxy from the environment', function () {
       ['https://GitHub.COM/x', 'github.com', true],
       ['https://github.com/x', '', false],
     ]
-    for (const [url, noProxy, expected] of cases) assert.equal(bypassed(new URL(url), noProxy), expected, `${url} with NO_PROXY=${noProxy}`)
+    for (const [url, noProxy, expected] of cases)
+      assert.equal(bypassed(new URL(url), noProxy), expected, `${url} with NO_PROXY=${noProxy}`)
   })
 })

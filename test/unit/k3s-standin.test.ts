@@ -9,7 +9,15 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {promisify} from 'node:util'
 
-import {CoreV1Api, Health, KubeConfig, PatchStrategy, Watch, setHeaderOptions, type V1Node} from '@kubernetes/client-node'
+import {
+  CoreV1Api,
+  Health,
+  KubeConfig,
+  PatchStrategy,
+  Watch,
+  setHeaderOptions,
+  type V1Node,
+} from '@kubernetes/client-node'
 
 import {runInGvisor, requireGvisor} from '../helpers/gvisor.js'
 import {requireRoot, requireTool} from '../helpers/requires.js'
@@ -22,8 +30,12 @@ import {requireRoot, requireTool} from '../helpers/requires.js'
  */
 const STANDIN = fileURLToPath(new URL('../../../test/k3s-standin/k3s', import.meta.url))
 const TUNABLES: Array<[string, number]> = [
-  ['vm/overcommit_memory', 1], ['vm/panic_on_oom', 0], ['kernel/panic', 10],
-  ['kernel/panic_on_oops', 1], ['kernel/keys/root_maxkeys', 1000000], ['kernel/keys/root_maxbytes', 25000000],
+  ['vm/overcommit_memory', 1],
+  ['vm/panic_on_oom', 0],
+  ['kernel/panic', 10],
+  ['kernel/panic_on_oops', 1],
+  ['kernel/keys/root_maxkeys', 1000000],
+  ['kernel/keys/root_maxbytes', 25000000],
 ]
 const run = promisify(execFile)
 
@@ -41,7 +53,9 @@ function start(argv: string[], env: NodeJS.ProcessEnv = {}): Proc {
   let out = ''
   child.stdout!.on('data', (d) => (out += d))
   child.stderr!.on('data', (d) => (out += d))
-  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) => child.on('close', (code, signal) => resolve({code, signal})))
+  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) =>
+    child.on('close', (code, signal) => resolve({code, signal})),
+  )
   const p = {child, output: () => out, exited}
   procs.push(p)
   return p
@@ -50,7 +64,10 @@ const standin = (args: string[], env?: NodeJS.ProcessEnv) => start([STANDIN, ...
 
 /** Run the stand-in in a private mount namespace after `setup` (sh, `set -e`: no stand-in if a mount fails). */
 function standinPrivate(setup: string, args: string[], env?: NodeJS.ProcessEnv): Proc {
-  return start(['unshare', '-m', '--propagation', 'private', 'sh', '-c', `set -e; ${setup}; exec "$@"`, 'sh', STANDIN, ...args], env)
+  return start(
+    ['unshare', '-m', '--propagation', 'private', 'sh', '-c', `set -e; ${setup}; exec "$@"`, 'sh', STANDIN, ...args],
+    env,
+  )
 }
 const FAKE_PROC_SYS = 'mount --bind "$FAKE_PROC_SYS" /proc/sys'
 const READONLY_PROC_SYS = 'mount --bind /proc/sys /proc/sys; mount -o remount,bind,ro /proc/sys'
@@ -93,7 +110,11 @@ function freePort(): Promise<number> {
 }
 
 /** GET over TLS without a client certificate (the CA is not checked here; the kubeconfig tests check it). */
-function rawGet(port: number, path: string, headers: Record<string, string> = {}): Promise<{status: number; body: string}> {
+function rawGet(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{status: number; body: string}> {
   return new Promise((resolve, reject) => {
     const req = request({host: '127.0.0.1', port, path, headers, rejectUnauthorized: false}, (res) => {
       let body = ''
@@ -135,7 +156,18 @@ async function startServer(extra: string[] = [], how: {setup?: string; env?: Nod
   const port = await freePort()
   const dataDir = join(dir, 'data')
   const kubeconfig = join(dir, 'k3s.yaml')
-  const args = ['server', '--data-dir', dataDir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', '--write-kubeconfig', kubeconfig, ...extra]
+  const args = [
+    'server',
+    '--data-dir',
+    dataDir,
+    '--https-listen-port',
+    String(port),
+    '--bind-address',
+    '127.0.0.1',
+    '--write-kubeconfig',
+    kubeconfig,
+    ...extra,
+  ]
   const proc = how.setup ? standinPrivate(how.setup, args, how.env) : standin(args, how.env)
   await waitForOutput(proc, /k3s is up and running/)
   const kc = new KubeConfig()
@@ -177,7 +209,7 @@ describe('k3s stand-in', function () {
       }
     })
 
-    it('fails on an unknown flag with k3s\'s words and exit 1', async () => {
+    it("fails on an unknown flag with k3s's words and exit 1", async () => {
       const p = standin(['server', '--foo=bar'])
       const {code} = await p.exited
       assert.equal(code, 1)
@@ -189,11 +221,23 @@ describe('k3s stand-in', function () {
       const dir = await tempDir('standin-config-')
       const port = await freePort()
       const config = join(dir, 'config.yaml')
-      await writeFile(config, [
-        '# a k3s config', `data-dir: ${join(dir, 'data')}`, `https-listen-port: "${port}"`, 'bind-address: 127.0.0.1',
-        `write-kubeconfig: '${join(dir, 'kc.yaml')}'`, 'write-kubeconfig-mode: "0640"', 'disable-agent: true',
-        'tls-san: [stand-in.example, "10.0.0.7"]', 'kube-apiserver-arg:', '  - audit-log-maxage=3', 'not-a-k3s-flag: 1', '',
-      ].join('\n'))
+      await writeFile(
+        config,
+        [
+          '# a k3s config',
+          `data-dir: ${join(dir, 'data')}`,
+          `https-listen-port: "${port}"`,
+          'bind-address: 127.0.0.1',
+          `write-kubeconfig: '${join(dir, 'kc.yaml')}'`,
+          'write-kubeconfig-mode: "0640"',
+          'disable-agent: true',
+          'tls-san: [stand-in.example, "10.0.0.7"]',
+          'kube-apiserver-arg:',
+          '  - audit-log-maxage=3',
+          'not-a-k3s-flag: 1',
+          '',
+        ].join('\n'),
+      )
       const p = standin(['server', '--config', config])
       await waitForOutput(p, /k3s is up and running/)
       assert.match(p.output(), /level=warning msg="Unknown flag --not-a-k3s-flag found in config.yaml, skipping"/)
@@ -207,7 +251,7 @@ describe('k3s stand-in', function () {
   })
 
   describe('server --disable-agent', () => {
-    it('writes k3s\'s token files (0600) and kubeconfig, keeps its CA across restarts, and serves /readyz', async () => {
+    it("writes k3s's token files (0600) and kubeconfig, keeps its CA across restarts, and serves /readyz", async () => {
       const s = await startServer(['--disable-agent', '--token', 'sekrit123'])
       const serverDir = join(s.dataDir, 'server')
       const ca = await readFile(join(serverDir, 'tls/server-ca.crt'))
@@ -218,7 +262,10 @@ describe('k3s stand-in', function () {
       }
       assert.equal((await stat(s.kubeconfig)).mode & 0o777, 0o600)
       assert.equal(s.kc.getCurrentCluster()?.server, `https://127.0.0.1:${s.port}`)
-      assert.deepEqual((await readdir(join(s.kubeconfig, '..'))).filter((f) => f.includes('.tmp')), [])
+      assert.deepEqual(
+        (await readdir(join(s.kubeconfig, '..'))).filter((f) => f.includes('.tmp')),
+        [],
+      )
 
       assert.equal(await new Health(s.kc).readyz({}), true)
       assert.equal((await rawGet(s.port, '/readyz')).status, 401, 'no client certificate, no API')
@@ -226,12 +273,30 @@ describe('k3s stand-in', function () {
       assert.equal((await rawGet(s.port, '/ping')).body, 'pong')
       const basic = {Authorization: `Basic ${Buffer.from('node:sekrit123').toString('base64')}`}
       assert.equal((await rawGet(s.port, '/v1-k3s/readyz', basic)).status, 200)
-      assert.equal((await rawGet(s.port, '/v1-k3s/readyz', {Authorization: `Basic ${Buffer.from('node:wrong').toString('base64')}`})).status, 401)
+      assert.equal(
+        (
+          await rawGet(s.port, '/v1-k3s/readyz', {
+            Authorization: `Basic ${Buffer.from('node:wrong').toString('base64')}`,
+          })
+        ).status,
+        401,
+      )
 
       s.proc.child.kill('SIGTERM')
       assert.deepEqual(await s.proc.exited, {code: 0, signal: null})
       assert.match(s.proc.output(), /level=info msg="Shutting down"/)
-      const again = standin(['server', '--disable-agent', '--data-dir', s.dataDir, '--https-listen-port', String(s.port), '--bind-address', '127.0.0.1', '--write-kubeconfig', s.kubeconfig])
+      const again = standin([
+        'server',
+        '--disable-agent',
+        '--data-dir',
+        s.dataDir,
+        '--https-listen-port',
+        String(s.port),
+        '--bind-address',
+        '127.0.0.1',
+        '--write-kubeconfig',
+        s.kubeconfig,
+      ])
       await waitForOutput(again, /k3s is up and running/)
       assert.deepEqual(await readFile(join(serverDir, 'tls/server-ca.crt')), ca, 'the CA survives a restart')
       assert.equal(await readFile(join(serverDir, 'token'), 'utf8'), expected, 'so does the token')
@@ -240,17 +305,31 @@ describe('k3s stand-in', function () {
     it('serves nodes to @kubernetes/client-node: create, list by label, patch, watch, conflicts, delete', async () => {
       const s = await startServer(['--disable-agent'])
       const events: string[] = []
-      const watch = await new Watch(s.kc).watch('/api/v1/nodes', {}, (type, obj) => events.push(`${type} ${obj.metadata.name}`), () => {})
+      const watch = await new Watch(s.kc).watch(
+        '/api/v1/nodes',
+        {},
+        (type, obj) => events.push(`${type} ${obj.metadata.name}`),
+        () => {},
+      )
       try {
         await s.api.createNode({body: node('w1', {zone: 'a'})})
         await s.api.createNode({body: node('w2', {zone: 'b'})})
         await assert.rejects(s.api.createNode({body: node('w1')}), (e: {code?: number}) => e.code === 409)
         await assert.rejects(s.api.createNode({body: node('Bad_Name')}), (e: {code?: number}) => e.code === 422)
-        assert.deepEqual((await s.api.listNode({labelSelector: 'zone=a'})).items.map((n) => n.metadata?.name), ['w1'])
-        assert.deepEqual((await s.api.listNode({labelSelector: 'zone in (a,b),zone!=b'})).items.map((n) => n.metadata?.name), ['w1'])
+        assert.deepEqual(
+          (await s.api.listNode({labelSelector: 'zone=a'})).items.map((n) => n.metadata?.name),
+          ['w1'],
+        )
+        assert.deepEqual(
+          (await s.api.listNode({labelSelector: 'zone in (a,b),zone!=b'})).items.map((n) => n.metadata?.name),
+          ['w1'],
+        )
 
         await s.api.patchNode({name: 'w1', body: {metadata: {labels: {zone: null, tier: 'x'}}}}, mergePatch)
-        await s.api.patchNode({name: 'w1', body: {spec: {taints: [{key: 'k', value: 'v', effect: 'NoSchedule'}]}}}, strategicPatch)
+        await s.api.patchNode(
+          {name: 'w1', body: {spec: {taints: [{key: 'k', value: 'v', effect: 'NoSchedule'}]}}},
+          strategicPatch,
+        )
         await s.api.patchNode({name: 'w1', body: [{op: 'add', path: '/spec/unschedulable', value: true}]})
         const w1 = await s.api.readNode({name: 'w1'})
         assert.deepEqual(plain(w1.metadata?.labels), {tier: 'x'})
@@ -272,12 +351,19 @@ describe('k3s stand-in', function () {
       requireTool(this, 'kubectl', 'kubernetes-client')
       const s = await startServer(['--disable-agent'])
       await s.api.createNode({body: node('w1')})
-      await s.api.createNamespacedPod({namespace: 'default', body: {metadata: {name: 'p1'}, spec: {nodeName: 'w1', containers: [{name: 'c', image: 'busybox'}]}}})
+      await s.api.createNamespacedPod({
+        namespace: 'default',
+        body: {metadata: {name: 'p1'}, spec: {nodeName: 'w1', containers: [{name: 'c', image: 'busybox'}]}},
+      })
       const cache = await tempDir('standin-kubectl-')
-      const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', s.kubeconfig, '--cache-dir', cache, ...args])
+      const kubectl = (...args: string[]) =>
+        run('kubectl', ['--kubeconfig', s.kubeconfig, '--cache-dir', cache, ...args])
 
       const list = JSON.parse((await kubectl('get', 'nodes', '-o', 'json')).stdout)
-      assert.deepEqual(list.items.map((n: V1Node) => n.metadata?.name), ['w1'])
+      assert.deepEqual(
+        list.items.map((n: V1Node) => n.metadata?.name),
+        ['w1'],
+      )
       assert.match((await kubectl('cordon', 'w1')).stdout, /node\/w1 cordoned/)
       assert.equal((await s.api.readNode({name: 'w1'})).spec?.unschedulable, true)
       assert.match((await kubectl('get', 'pods', '-A')).stdout, /default\s+p1\s+/)
@@ -292,18 +378,40 @@ describe('k3s stand-in', function () {
     it('joins with the token, registers its Node with labels and taints, heartbeats, re-registers, stops on SIGTERM', async () => {
       const s = await startServer(['--disable-agent'])
       const agentDir = await tempDir('standin-agent-')
-      const agent = standin(['agent', '--server', `https://127.0.0.1:${s.port}`, '--token-file', join(s.dataDir, 'server/agent-token'),
-        '--node-name', 'w1', '--node-label', 'zone=a', '--node-taint', 'dedicated=gpu:NoSchedule', '--data-dir', agentDir])
-      const w1 = await waitFor('the agent\'s Node', async () => (await s.api.listNode({labelSelector: 'zone=a'})).items[0])
+      const agent = standin([
+        'agent',
+        '--server',
+        `https://127.0.0.1:${s.port}`,
+        '--token-file',
+        join(s.dataDir, 'server/agent-token'),
+        '--node-name',
+        'w1',
+        '--node-label',
+        'zone=a',
+        '--node-taint',
+        'dedicated=gpu:NoSchedule',
+        '--data-dir',
+        agentDir,
+      ])
+      const w1 = await waitFor(
+        "the agent's Node",
+        async () => (await s.api.listNode({labelSelector: 'zone=a'})).items[0],
+      )
       assert.equal(w1.metadata?.name, 'w1')
       assert.deepEqual(plain(w1.spec?.taints), [{key: 'dedicated', value: 'gpu', effect: 'NoSchedule'}])
       assert.equal(w1.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True')
       assert.equal(w1.status?.nodeInfo?.kubeletVersion, 'v1.34.1+k3s1')
       const before = w1.status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime
-      await waitFor('a heartbeat', async () => {
-        const n = await s.api.readNode({name: 'w1'})
-        return String(n.status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime) !== String(before) ? true : undefined
-      }, 15_000)
+      await waitFor(
+        'a heartbeat',
+        async () => {
+          const n = await s.api.readNode({name: 'w1'})
+          return String(n.status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime) !== String(before)
+            ? true
+            : undefined
+        },
+        15_000,
+      )
 
       await s.api.deleteNode({name: 'w1'})
       await waitFor('registration again', async () => (await s.api.readNode({name: 'w1'})).metadata?.name, 15_000)
@@ -312,38 +420,85 @@ describe('k3s stand-in', function () {
       assert.deepEqual(await agent.exited, {code: 0, signal: null})
     })
 
-    it('refuses a server whose CA does not match the token\'s hash, in k3s\'s words, and gives up', async () => {
+    it("refuses a server whose CA does not match the token's hash, in k3s's words, and gives up", async () => {
       const s = await startServer(['--disable-agent', '--token', 'sekrit123'])
       const bad = `K10${'0'.repeat(64)}::node:sekrit123`
-      const agent = standin(['agent', '--server', `https://127.0.0.1:${s.port}`, '--token', bad, '--node-name', 'w9', '--data-dir', await tempDir('standin-agent-')], {K3S_STANDIN_GIVE_UP_SECONDS: '3'})
+      const agent = standin(
+        [
+          'agent',
+          '--server',
+          `https://127.0.0.1:${s.port}`,
+          '--token',
+          bad,
+          '--node-name',
+          'w9',
+          '--data-dir',
+          await tempDir('standin-agent-'),
+        ],
+        {K3S_STANDIN_GIVE_UP_SECONDS: '3'},
+      )
       const {code} = await agent.exited
       assert.equal(code, 1)
-      assert.match(agent.output(), new RegExp(`level=error msg="Failed to validate connection to cluster at https://127.0.0.1:${s.port}: token CA hash does not match the Cluster CA certificate hash: 0{64} != [0-9a-f]{64}"`))
+      assert.match(
+        agent.output(),
+        new RegExp(
+          `level=error msg="Failed to validate connection to cluster at https://127.0.0.1:${s.port}: token CA hash does not match the Cluster CA certificate hash: 0{64} != [0-9a-f]{64}"`,
+        ),
+      )
       assert.deepEqual((await s.api.listNode()).items, [])
     })
 
     it('exits 1 when the server stays unreachable', async () => {
       const port = await freePort()
-      const agent = standin(['agent', '--server', `https://127.0.0.1:${port}`, '--token', 'x', '--data-dir', await tempDir('standin-agent-')], {K3S_STANDIN_GIVE_UP_SECONDS: '2'})
+      const agent = standin(
+        [
+          'agent',
+          '--server',
+          `https://127.0.0.1:${port}`,
+          '--token',
+          'x',
+          '--data-dir',
+          await tempDir('standin-agent-'),
+        ],
+        {K3S_STANDIN_GIVE_UP_SECONDS: '2'},
+      )
       assert.equal((await agent.exited).code, 1)
       assert.match(agent.output(), new RegExp(`dial tcp 127.0.0.1:${port}: connect: connection refused`))
       assert.match(agent.output(), /level=fatal/)
     })
   })
 
-  describe('server with its agent: the kubelet\'s startup accesses', () => {
+  describe("server with its agent: the kubelet's startup accesses", () => {
     beforeEach(function () {
       requireRoot(this)
       requireTool(this, 'unshare', 'util-linux')
     })
 
     it('passes the overlay check on this filesystem, sets the fake tunables, and registers its tainted Node', async () => {
-      const fake = await fakeProcSys({...Object.fromEntries(TUNABLES.map(([n, v]) => [n, String(v)])), 'vm/overcommit_memory': '0', 'kernel/panic': '0'})
-      const s = await startServer(['--node-name', 'sandbox', '--node-label', 'hybrid.dev/sandbox=true', '--node-taint', 'hybrid.dev/sandbox=true:NoSchedule'], {setup: FAKE_PROC_SYS, env: {FAKE_PROC_SYS: fake}})
+      const fake = await fakeProcSys({
+        ...Object.fromEntries(TUNABLES.map(([n, v]) => [n, String(v)])),
+        'vm/overcommit_memory': '0',
+        'kernel/panic': '0',
+      })
+      const s = await startServer(
+        [
+          '--node-name',
+          'sandbox',
+          '--node-label',
+          'hybrid.dev/sandbox=true',
+          '--node-taint',
+          'hybrid.dev/sandbox=true:NoSchedule',
+        ],
+        {setup: FAKE_PROC_SYS, env: {FAKE_PROC_SYS: fake}},
+      )
       assert.equal(await readFile(join(fake, 'vm/overcommit_memory'), 'utf8'), '1', 'the kubelet writes what differs')
       assert.equal(await readFile(join(fake, 'kernel/panic'), 'utf8'), '10')
       assert.equal(await readFile(join(fake, 'vm/panic_on_oom'), 'utf8'), '0\n', 'and leaves what matches')
-      assert.deepEqual(await readdir(join(s.dataDir, 'agent/containerd')), [], 'the overlay check cleans up after itself')
+      assert.deepEqual(
+        await readdir(join(s.dataDir, 'agent/containerd')),
+        [],
+        'the overlay check cleans up after itself',
+      )
       const n = await s.api.readNode({name: 'sandbox'})
       assert.deepEqual(plain(n.spec?.taints), [{key: 'hybrid.dev/sandbox', value: 'true', effect: 'NoSchedule'}])
       assert.equal(n.metadata?.labels?.['node-role.kubernetes.io/control-plane'], 'true')
@@ -356,15 +511,31 @@ describe('k3s stand-in', function () {
       const fake = await fakeProcSys(Object.fromEntries(TUNABLES.map(([n, v]) => [n, String(v)])))
       // an overlay upper dir cannot live on overlayfs: a real mount(2) refusal
       const setup = `${FAKE_PROC_SYS}; mount -t overlay overlay -o lowerdir=${dir}/l,upperdir=${dir}/u,workdir=${dir}/w ${dir}/m`
-      const args = (port: number, ...extra: string[]) => ['server', '--data-dir', `${dir}/m/data`, '--https-listen-port', String(port), '--bind-address', '127.0.0.1', '--write-kubeconfig', `${dir}/kc.yaml`, ...extra]
+      const args = (port: number, ...extra: string[]) => [
+        'server',
+        '--data-dir',
+        `${dir}/m/data`,
+        '--https-listen-port',
+        String(port),
+        '--bind-address',
+        '127.0.0.1',
+        '--write-kubeconfig',
+        `${dir}/kc.yaml`,
+        ...extra,
+      ]
       const refused = standinPrivate(setup, args(await freePort()), {FAKE_PROC_SYS: fake})
       assert.equal((await refused.exited).code, 1)
-      assert.match(refused.output(), new RegExp(`level=fatal msg="failed to start containerd: \\\\"overlayfs\\\\" snapshotter cannot be enabled for \\\\"${dir}/m/data/agent/containerd\\\\", try using \\\\"fuse-overlayfs\\\\" or \\\\"native\\\\": failed to mount overlay: invalid argument"`))
+      assert.match(
+        refused.output(),
+        new RegExp(
+          `level=fatal msg="failed to start containerd: \\\\"overlayfs\\\\" snapshotter cannot be enabled for \\\\"${dir}/m/data/agent/containerd\\\\", try using \\\\"fuse-overlayfs\\\\" or \\\\"native\\\\": failed to mount overlay: invalid argument"`,
+        ),
+      )
       const native = standinPrivate(setup, args(await freePort(), '--snapshotter=native'), {FAKE_PROC_SYS: fake})
       await waitForOutput(native, /k3s is up and running/)
     })
 
-    it('fails on this host\'s own /proc/sys exactly where the kubelet would have to write (a read-only view)', async () => {
+    it("fails on this host's own /proc/sys exactly where the kubelet would have to write (a read-only view)", async () => {
       const expected: string[] = []
       for (const [name, want] of TUNABLES) {
         const value = hostBefore[name]
@@ -372,7 +543,18 @@ describe('k3s stand-in', function () {
         else if (Number(value.trim()) !== want) expected.push(`open /proc/sys/${name}: read-only file system`)
       }
       const dir = await tempDir('standin-host-')
-      const args = ['server', '--snapshotter=native', '--data-dir', `${dir}/data`, '--https-listen-port', String(await freePort()), '--bind-address', '127.0.0.1', '--write-kubeconfig', `${dir}/kc.yaml`]
+      const args = [
+        'server',
+        '--snapshotter=native',
+        '--data-dir',
+        `${dir}/data`,
+        '--https-listen-port',
+        String(await freePort()),
+        '--bind-address',
+        '127.0.0.1',
+        '--write-kubeconfig',
+        `${dir}/kc.yaml`,
+      ]
       const p = standinPrivate(READONLY_PROC_SYS, args)
       if (expected.length === 0) {
         await waitForOutput(p, /k3s is up and running/)
@@ -380,15 +562,38 @@ describe('k3s stand-in', function () {
       }
       assert.equal((await p.exited).code, 1)
       const err = expected.length === 1 ? expected[0] : `[${expected.join(', ')}]`
-      assert.ok(p.output().includes(`level=fatal msg="Failed to start ContainerManager" err=${JSON.stringify(err)}`), p.output())
+      assert.ok(
+        p.output().includes(`level=fatal msg="Failed to start ContainerManager" err=${JSON.stringify(err)}`),
+        p.output(),
+      )
     })
 
     it('names a missing tunable as the kubelet does', async () => {
-      const fake = await fakeProcSys({...Object.fromEntries(TUNABLES.map(([n, v]) => [n, String(v)])), 'vm/panic_on_oom': null})
+      const fake = await fakeProcSys({
+        ...Object.fromEntries(TUNABLES.map(([n, v]) => [n, String(v)])),
+        'vm/panic_on_oom': null,
+      })
       const dir = await tempDir('standin-missing-')
-      const p = standinPrivate(FAKE_PROC_SYS, ['server', '--data-dir', `${dir}/data`, '--https-listen-port', String(await freePort()), '--bind-address', '127.0.0.1', '--write-kubeconfig', `${dir}/kc.yaml`], {FAKE_PROC_SYS: fake})
+      const p = standinPrivate(
+        FAKE_PROC_SYS,
+        [
+          'server',
+          '--data-dir',
+          `${dir}/data`,
+          '--https-listen-port',
+          String(await freePort()),
+          '--bind-address',
+          '127.0.0.1',
+          '--write-kubeconfig',
+          `${dir}/kc.yaml`,
+        ],
+        {FAKE_PROC_SYS: fake},
+      )
       assert.equal((await p.exited).code, 1)
-      assert.match(p.output(), /level=fatal msg="Failed to start ContainerManager" err="open \/proc\/sys\/vm\/panic_on_oom: no such file or directory"/)
+      assert.match(
+        p.output(),
+        /level=fatal msg="Failed to start ContainerManager" err="open \/proc\/sys\/vm\/panic_on_oom: no such file or directory"/,
+      )
     })
   })
 
@@ -397,17 +602,38 @@ describe('k3s stand-in', function () {
       requireGvisor(this)
     })
 
-    it('fails on gVisor\'s /proc/sys, and on its missing /dev/kmsg once /proc/sys is faked', async () => {
+    it("fails on gVisor's /proc/sys, and on its missing /dev/kmsg once /proc/sys is faked", async () => {
       const dir = await tempDir('standin-gvisor-')
-      const args = (n: string) => [STANDIN, 'server', '--snapshotter=native', '--data-dir', `${dir}/${n}`, '--https-listen-port', '16443', '--bind-address', '127.0.0.1', '--write-kubeconfig', `${dir}/${n}.yaml`]
+      const args = (n: string) => [
+        STANDIN,
+        'server',
+        '--snapshotter=native',
+        '--data-dir',
+        `${dir}/${n}`,
+        '--https-listen-port',
+        '16443',
+        '--bind-address',
+        '127.0.0.1',
+        '--write-kubeconfig',
+        `${dir}/${n}.yaml`,
+      ]
       const bare = await runInGvisor(args('bare'), {cwd: dir, timeoutMs: 60_000})
       assert.equal(bare.code, 1, bare.stderr)
-      assert.match(bare.stderr, /level=fatal msg="Failed to start ContainerManager" err="\[.*open \/proc\/sys\/vm\/panic_on_oom: no such file or directory.*\]"/)
+      assert.match(
+        bare.stderr,
+        /level=fatal msg="Failed to start ContainerManager" err="\[.*open \/proc\/sys\/vm\/panic_on_oom: no such file or directory.*\]"/,
+      )
 
       const fake = await fakeProcSys(Object.fromEntries(TUNABLES.map(([n, v]) => [n, String(v)])))
-      const faked = await runInGvisor(['sh', '-c', 'set -e; mount --bind "$0" /proc/sys; exec "$@"', fake, ...args('faked')], {cwd: dir, timeoutMs: 60_000})
+      const faked = await runInGvisor(
+        ['sh', '-c', 'set -e; mount --bind "$0" /proc/sys; exec "$@"', fake, ...args('faked')],
+        {cwd: dir, timeoutMs: 60_000},
+      )
       assert.equal(faked.code, 1, faked.stderr)
-      assert.match(faked.stderr, /level=fatal msg="Failed to start OOM watcher" err="open \/dev\/kmsg: no such file or directory"/)
+      assert.match(
+        faked.stderr,
+        /level=fatal msg="Failed to start OOM watcher" err="open \/dev\/kmsg: no such file or directory"/,
+      )
     })
   })
 })

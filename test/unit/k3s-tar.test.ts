@@ -50,14 +50,18 @@ describe('k3s binary: reading bin/k3s out of a tar layer', function () {
       },
     })
     const chunks: Buffer[] = []
-    for (let offset = 0, size = 1; offset < tar.length; offset += size, size = (size * 7 + 3) % 700 + 1) chunks.push(tar.subarray(offset, offset + size))
+    for (let offset = 0, size = 1; offset < tar.length; offset += size, size = ((size * 7 + 3) % 700) + 1)
+      chunks.push(tar.subarray(offset, offset + size))
     await pipeline(Readable.from(chunks), extractor)
     return {finding: extractor.finding, content}
   }
 
   for (const format of ['gnu', 'ustar', 'pax']) {
     it(`finds ./bin/k3s among other files (${format} format)`, async function () {
-      const tar = await archive({'bin/k3s': binary, 'bin/other': randomBytes(777), 'etc/os-release': Buffer.from('x\n')}, [`--format=${format}`])
+      const tar = await archive(
+        {'bin/k3s': binary, 'bin/other': randomBytes(777), 'etc/os-release': Buffer.from('x\n')},
+        [`--format=${format}`],
+      )
       const {finding, content} = await extract(tar)
       assert.deepEqual(finding, {kind: 'file', bytes: binary.length})
       assert.ok(content.equals(binary))
@@ -80,9 +84,15 @@ describe('k3s binary: reading bin/k3s out of a tar layer', function () {
     await rm(join(dir, 'root'), {recursive: true, force: true})
     assert.deepEqual((await extract(await archive({'bin/.wh.k3s': Buffer.alloc(0)}))).finding, {kind: 'whiteout'})
     await rm(join(dir, 'root'), {recursive: true, force: true})
-    assert.deepEqual((await extract(await archive({'bin/.wh..wh..opq': Buffer.alloc(0), 'bin/ctr': Buffer.from('c')}))).finding, {kind: 'whiteout'})
+    assert.deepEqual(
+      (await extract(await archive({'bin/.wh..wh..opq': Buffer.alloc(0), 'bin/ctr': Buffer.from('c')}))).finding,
+      {kind: 'whiteout'},
+    )
     await rm(join(dir, 'root'), {recursive: true, force: true})
-    assert.deepEqual((await extract(await archive({'bin/k3s': {link: 'k3s-real'}, 'bin/k3s-real': binary}))).finding, {kind: 'link', target: 'k3s-real'})
+    assert.deepEqual((await extract(await archive({'bin/k3s': {link: 'k3s-real'}, 'bin/k3s-real': binary}))).finding, {
+      kind: 'link',
+      target: 'k3s-real',
+    })
   })
 
   it('a file stored twice (tar --append): the last copy wins', async function () {

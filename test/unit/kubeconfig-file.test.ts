@@ -7,7 +7,13 @@ import {parse} from 'yaml'
 
 import {HybridError} from '../../src/errors.js'
 import {kubeConfigFromString} from '../../src/kube/client.js'
-import {mergeIntoFile, mergeKubeconfig, mergeTarget, renameKubeconfig, userKubeconfig} from '../../src/kube/kubeconfig.js'
+import {
+  mergeIntoFile,
+  mergeKubeconfig,
+  mergeTarget,
+  renameKubeconfig,
+  userKubeconfig,
+} from '../../src/kube/kubeconfig.js'
 
 /** What k3s writes: everything named "default", server on 127.0.0.1. */
 const K3S_KUBECONFIG = `apiVersion: v1
@@ -32,12 +38,14 @@ users:
 `
 
 describe('kubeconfig files', () => {
-  it('makes the user\'s kubeconfig: everything named after the cluster, server on 127.0.0.1:<apiPort>', () => {
+  it("makes the user's kubeconfig: everything named after the cluster, server on 127.0.0.1:<apiPort>", () => {
     const text = userKubeconfig(K3S_KUBECONFIG, 'lab', 'https://127.0.0.1:16443')
     const doc = parse(text)
     assert.equal(doc['current-context'], 'lab')
     assert.deepEqual(doc.contexts, [{name: 'lab', context: {cluster: 'lab', user: 'lab'}}])
-    assert.deepEqual(doc.clusters, [{name: 'lab', cluster: {'certificate-authority-data': 'Q0EtREFUQQ==', server: 'https://127.0.0.1:16443'}}])
+    assert.deepEqual(doc.clusters, [
+      {name: 'lab', cluster: {'certificate-authority-data': 'Q0EtREFUQQ==', server: 'https://127.0.0.1:16443'}},
+    ])
     assert.equal(doc.users[0].name, 'lab')
     assert.equal(doc.users[0].user['client-key-data'], 'S0VZ')
     const kc = kubeConfigFromString(text)
@@ -66,10 +74,16 @@ current-context: prod
 preferences: {colors: true}
 `
     const doc = parse(mergeKubeconfig(existing, userKubeconfig(K3S_KUBECONFIG, 'lab', 'https://127.0.0.1:6443')))
-    assert.deepEqual(doc.clusters.map((c: {name: string}) => c.name), ['prod', 'lab'])
+    assert.deepEqual(
+      doc.clusters.map((c: {name: string}) => c.name),
+      ['prod', 'lab'],
+    )
     assert.equal(doc.clusters[1].cluster.server, 'https://127.0.0.1:6443')
     assert.deepEqual(doc.contexts[0], {name: 'prod', context: {cluster: 'prod', user: 'prod', namespace: 'web'}})
-    assert.deepEqual(doc.users.map((u: {name: string}) => u.name), ['prod', 'lab'])
+    assert.deepEqual(
+      doc.users.map((u: {name: string}) => u.name),
+      ['prod', 'lab'],
+    )
     assert.equal(doc['current-context'], 'lab')
     assert.deepEqual(doc.preferences, {colors: true})
   })
@@ -102,7 +116,11 @@ preferences: {colors: true}
     it('refuses a file that is not a kubeconfig, in one sentence, and leaves it as it was', async () => {
       const target = join(dir, 'config')
       await writeFile(target, '- just\n- a list\n')
-      await assert.rejects(mergeIntoFile(target, userKubeconfig(K3S_KUBECONFIG, 'lab', 'https://127.0.0.1:6443')), (e: HybridError) => e instanceof HybridError && e.message === `${target} is not a kubeconfig (not a YAML mapping)`)
+      await assert.rejects(
+        mergeIntoFile(target, userKubeconfig(K3S_KUBECONFIG, 'lab', 'https://127.0.0.1:6443')),
+        (e: HybridError) =>
+          e instanceof HybridError && e.message === `${target} is not a kubeconfig (not a YAML mapping)`,
+      )
       assert.equal(await readFile(target, 'utf8'), '- just\n- a list\n')
     })
   })

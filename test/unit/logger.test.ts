@@ -21,8 +21,11 @@ describe('createLogger (real process: stderr and the log file)', function () {
   const logFile = () => join(dir, 'state', 'logs', 'hybrid.log')
   const run = (...args: string[]) =>
     new Promise<{code: number; stdout: string; stderr: string}>((resolve) => {
-      execFile(process.execPath, [child, 'log', ...args], {env: {...process.env, HYBRID_STATE_DIR: join(dir, 'state'), NO_COLOR: '1'}}, (error, stdout, stderr) =>
-        resolve({code: error ? (error.code as number) : 0, stdout, stderr}),
+      execFile(
+        process.execPath,
+        [child, 'log', ...args],
+        {env: {...process.env, HYBRID_STATE_DIR: join(dir, 'state'), NO_COLOR: '1'}},
+        (error, stdout, stderr) => resolve({code: error ? (error.code as number) : 0, stdout, stderr}),
       )
     })
 
@@ -30,7 +33,10 @@ describe('createLogger (real process: stderr and the log file)', function () {
     const {code, stdout, stderr} = await run('json', 'info', 'nofile')
     assert.equal(code, 0, stderr)
     assert.equal(stdout, '')
-    const lines = stderr.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const lines = stderr
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     assert.deepEqual(
       lines.map((l) => [l.level, l.command, l.host, l.msg]),
       [
@@ -43,13 +49,19 @@ describe('createLogger (real process: stderr and the log file)', function () {
 
   it('pretty: human lines on stderr, the host before the message', async () => {
     const {stderr} = await run('pretty', 'debug', 'nofile')
-    assert.match(stderr, /^\[\d\d:\d\d:\d\d\] DEBUG: a debug line\n\[\d\d:\d\d:\d\d\] INFO: w9: hello from w9\n\[\d\d:\d\d:\d\d\] WARN: careful now\n$/)
+    assert.match(
+      stderr,
+      /^\[\d\d:\d\d:\d\d\] DEBUG: a debug line\n\[\d\d:\d\d:\d\d\] INFO: w9: hello from w9\n\[\d\d:\d\d:\d\d\] WARN: careful now\n$/,
+    )
   })
 
   it('the log file gets every line from debug up, as JSON, whatever stderr shows; dir 0700, file 0600', async () => {
     const {stderr} = await run('pretty', 'warn', 'file')
     assert.ok(!stderr.includes('hello from w9'))
-    const lines = (await readFile(logFile(), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const lines = (await readFile(logFile(), 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     assert.deepEqual(
       lines.map((l) => l.msg),
       ['a debug line', 'hello from w9', 'careful now'],

@@ -14,7 +14,18 @@ import {HybridError} from '../../src/errors.js'
 import {createLogger, type LogFormat} from '../../src/log/logger.js'
 import {registerSecret} from '../../src/log/redact.js'
 import {writeStderr} from '../../src/log/terminal.js'
-import {createPlanContext, createProgress, forEachHost, handleInterrupts, type Phase, type PlanContext, progressMode, renderSummary, runPlan, summaryJson} from '../../src/plan/index.js'
+import {
+  createPlanContext,
+  createProgress,
+  forEachHost,
+  handleInterrupts,
+  type Phase,
+  type PlanContext,
+  progressMode,
+  renderSummary,
+  runPlan,
+  summaryJson,
+} from '../../src/plan/index.js'
 
 const scenario = process.argv[2]
 const stepMs = Number(process.env.STEP_MS ?? 300)
@@ -28,7 +39,11 @@ async function interrupt(): Promise<number> {
   const steps = ['one', 'two', 'three'].map((title) => ({title, run: () => sleep(stepMs)}))
   const phases: Phase[] = [
     {title: 'first', run: () => {}, cleanUp: () => progress.report({event: 'result', result: 'cleaned first'})},
-    {title: 'join', run: async (c) => void (await forEachHost(c, hosts, {name: (h) => h, steps})), cleanUp: () => progress.report({event: 'result', result: 'cleaned join'})},
+    {
+      title: 'join',
+      run: async (c) => void (await forEachHost(c, hosts, {name: (h) => h, steps})),
+      cleanUp: () => progress.report({event: 'result', result: 'cleaned join'}),
+    },
     {title: 'last', run: () => {}, cleanUp: () => progress.report({event: 'result', result: 'cleaned last'})},
   ]
   const result = await runPlan(phases, ctx)
@@ -42,9 +57,13 @@ async function redaction(format: LogFormat): Promise<number> {
   registerSecret(token)
   const logger = createLogger({format, level: process.env.LOG_LEVEL ?? 'info', command: 'child'})
   const json = format === 'json'
-  const progress = createProgress({mode: progressMode({json, logFormat: format, stderrIsTTY: Boolean(process.stderr.isTTY)}), logger})
+  const progress = createProgress({
+    mode: progressMode({json, logFormat: format, stderrIsTTY: Boolean(process.stderr.isTTY)}),
+    logger,
+  })
   const ctx = createPlanContext({logger, progress, concurrency: 2})
-  const pem = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----'
+  const pem =
+    '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----'
   const phases: Phase[] = [
     {
       title: 'connect',
@@ -56,7 +75,15 @@ async function redaction(format: LogFormat): Promise<number> {
               title: 'authenticate',
               run: async (h, host) => {
                 if (h === 'w2') throw new Error(`ssh auth failed for ${h} with token ${token}`)
-                host.logger.info({token, nested: {deeper: {password: 'hunter2-hunter2'}}, kubeconfig: 'apiVersion: v1\nusers:\n- user:\n    client-key-data: LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCk1IY0NBUUVFSUVy\n'}, 'connected')
+                host.logger.info(
+                  {
+                    token,
+                    nested: {deeper: {password: 'hunter2-hunter2'}},
+                    kubeconfig:
+                      'apiVersion: v1\nusers:\n- user:\n    client-key-data: LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCk1IY0NBUUVFSUVy\n',
+                  },
+                  'connected',
+                )
                 host.logger.warn(`server said K10${'ab'.repeat(32)}::server:0123456789abcdef is the join token`)
                 host.logger.error({err: new Error(`key rejected:\n${pem}`)}, 'key problem')
                 await c.wet(h, `write the token ${token} to /var/lib/rancher/k3s/token`, () => {})

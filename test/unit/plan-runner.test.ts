@@ -7,7 +7,20 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {HybridError} from '../../src/errors.js'
 import {clearSecrets, registerSecret} from '../../src/log/redact.js'
-import {exitCodeFor, exitCodeOf, forEachHost, type HostStatus, type Phase, type PlanContext, renderChanges, renderHostTable, renderSummary, runPlan, skip, summaryJson} from '../../src/plan/index.js'
+import {
+  exitCodeFor,
+  exitCodeOf,
+  forEachHost,
+  type HostStatus,
+  type Phase,
+  type PlanContext,
+  renderChanges,
+  renderHostTable,
+  renderSummary,
+  runPlan,
+  skip,
+  summaryJson,
+} from '../../src/plan/index.js'
 import {testContext} from './plan-test-context.js'
 
 /** A phase that appends what happens to it to `calls`. */
@@ -36,7 +49,15 @@ describe('runPlan', () => {
       ],
       ctx,
     )
-    assert.deepEqual(calls, ['prepare one', 'shouldRun one', 'run one', 'prepare two', 'prepare three', 'prepare four', 'run four'])
+    assert.deepEqual(calls, [
+      'prepare one',
+      'shouldRun one',
+      'run one',
+      'prepare two',
+      'prepare three',
+      'prepare four',
+      'run four',
+    ])
     assert.equal(result.status, 'done')
     assert.equal(result.exitCode, 0)
     assert.deepEqual(
@@ -70,7 +91,10 @@ describe('runPlan', () => {
     assert.ok(!calls.includes('run e') && !calls.includes('prepare e'))
     assert.equal(result.status, 'failed')
     assert.equal(result.exitCode, 1)
-    assert.deepEqual(result.failure && {phase: result.failure.phase, message: result.failure.message}, {phase: 'd', message: 'd exploded'})
+    assert.deepEqual(result.failure && {phase: result.failure.phase, message: result.failure.message}, {
+      phase: 'd',
+      message: 'd exploded',
+    })
     assert.deepEqual(
       result.phases.map((p) => p.status),
       ['done', 'skipped', 'done', 'failed', 'not-run'],
@@ -182,7 +206,10 @@ describe('runPlan', () => {
         {phase: 'write config', host: 'w2', sentence: `write ${join(dir, 'w2.yaml')}`},
       ])
       assert.ok(events.some((e) => e.event === 'change' && e.dryRun && e.host === 'w1'))
-      assert.equal(renderChanges(result.changes, true), `dry run: 2 changes would be made:\n  write config\n    w1: write ${join(dir, 'w1.yaml')}\n    w2: write ${join(dir, 'w2.yaml')}\n`)
+      assert.equal(
+        renderChanges(result.changes, true),
+        `dry run: 2 changes would be made:\n  write config\n    w1: write ${join(dir, 'w1.yaml')}\n    w2: write ${join(dir, 'w2.yaml')}\n`,
+      )
       const json = JSON.parse(JSON.stringify(summaryJson(result))) as {dryRun: boolean; changes: unknown[]}
       assert.equal(json.dryRun, true)
       assert.equal(json.changes.length, 2)
@@ -199,7 +226,15 @@ describe('runPlan', () => {
 
     it('a change that fails is not recorded as made', async () => {
       const {ctx} = testContext()
-      const result = await runPlan([phase('x', [], {run: (c: PlanContext) => c.wet('w1', 'restart k3s-agent', () => Promise.reject(new Error('unit not found')))})], ctx)
+      const result = await runPlan(
+        [
+          phase('x', [], {
+            run: (c: PlanContext) =>
+              c.wet('w1', 'restart k3s-agent', () => Promise.reject(new Error('unit not found'))),
+          }),
+        ],
+        ctx,
+      )
       assert.deepEqual(result.changes, [])
       assert.equal(result.failure?.message, 'unit not found')
     })
@@ -207,7 +242,10 @@ describe('runPlan', () => {
     it('a registered secret in a sentence is redacted in the recorded change', async () => {
       registerSecret('tok-9f8e7d6c5b4a')
       const {ctx} = testContext({dryRun: true})
-      const result = await runPlan([phase('x', [], {run: (c: PlanContext) => c.wet('w1', 'write token tok-9f8e7d6c5b4a', () => {})})], ctx)
+      const result = await runPlan(
+        [phase('x', [], {run: (c: PlanContext) => c.wet('w1', 'write token tok-9f8e7d6c5b4a', () => {})})],
+        ctx,
+      )
       assert.equal(result.changes[0].sentence, 'write token [redacted]')
     })
   })
@@ -245,7 +283,9 @@ describe('runPlan', () => {
       run: async (ctx: PlanContext) => {
         await forEachHost(ctx, ['w1', 'w2', 'w3'], {
           name: (h) => h,
-          steps: [{title: 'join', run: (h) => (failing.includes(h) ? Promise.reject(new Error(`${h} refused`)) : undefined)}],
+          steps: [
+            {title: 'join', run: (h) => (failing.includes(h) ? Promise.reject(new Error(`${h} refused`)) : undefined)},
+          ],
         })
       },
     })
@@ -297,7 +337,10 @@ describe('runPlan', () => {
               name: (h) => h,
               steps: [
                 {title: 'connect', run: () => {}},
-                {title: 'upload k3s', run: (h) => (h === 'w2' ? Promise.reject(new Error('no space left on device')) : undefined)},
+                {
+                  title: 'upload k3s',
+                  run: (h) => (h === 'w2' ? Promise.reject(new Error('no space left on device')) : undefined),
+                },
               ],
             })
           },

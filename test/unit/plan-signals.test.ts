@@ -66,7 +66,10 @@ describe('SIGINT during a plan (real process, real signals)', function () {
   })
 
   function start(stepMs: number): Watched {
-    proc = spawn(process.execPath, [child, 'interrupt'], {env: {...process.env, STEP_MS: String(stepMs)}, stdio: ['ignore', 'pipe', 'pipe']})
+    proc = spawn(process.execPath, [child, 'interrupt'], {
+      env: {...process.env, STEP_MS: String(stepMs)},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     return new Watched(proc)
   }
 

@@ -24,7 +24,10 @@ export function testContext(options: {dryRun?: boolean; concurrency?: number; si
   const lines: LogLine[] = []
   const events: ProgressEvent[] = []
   // The same redaction hook as createLogger, so tests see what the sinks would get.
-  const logger = pino({level: 'debug', hooks: {streamWrite: redactLine}}, {write: (line: string) => void lines.push(JSON.parse(line) as LogLine)})
+  const logger = pino(
+    {level: 'debug', hooks: {streamWrite: redactLine}},
+    {write: (line: string) => void lines.push(JSON.parse(line) as LogLine)},
+  )
   const progress: Progress = {mode: 'plain', report: (event) => void events.push(event), close: () => {}}
   return {ctx: createPlanContext({logger, progress, ...options}), lines, events}
 }

@@ -138,14 +138,19 @@ describe('forEachHost', () => {
     const done = await forEachHost(ctx, hosts, {name: (h) => h, steps})
 
     assert.deepEqual(done, ['w1', 'w2', 'w4', 'w5'])
-    for (const h of done) for (const s of ['one', 'two', 'three']) assert.ok(ran.includes(`${h} ${s}`), `${h} ${s} did not run`)
+    for (const h of done)
+      for (const s of ['one', 'two', 'three']) assert.ok(ran.includes(`${h} ${s}`), `${h} ${s} did not run`)
     assert.ok(!ran.includes('w3 three'))
     const w3 = ctx.ledger.hosts.outcomes().find((o) => o.host === 'w3')
     assert.equal(w3?.status, 'failed')
     assert.equal(w3?.step, 'two')
     assert.equal(w3?.stepsDone, 1)
     assert.equal(w3?.error, 'connection reset by peer')
-    assert.ok(events.some((e) => e.event === 'step' && e.host === 'w3' && e.status === 'failed' && e.error === 'connection reset by peer'))
+    assert.ok(
+      events.some(
+        (e) => e.event === 'step' && e.host === 'w3' && e.status === 'failed' && e.error === 'connection reset by peer',
+      ),
+    )
     // The stack goes to the debug log, on a line that names the host.
     assert.ok(lines.some((l) => l.host === 'w3' && l.level === 20 && JSON.stringify(l.err).includes('somewhere')))
 
@@ -163,7 +168,10 @@ describe('forEachHost', () => {
       {title: 'act', run: (h) => void ran.push(h)},
     ]
     const done = await forEachHost(ctx, ['a', 'b'], {name: (h) => h, steps})
-    await forEachHost(ctx, ['a', 'b'], {name: (h) => h, steps: [{title: 'later', run: (h) => void ran.push(`${h} later`)}]})
+    await forEachHost(ctx, ['a', 'b'], {
+      name: (h) => h,
+      steps: [{title: 'later', run: (h) => void ran.push(`${h} later`)}],
+    })
     assert.deepEqual(done, ['a'])
     assert.deepEqual(ran, ['a', 'a later'])
     const b = ctx.ledger.hosts.outcomes().find((o) => o.host === 'b')
@@ -174,7 +182,10 @@ describe('forEachHost', () => {
   it('redacts a registered secret from the error sentence it records', async () => {
     registerSecret('s3cr3t-t0ken-value')
     const {ctx, events} = testContext()
-    await forEachHost(ctx, ['w1'], {name: (h) => h, steps: [{title: 'join', run: () => Promise.reject(new Error('join refused token s3cr3t-t0ken-value'))}]})
+    await forEachHost(ctx, ['w1'], {
+      name: (h) => h,
+      steps: [{title: 'join', run: () => Promise.reject(new Error('join refused token s3cr3t-t0ken-value'))}],
+    })
     const outcome = ctx.ledger.hosts.outcomes()[0]
     assert.equal(outcome.error, 'join refused token [redacted]')
     assert.ok(!JSON.stringify(events).includes('s3cr3t-t0ken-value'))
@@ -182,7 +193,10 @@ describe('forEachHost', () => {
 
   it('reports bytes of the current step', async () => {
     const {ctx, events} = testContext()
-    await forEachHost(ctx, ['w1'], {name: (h) => h, steps: [{title: 'upload k3s', run: (_h, host) => host.bytes(512, 1024)}]})
+    await forEachHost(ctx, ['w1'], {
+      name: (h) => h,
+      steps: [{title: 'upload k3s', run: (_h, host) => host.bytes(512, 1024)}],
+    })
     assert.deepEqual(
       events.filter((e) => e.event === 'bytes'),
       [{event: 'bytes', phase: '', host: 'w1', step: 'upload k3s', done: 512, total: 1024}],

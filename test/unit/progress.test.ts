@@ -12,13 +12,18 @@ const child = fileURLToPath(new URL('plan-child.js', import.meta.url))
 
 function capture() {
   const lines: Array<Record<string, unknown>> = []
-  const logger = pino({level: 'debug'}, {write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>)})
+  const logger = pino(
+    {level: 'debug'},
+    {write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>)},
+  )
   return {lines, logger}
 }
 
 function run(file: string, args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
   return new Promise((resolve) => {
-    execFile(file, args, {env: {...process.env, STEP_MS: '400'}}, (error, stdout, stderr) => resolve({code: error ? (error.code as number) : 0, stdout, stderr}))
+    execFile(file, args, {env: {...process.env, STEP_MS: '400'}}, (error, stdout, stderr) =>
+      resolve({code: error ? (error.code as number) : 0, stdout, stderr}),
+    )
   })
 }
 
@@ -35,7 +40,13 @@ describe('progress', () => {
 
   describe('rows', () => {
     const rows: RowState[] = [
-      {host: 'w1', status: 'running', step: 'upload k3s', startedAt: 0, bytes: {done: 35 * 1024 * 1024, total: 70 * 1024 * 1024}},
+      {
+        host: 'w1',
+        status: 'running',
+        step: 'upload k3s',
+        startedAt: 0,
+        bytes: {done: 35 * 1024 * 1024, total: 70 * 1024 * 1024},
+      },
       {host: 'worker-2', status: 'done', step: 'wait ready', startedAt: 0, endedAt: 4100},
       {host: 'w3', status: 'failed', step: 'connect', startedAt: 1000, endedAt: 3000, note: 'connection refused'},
       {host: 'w4', status: 'waiting'},
@@ -58,7 +69,10 @@ describe('progress', () => {
 
     it('on a short terminal show running and failed hosts first and count the rest', () => {
       const frame = renderRows('install agents', rows, 12_300, 120, 3).split('\n')
-      assert.deepEqual(frame.slice(1).map((l) => l.slice(0, 12).trim()), ['› w1', '✗ w3', '… 2 more'])
+      assert.deepEqual(
+        frame.slice(1).map((l) => l.slice(0, 12).trim()),
+        ['› w1', '✗ w3', '… 2 more'],
+      )
     })
   })
 
@@ -66,10 +80,23 @@ describe('progress', () => {
     registerSecret('super-secret-value')
     const {logger} = capture()
     const out: string[] = []
-    const progress = createProgress({mode: 'json', logger, out: {write: (s: string) => out.push(s)}, bytesIntervalMs: 60_000})
+    const progress = createProgress({
+      mode: 'json',
+      logger,
+      out: {write: (s: string) => out.push(s)},
+      bytesIntervalMs: 60_000,
+    })
     progress.report({event: 'step', phase: 'join', host: 'w1', step: 'upload k3s', status: 'start'})
-    for (let done = 0; done <= 10; done++) progress.report({event: 'bytes', phase: 'join', host: 'w1', step: 'upload k3s', done, total: 10})
-    progress.report({event: 'step', phase: 'join', host: 'w1', step: 'upload k3s', status: 'failed', error: 'refused super-secret-value'})
+    for (let done = 0; done <= 10; done++)
+      progress.report({event: 'bytes', phase: 'join', host: 'w1', step: 'upload k3s', done, total: 10})
+    progress.report({
+      event: 'step',
+      phase: 'join',
+      host: 'w1',
+      step: 'upload k3s',
+      status: 'failed',
+      error: 'refused super-secret-value',
+    })
     const events = out.map((s) => {
       assert.ok(s.endsWith('\n') && !s.slice(0, -1).includes('\n'))
       return JSON.parse(s) as Record<string, unknown>
@@ -117,7 +144,11 @@ describe('progress', () => {
 
     it('on a terminal: rows redrawn in place, and a log line written meanwhile sits whole above them', async function () {
       requireTool(this, 'script', 'bsdutils')
-      const {code, stdout} = await run('script', ['-qec', `stty cols 120 rows 40; exec ${process.execPath} ${child} tty`, '/dev/null'])
+      const {code, stdout} = await run('script', [
+        '-qec',
+        `stty cols 120 rows 40; exec ${process.execPath} ${child} tty`,
+        '/dev/null',
+      ])
       assert.equal(code, 0, stdout)
       const ESC = '\u001B'
       assert.ok(stdout.includes('progress mode tty'), stdout)
@@ -131,7 +162,10 @@ describe('progress', () => {
         const before = stdout.slice(0, m.index)
         const lastErase = before.lastIndexOf(`${ESC}[G`)
         const lastNewline = before.lastIndexOf('\n')
-        assert.ok(lastErase > lastNewline, `the log line was not written over erased rows: ${JSON.stringify(stdout.slice(Math.max(0, (m.index ?? 0) - 80), (m.index ?? 0) + 40))}`)
+        assert.ok(
+          lastErase > lastNewline,
+          `the log line was not written over erased rows: ${JSON.stringify(stdout.slice(Math.max(0, (m.index ?? 0) - 80), (m.index ?? 0) + 40))}`,
+        )
         const after = stdout.slice((m.index ?? 0) + m[0].length)
         const nextLine = after.slice(after.indexOf('\n') + 1)
         assert.match(nextLine, /^(\u001B\[\?25l)?install agents: \d\/2 hosts finished/)

@@ -6,7 +6,15 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {clearSecrets, isSecretKey, REDACTED, redactLine, redactString, redactValue, registerSecret} from '../../src/log/redact.js'
+import {
+  clearSecrets,
+  isSecretKey,
+  REDACTED,
+  redactLine,
+  redactString,
+  redactValue,
+  registerSecret,
+} from '../../src/log/redact.js'
 import {requireTool} from '../helpers/requires.js'
 
 const child = fileURLToPath(new URL('plan-child.js', import.meta.url))
@@ -33,13 +41,21 @@ describe('redaction', () => {
       assert.equal(redactString(`joining with ${k10} now`), `joining with ${REDACTED} now`)
       assert.equal(redactString('token is server:9c2f41be77a0d13e'), `token is server:${REDACTED}`)
       const pem = '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1\nabc\n-----END RSA PRIVATE KEY-----'
-      assert.equal(redactString(`key:\n${pem}\nend`), `key:\n-----BEGIN RSA PRIVATE KEY----- ${REDACTED} -----END RSA PRIVATE KEY-----\nend`)
+      assert.equal(
+        redactString(`key:\n${pem}\nend`),
+        `key:\n-----BEGIN RSA PRIVATE KEY----- ${REDACTED} -----END RSA PRIVATE KEY-----\nend`,
+      )
       assert.ok(!redactString('-----BEGIN PRIVATE KEY-----\nMIIEv (cut off').includes('MIIEv'))
-      const b64key = Buffer.from('-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIEr\n-----END EC PRIVATE KEY-----\n').toString('base64')
+      const b64key = Buffer.from(
+        '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIEr\n-----END EC PRIVATE KEY-----\n',
+      ).toString('base64')
       assert.equal(redactString(`    client-key-data: ${b64key}\n`), `    client-key-data: ${REDACTED}\n`)
       assert.equal(redactString(`pasted ${b64key}`), `pasted ${REDACTED}`)
       assert.equal(redactString('Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.abc'), `Authorization: Bearer ${REDACTED}`)
-      assert.equal(redactString('users:\n- user:\n    token: 7f3c9a1e5b2d8f4a6c0e'), `users:\n- user:\n    token: ${REDACTED}`)
+      assert.equal(
+        redactString('users:\n- user:\n    token: 7f3c9a1e5b2d8f4a6c0e'),
+        `users:\n- user:\n    token: ${REDACTED}`,
+      )
     })
 
     it('leaves look-alikes alone: URLs, stack frames, paths, short words', () => {
@@ -58,8 +74,21 @@ describe('redaction', () => {
 
   describe('by field name', () => {
     it('knows secret names in any spelling and not paths to them', () => {
-      for (const key of ['token', 'password', 'privateKey', 'private_key', 'passphrase', 'kubeconfig', 'client-key-data', 'clusterToken', 'sudoPassword', 'AUTHORIZATION']) assert.ok(isSecretKey(key), key)
-      for (const key of ['tokenFile', 'host', 'identityFile', 'knownHosts', 'message']) assert.ok(!isSecretKey(key), key)
+      for (const key of [
+        'token',
+        'password',
+        'privateKey',
+        'private_key',
+        'passphrase',
+        'kubeconfig',
+        'client-key-data',
+        'clusterToken',
+        'sudoPassword',
+        'AUTHORIZATION',
+      ])
+        assert.ok(isSecretKey(key), key)
+      for (const key of ['tokenFile', 'host', 'identityFile', 'knownHosts', 'message'])
+        assert.ok(!isSecretKey(key), key)
     })
 
     it('redacts secret fields at any depth, searching objects under a secret name instead of dropping them', () => {
@@ -87,8 +116,12 @@ describe('redaction', () => {
       registerSecret('0123456789abcdef')
       const clean = '{"level":30,"time":1,"msg":"connected","host":"w1"}\n'
       assert.equal(redactLine(clean), clean)
-      const dirty = '{"level":50,"err":{"message":"no: 0123456789abcdef","stack":"Error: no: 0123456789abcdef\\n    at x"},"sudoPassword":"pw123456"}\n'
-      assert.equal(redactLine(dirty), `{"level":50,"err":{"message":"no: ${REDACTED}","stack":"Error: no: ${REDACTED}\\n    at x"},"sudoPassword":"${REDACTED}"}\n`)
+      const dirty =
+        '{"level":50,"err":{"message":"no: 0123456789abcdef","stack":"Error: no: 0123456789abcdef\\n    at x"},"sudoPassword":"pw123456"}\n'
+      assert.equal(
+        redactLine(dirty),
+        `{"level":50,"err":{"message":"no: ${REDACTED}","stack":"Error: no: ${REDACTED}\\n    at x"},"sudoPassword":"${REDACTED}"}\n`,
+      )
     })
   })
 
@@ -107,18 +140,33 @@ describe('redaction', () => {
       await rm(dir, {recursive: true, force: true})
     })
 
-    const env = () => ({...process.env, HYBRID_STATE_DIR: join(dir, 'state'), TOKEN_FILE: join(dir, 'token'), NO_COLOR: '1'})
+    const env = () => ({
+      ...process.env,
+      HYBRID_STATE_DIR: join(dir, 'state'),
+      TOKEN_FILE: join(dir, 'token'),
+      NO_COLOR: '1',
+    })
     const run = (file: string, args: string[], extraEnv: Record<string, string> = {}) =>
       new Promise<{code: number | null; stdout: string; stderr: string}>((resolve) => {
-        execFile(file, args, {env: {...env(), ...extraEnv}}, (error, stdout, stderr) => resolve({code: error ? (error.code as number) : 0, stdout, stderr}))
+        execFile(file, args, {env: {...env(), ...extraEnv}}, (error, stdout, stderr) =>
+          resolve({code: error ? (error.code as number) : 0, stdout, stderr}),
+        )
       })
 
     /** What must never show up, and what must (so the test cannot pass by writing nothing). */
     function assertClean(sink: string, text: string, mustSay: string[]): void {
-      for (const leak of [token, '5e1f2a9c', 'hunter2-hunter2', 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmU', 'LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCk1IY0NBUUVFSUVy', '0123456789abcdef']) {
+      for (const leak of [
+        token,
+        '5e1f2a9c',
+        'hunter2-hunter2',
+        'b3BlbnNzaC1rZXktdjEAAAAABG5vbmU',
+        'LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCk1IY0NBUUVFSUVy',
+        '0123456789abcdef',
+      ]) {
         assert.ok(!text.includes(leak), `${sink} leaks ${leak}:\n${text}`)
       }
-      for (const said of mustSay) assert.ok(text.includes(said), `${sink} does not say ${JSON.stringify(said)}:\n${text}`)
+      for (const said of mustSay)
+        assert.ok(text.includes(said), `${sink} does not say ${JSON.stringify(said)}:\n${text}`)
     }
 
     async function logFile(): Promise<string> {
@@ -134,10 +182,14 @@ describe('redaction', () => {
       const {code, stdout, stderr} = await run(process.execPath, [child, 'redaction', 'json'])
       assert.equal(code, 1, stderr)
       assertClean('stdout', stdout, failures)
-      for (const line of stdout.trimEnd().split('\n')) assert.doesNotThrow(() => JSON.parse(line), `stdout line is not JSON: ${line}`)
+      for (const line of stdout.trimEnd().split('\n'))
+        assert.doesNotThrow(() => JSON.parse(line), `stdout line is not JSON: ${line}`)
       assertClean('stderr', stderr, [...failures, 'server said [redacted] is the join token'])
       const file = await logFile()
-      assertClean('log file', file, [...failures, '"stack":"HybridError: the control plane refused the token [redacted]'])
+      assertClean('log file', file, [
+        ...failures,
+        '"stack":"HybridError: the control plane refused the token [redacted]',
+      ])
     })
 
     it('pretty on a pipe: stderr and the log file hold no secret', async () => {

@@ -1,7 +1,13 @@
 import {strict as assert} from 'node:assert'
 
 import {failureSentence} from '../../src/sandbox/k3s-failure.js'
-import {DEFAULT_RESTART_POLICY, type RestartDecision, RestartBudget, type RestartPolicy, restartPolicyFromEnv} from '../../src/sandbox/restart-policy.js'
+import {
+  DEFAULT_RESTART_POLICY,
+  type RestartDecision,
+  RestartBudget,
+  type RestartPolicy,
+  restartPolicyFromEnv,
+} from '../../src/sandbox/restart-policy.js'
 
 const policy: RestartPolicy = {limit: 3, windowMs: 60_000, backoffMs: 1000, maxBackoffMs: 3000}
 
@@ -13,18 +19,37 @@ function decisions(budget: RestartBudget, times: readonly number[]): RestartDeci
 describe('restart policy: when the supervisor restarts a dead k3s', () => {
   it('reads overrides from the environment, in seconds for the window, and ignores values that are not numbers ≥ 0', () => {
     assert.deepEqual(restartPolicyFromEnv({}), DEFAULT_RESTART_POLICY)
-    assert.deepEqual(restartPolicyFromEnv({HYBRID_RESTART_LIMIT: '2', HYBRID_RESTART_WINDOW_SECONDS: '30', HYBRID_RESTART_BACKOFF_MS: '0'}), {
-      limit: 2,
-      windowMs: 30_000,
-      backoffMs: 0,
-      maxBackoffMs: DEFAULT_RESTART_POLICY.maxBackoffMs,
-    })
-    assert.deepEqual(restartPolicyFromEnv({HYBRID_RESTART_LIMIT: 'many', HYBRID_RESTART_WINDOW_SECONDS: '-1', HYBRID_RESTART_BACKOFF_MS: 'Infinity'}), DEFAULT_RESTART_POLICY)
+    assert.deepEqual(
+      restartPolicyFromEnv({
+        HYBRID_RESTART_LIMIT: '2',
+        HYBRID_RESTART_WINDOW_SECONDS: '30',
+        HYBRID_RESTART_BACKOFF_MS: '0',
+      }),
+      {
+        limit: 2,
+        windowMs: 30_000,
+        backoffMs: 0,
+        maxBackoffMs: DEFAULT_RESTART_POLICY.maxBackoffMs,
+      },
+    )
+    assert.deepEqual(
+      restartPolicyFromEnv({
+        HYBRID_RESTART_LIMIT: 'many',
+        HYBRID_RESTART_WINDOW_SECONDS: '-1',
+        HYBRID_RESTART_BACKOFF_MS: 'Infinity',
+      }),
+      DEFAULT_RESTART_POLICY,
+    )
   })
 
   it('doubles the delay for each death in the window, capped, and gives up after `limit` restarts', () => {
     const budget = new RestartBudget(policy)
-    assert.deepEqual(decisions(budget, [0, 10, 20, 30]), [{restartInMs: 1000}, {restartInMs: 2000}, {restartInMs: 3000}, {giveUp: true}])
+    assert.deepEqual(decisions(budget, [0, 10, 20, 30]), [
+      {restartInMs: 1000},
+      {restartInMs: 2000},
+      {restartInMs: 3000},
+      {giveUp: true},
+    ])
   })
 
   it('forgets deaths older than the window, so a k3s that dies rarely is restarted forever', () => {
@@ -36,7 +61,11 @@ describe('restart policy: when the supervisor restarts a dead k3s', () => {
   it('counts only the deaths inside the window ending now', () => {
     const budget = new RestartBudget(policy)
     // Three deaths close together, then one 50 s after the first: the window still holds all four.
-    assert.deepEqual(decisions(budget, [0, 1000, 2000]), [{restartInMs: 1000}, {restartInMs: 2000}, {restartInMs: 3000}])
+    assert.deepEqual(decisions(budget, [0, 1000, 2000]), [
+      {restartInMs: 1000},
+      {restartInMs: 2000},
+      {restartInMs: 3000},
+    ])
     assert.deepEqual(budget.afterDeath(50_000), {giveUp: true})
     // 61 s after the first two: the ones at 2 s and 50 s remain, plus this one.
     assert.deepEqual(budget.afterDeath(61_500), {restartInMs: 3000})
@@ -55,6 +84,9 @@ describe('restart policy: when the supervisor restarts a dead k3s', () => {
       failureSentence('gave-up', {code: null, signal: 'SIGSEGV'}, DEFAULT_RESTART_POLICY),
       'k3s server died 6 times within 10 minutes (last time it was killed by SIGSEGV); hybrid stopped restarting it',
     )
-    assert.equal(failureSentence('died', {code: null, signal: null}, policy, new Error('/x/k3s: ENOENT.')), 'k3s server could not be started: /x/k3s: ENOENT')
+    assert.equal(
+      failureSentence('died', {code: null, signal: null}, policy, new Error('/x/k3s: ENOENT.')),
+      'k3s server could not be started: /x/k3s: ENOENT',
+    )
   })
 })

@@ -7,7 +7,13 @@ import {parse} from 'yaml'
 
 import {HybridError} from '../../src/errors.js'
 import {parseInventory} from '../../src/inventory/load.js'
-import {buildServerConfig, parseExtraArgs, serverConfigPath, serverConfigYaml, writeServerConfig} from '../../src/k3s/server-config.js'
+import {
+  buildServerConfig,
+  parseExtraArgs,
+  serverConfigPath,
+  serverConfigYaml,
+  writeServerConfig,
+} from '../../src/k3s/server-config.js'
 
 /** A real inventory through the real loader, with the control plane settings given. */
 function inventory(controlPlane: string, name = 'lab') {
@@ -62,15 +68,25 @@ describe('k3s server config', () => {
       ],
     })
     assert.equal(config.snapshotter, 'native')
-    assert.deepEqual(config['kubelet-arg'], ['local-storage-capacity-isolation=false', 'image-gc-high-threshold=100', 'cgroups-per-qos=false'])
+    assert.deepEqual(config['kubelet-arg'], [
+      'local-storage-capacity-isolation=false',
+      'image-gc-high-threshold=100',
+      'cgroups-per-qos=false',
+    ])
     assert.deepEqual(config['node-taint'], ['hybrid.dev/sandbox=true:NoSchedule'])
     assert.deepEqual(config['node-label'], ['hybrid.dev/sandbox=true'])
     assert.deepEqual(config['tls-san'], ['100.64.255.1', '127.0.0.1', 'localhost', 'sandbox.example'])
   })
 
-  it('turns extraArgs into config keys after hybrid\'s own; single-dash flags stay on the command line', () => {
-    const inv = inventory(`extraArgs: ["--disable=traefik", "--disable", "servicelb", "--kubelet-arg=max-pods=50", "--tls-san=api.lab", "--debug", "-v", "3", "--snapshotter=fuse-overlayfs", "--secrets-encryption=true"]`)
-    const {config, commandLine} = buildServerConfig({inventory: inv, tokenFile: '/t', fragments: [{snapshotter: 'native', 'kubelet-arg': ['cgroups-per-qos=false']}]})
+  it("turns extraArgs into config keys after hybrid's own; single-dash flags stay on the command line", () => {
+    const inv = inventory(
+      `extraArgs: ["--disable=traefik", "--disable", "servicelb", "--kubelet-arg=max-pods=50", "--tls-san=api.lab", "--debug", "-v", "3", "--snapshotter=fuse-overlayfs", "--secrets-encryption=true"]`,
+    )
+    const {config, commandLine} = buildServerConfig({
+      inventory: inv,
+      tokenFile: '/t',
+      fragments: [{snapshotter: 'native', 'kubelet-arg': ['cgroups-per-qos=false']}],
+    })
     assert.deepEqual(config.disable, ['traefik', 'servicelb'], 'a flag repeated in extraArgs becomes a list')
     assert.deepEqual(config['kubelet-arg'], ['cgroups-per-qos=false', 'max-pods=50'], 'appends to a workaround list')
     assert.deepEqual(config['tls-san'], ['100.64.255.1', '127.0.0.1', 'localhost', 'api.lab'])
@@ -79,7 +95,10 @@ describe('k3s server config', () => {
     assert.equal(config['secrets-encryption'], true)
     assert.deepEqual(commandLine, ['-v', '3'])
     const keys = Object.keys(config)
-    assert.ok(keys.indexOf('disable') > keys.indexOf('snapshotter'), 'extraArgs keys come after hybrid\'s and the workarounds\'')
+    assert.ok(
+      keys.indexOf('disable') > keys.indexOf('snapshotter'),
+      "extraArgs keys come after hybrid's and the workarounds'",
+    )
   })
 
   it('refuses extraArgs that would change what hybrid manages, naming the inventory field to use', () => {
@@ -91,7 +110,11 @@ describe('k3s server config', () => {
     ]) {
       assert.throws(
         () => buildServerConfig({inventory: inventory(`extraArgs: ["${arg}"]`), tokenFile: '/t', fragments: []}),
-        (error: HybridError) => error.exitCode === 2 && error.message.includes('/work/lab.yaml spec.controlPlane.extraArgs') && error.message.includes(field) && !error.message.includes('secret'),
+        (error: HybridError) =>
+          error.exitCode === 2 &&
+          error.message.includes('/work/lab.yaml spec.controlPlane.extraArgs') &&
+          error.message.includes(field) &&
+          !error.message.includes('secret'),
         arg,
       )
     }
@@ -107,7 +130,11 @@ describe('k3s server config', () => {
   })
 
   it('renders YAML that parses back to the same config, with the mode as a string', () => {
-    const {config} = buildServerConfig({inventory: inventory('apiPort: 7443'), tokenFile: '/t', fragments: [{'kubelet-arg': ['enforce-node-allocatable=']}]})
+    const {config} = buildServerConfig({
+      inventory: inventory('apiPort: 7443'),
+      tokenFile: '/t',
+      fragments: [{'kubelet-arg': ['enforce-node-allocatable=']}],
+    })
     const text = serverConfigYaml(config)
     assert.match(text, /^# written by hybrid/)
     assert.match(text, /write-kubeconfig-mode: "0600"/)

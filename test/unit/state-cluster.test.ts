@@ -4,7 +4,17 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {HybridError} from '../../src/errors.js'
-import {type ClusterState, clusterPaths, createState, forgetWorkaround, readState, recordWorkaround, removeRuntimeFiles, updateState, writeState} from '../../src/state/cluster-state.js'
+import {
+  type ClusterState,
+  clusterPaths,
+  createState,
+  forgetWorkaround,
+  readState,
+  recordWorkaround,
+  removeRuntimeFiles,
+  updateState,
+  writeState,
+} from '../../src/state/cluster-state.js'
 import {currentCluster, resolveCluster, setCurrentCluster} from '../../src/state/current.js'
 import {changedSettings} from '../../src/state/settings.js'
 
@@ -53,10 +63,17 @@ describe('cluster state', () => {
   it('records applied workarounds in order, each at once, and forgets them one by one', async () => {
     await writeState(freshState())
     await recordWorkaround('lab', {id: 'procsys', details: {tree: '/x'}})
-    assert.deepEqual((await readState('lab'))!.workarounds.map((r) => r.id), ['procsys'], 'written before the next one is applied')
+    assert.deepEqual(
+      (await readState('lab'))!.workarounds.map((r) => r.id),
+      ['procsys'],
+      'written before the next one is applied',
+    )
     await recordWorkaround('lab', {id: 'kmsg', details: {created: true}})
     await recordWorkaround('lab', {id: 'taint', details: {}})
-    assert.deepEqual((await readState('lab'))!.workarounds.map((r) => r.id), ['procsys', 'kmsg', 'taint'])
+    assert.deepEqual(
+      (await readState('lab'))!.workarounds.map((r) => r.id),
+      ['procsys', 'kmsg', 'taint'],
+    )
     await forgetWorkaround('lab', 'kmsg')
     const state = (await readState('lab'))!
     assert.deepEqual(state.workarounds, [
@@ -70,13 +87,22 @@ describe('cluster state', () => {
     await updateState('lab', (s) => ({...s, phase: 'ready', k3s: {pid: 42, startedAt: 'now', restarts: 2}}))
     assert.equal((await readState('lab'))!.k3s?.restarts, 2)
     await removeRuntimeFiles('lab')
-    await assert.rejects(updateState('lab', (s) => s), /has no state/)
+    await assert.rejects(
+      updateState('lab', (s) => s),
+      /has no state/,
+    )
   })
 
   it('says in one sentence that a corrupt state file is corrupt', async () => {
     await mkdir(clusterPaths('lab').dir, {recursive: true})
     await writeFile(clusterPaths('lab').state, '{"version": 1, "clus')
-    await assert.rejects(readState('lab'), (error: HybridError) => error instanceof HybridError && /state file .* is not valid JSON/.test(error.message) && !error.message.includes('\n'))
+    await assert.rejects(
+      readState('lab'),
+      (error: HybridError) =>
+        error instanceof HybridError &&
+        /state file .* is not valid JSON/.test(error.message) &&
+        !error.message.includes('\n'),
+    )
     await writeFile(clusterPaths('lab').state, JSON.stringify({...freshState(), version: 7}))
     await assert.rejects(readState('lab'), /not written by this version of hybrid/)
   })
@@ -85,7 +111,15 @@ describe('cluster state', () => {
     const paths = clusterPaths('lab')
     await writeState(freshState())
     await mkdir(join(paths.workDir, 'procsys', 'vm'), {recursive: true})
-    for (const file of [paths.kubeconfig, paths.pidfile, paths.counters, paths.token, paths.k3sLog, paths.supervisorLog]) await writeFile(file, 'x')
+    for (const file of [
+      paths.kubeconfig,
+      paths.pidfile,
+      paths.counters,
+      paths.token,
+      paths.k3sLog,
+      paths.supervisorLog,
+    ])
+      await writeFile(file, 'x')
     await removeRuntimeFiles('lab')
     assert.deepEqual((await readdir(paths.dir)).sort(), ['k3s.log', 'supervisor.log'])
     await removeRuntimeFiles('lab')
@@ -97,7 +131,11 @@ describe('cluster state', () => {
 
   it('remembers the cluster up last brought up, which commands use without --inventory', async () => {
     assert.equal(await currentCluster(), undefined)
-    await assert.rejects(resolveCluster(undefined), (error: HybridError) => error.exitCode === 2 && /no cluster has been brought up here .*--inventory FILE/.test(error.message))
+    await assert.rejects(
+      resolveCluster(undefined),
+      (error: HybridError) =>
+        error.exitCode === 2 && /no cluster has been brought up here .*--inventory FILE/.test(error.message),
+    )
     await setCurrentCluster('lab')
     assert.equal(await currentCluster(), 'lab')
     assert.equal((await stat(join(dir, 'current'))).mode & 0o777, 0o600)
@@ -106,19 +144,32 @@ describe('cluster state', () => {
   })
 
   it('names the settings that differ, down to the leaf', () => {
-    const before = {name: 'lab', controlPlane: {apiPort: 6443, extraArgs: [], workarounds: 'auto'}, k3s: {version: 'v1'}}
+    const before = {
+      name: 'lab',
+      controlPlane: {apiPort: 6443, extraArgs: [], workarounds: 'auto'},
+      k3s: {version: 'v1'},
+    }
     assert.deepEqual(changedSettings(before, structuredClone(before)), [])
-    assert.deepEqual(changedSettings(before, {...before, controlPlane: {apiPort: 7443, extraArgs: ['--debug'], workarounds: 'auto'}}), ['controlPlane.apiPort', 'controlPlane.extraArgs'])
-    assert.deepEqual(changedSettings(before, {...before, k3s: {version: 'v2', binary: '/k3s'}}), ['k3s.version', 'k3s.binary'])
+    assert.deepEqual(
+      changedSettings(before, {...before, controlPlane: {apiPort: 7443, extraArgs: ['--debug'], workarounds: 'auto'}}),
+      ['controlPlane.apiPort', 'controlPlane.extraArgs'],
+    )
+    assert.deepEqual(changedSettings(before, {...before, k3s: {version: 'v2', binary: '/k3s'}}), [
+      'k3s.version',
+      'k3s.binary',
+    ])
   })
 
-  it('createState: of two ups of one cluster, the second is refused with the first one\'s pid, and the first one\'s state stays', async () => {
+  it("createState: of two ups of one cluster, the second is refused with the first one's pid, and the first one's state stays", async () => {
     const first = freshState('race')
     await createState(first)
     const second = {...freshState('race'), supervisor: {...first.supervisor!, pid: 424242}}
     await assert.rejects(createState(second), (error: unknown) => {
       assert.ok(error instanceof HybridError)
-      assert.equal(error.message, `cluster race is being brought up by another hybrid (pid ${process.pid}) at this moment; \`hybrid status\` shows how it goes`)
+      assert.equal(
+        error.message,
+        `cluster race is being brought up by another hybrid (pid ${process.pid}) at this moment; \`hybrid status\` shows how it goes`,
+      )
       return true
     })
     assert.equal((await readState('race'))?.supervisor?.pid, process.pid)

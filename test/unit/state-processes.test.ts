@@ -12,7 +12,8 @@ function start(script: string, ...args: string[]): ChildProcess {
 describe('recorded processes', () => {
   const children: ChildProcess[] = []
   afterEach(() => {
-    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    for (const child of children.splice(0))
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
 
   it('recognises a recorded pid only while it runs the recorded command line', async () => {

@@ -3,10 +3,19 @@ import assert from 'node:assert/strict'
 import {runPreflight} from '../../src/sandbox/preflight.js'
 import type {ProbeFinding, Workaround, WorkaroundContext} from '../../src/sandbox/workarounds/workaround.js'
 
-const ctx: WorkaroundContext = {dataDir: '/nonexistent/data', agent: true, networkMode: 'tunnel', workDir: '/nonexistent/work'}
+const ctx: WorkaroundContext = {
+  dataDir: '/nonexistent/data',
+  agent: true,
+  networkMode: 'tunnel',
+  workDir: '/nonexistent/work',
+}
 
 /** A workaround whose probe answers `finding` (or never answers, or throws), for the table logic. */
-function fake(id: string, probe: (signal?: AbortSignal) => Promise<ProbeFinding>, options: {kubelet?: boolean} = {}): Workaround {
+function fake(
+  id: string,
+  probe: (signal?: AbortSignal) => Promise<ProbeFinding>,
+  options: {kubelet?: boolean} = {},
+): Workaround {
   return {
     id,
     blocker: `${id} blocker`,
@@ -23,7 +32,10 @@ const absent = (): Promise<ProbeFinding> => Promise.resolve({found: false, evide
 
 describe('preflight table', () => {
   it('says apply for found blockers under auto, skip for the rest, with the reason', async () => {
-    const {report, selected} = await runPreflight(ctx, 'auto', {environment: false, workarounds: [fake('a', () => found()), fake('b', absent)]})
+    const {report, selected} = await runPreflight(ctx, 'auto', {
+      environment: false,
+      workarounds: [fake('a', () => found()), fake('b', absent)],
+    })
     assert.deepEqual(
       report.rows.map((r) => [r.id, r.found, r.action, r.reason]),
       [
@@ -31,7 +43,10 @@ describe('preflight table', () => {
         ['b', false, 'skip', 'not found'],
       ],
     )
-    assert.deepEqual(selected.map((w) => w.id), ['a'])
+    assert.deepEqual(
+      selected.map((w) => w.id),
+      ['a'],
+    )
     assert.equal(report.ok, true)
     assert.deepEqual(report.problems, [])
   })
@@ -39,16 +54,41 @@ describe('preflight table', () => {
   it('honours all, none and a list in the action column', async () => {
     const ws = [fake('a', () => found()), fake('b', absent), fake('k', () => found(), {kubelet: true})]
     const actions = async (setting: Parameters<typeof runPreflight>[1], c = ctx) =>
-      (await runPreflight(c, setting, {environment: false, workarounds: ws})).report.rows.map((r) => `${r.id}:${r.action}:${r.reason}`)
-    assert.deepEqual(await actions('all'), ['a:apply:workarounds: all', 'b:apply:workarounds: all', 'k:apply:workarounds: all'])
-    assert.deepEqual(await actions('none'), ['a:skip:workarounds: none', 'b:skip:workarounds: none', 'k:skip:workarounds: none'])
-    assert.deepEqual(await actions(['b'] as never), ['a:skip:not listed in workarounds', 'b:apply:listed in workarounds', 'k:skip:not listed in workarounds'])
-    assert.deepEqual(await actions('auto', {...ctx, agent: false}), ['a:apply:found', 'b:skip:not found', 'k:skip:does not concern an agentless server'])
+      (await runPreflight(c, setting, {environment: false, workarounds: ws})).report.rows.map(
+        (r) => `${r.id}:${r.action}:${r.reason}`,
+      )
+    assert.deepEqual(await actions('all'), [
+      'a:apply:workarounds: all',
+      'b:apply:workarounds: all',
+      'k:apply:workarounds: all',
+    ])
+    assert.deepEqual(await actions('none'), [
+      'a:skip:workarounds: none',
+      'b:skip:workarounds: none',
+      'k:skip:workarounds: none',
+    ])
+    assert.deepEqual(await actions(['b'] as never), [
+      'a:skip:not listed in workarounds',
+      'b:apply:listed in workarounds',
+      'k:skip:not listed in workarounds',
+    ])
+    assert.deepEqual(await actions('auto', {...ctx, agent: false}), [
+      'a:apply:found',
+      'b:skip:not found',
+      'k:skip:does not concern an agentless server',
+    ])
   })
 
   it('a found blocker whose remedy cannot work here is none-available, and the report is not ok', async () => {
-    const unremediable = fake('p', async () => ({found: true, evidence: 'missing', unremediable: 'ptrace is forbidden'}))
-    const {report} = await runPreflight(ctx, 'none', {environment: false, workarounds: [unremediable, fake('b', absent)]})
+    const unremediable = fake('p', async () => ({
+      found: true,
+      evidence: 'missing',
+      unremediable: 'ptrace is forbidden',
+    }))
+    const {report} = await runPreflight(ctx, 'none', {
+      environment: false,
+      workarounds: [unremediable, fake('b', absent)],
+    })
     assert.equal(report.rows[0].action, 'none-available')
     assert.equal(report.rows[0].reason, 'ptrace is forbidden')
     assert.equal(report.ok, false)
@@ -56,17 +96,31 @@ describe('preflight table', () => {
   })
 
   it('an unremediable blocker that was not found is not a problem', async () => {
-    const {report} = await runPreflight(ctx, 'auto', {environment: false, workarounds: [fake('p', async () => ({found: false, evidence: 'fine', unremediable: 'x'}))]})
+    const {report} = await runPreflight(ctx, 'auto', {
+      environment: false,
+      workarounds: [fake('p', async () => ({found: false, evidence: 'fine', unremediable: 'x'}))],
+    })
     assert.equal(report.rows[0].action, 'skip')
     assert.equal(report.ok, true)
   })
 
   it('a probe that hangs is reported as "probe timed out" at its limit, and assumed present', async () => {
     let aborted = false
-    const hangs = fake('h', (signal) => new Promise<ProbeFinding>((_, reject) => signal?.addEventListener('abort', () => ((aborted = true), reject(signal.reason)))))
+    const hangs = fake(
+      'h',
+      (signal) =>
+        new Promise<ProbeFinding>((_, reject) =>
+          signal?.addEventListener('abort', () => ((aborted = true), reject(signal.reason))),
+        ),
+    )
     const never = fake('n', () => new Promise<ProbeFinding>(() => {}))
     const started = Date.now()
-    const {report, selected} = await runPreflight(ctx, 'auto', {environment: false, limitMs: 200, graceMs: 300, workarounds: [hangs, never, fake('b', absent)]})
+    const {report, selected} = await runPreflight(ctx, 'auto', {
+      environment: false,
+      limitMs: 200,
+      graceMs: 300,
+      workarounds: [hangs, never, fake('b', absent)],
+    })
     const elapsed = Date.now() - started
     assert.ok(elapsed < 1500, `returned after ${elapsed} ms, not hung`)
     assert.deepEqual(
@@ -78,7 +132,10 @@ describe('preflight table', () => {
       ],
     )
     assert.equal(aborted, true, 'the probe was told to stop (its signal aborted)')
-    assert.deepEqual(selected.map((w) => w.id), ['h', 'n'])
+    assert.deepEqual(
+      selected.map((w) => w.id),
+      ['h', 'n'],
+    )
   })
 
   it('a probe that throws is reported with its error, not as a crash of preflight', async () => {

@@ -22,7 +22,15 @@ describe('probe plumbing: mountinfo', () => {
 
   it('parses fields, unescapes paths and skips malformed lines', () => {
     assert.equal(entries.length, 6)
-    assert.deepEqual(entries[2], {id: 31, parent: 22, device: '0:40', root: '/', mountPoint: '/data dir', fsType: 'tmpfs', source: 'tmpfs'})
+    assert.deepEqual(entries[2], {
+      id: 31,
+      parent: 22,
+      device: '0:40',
+      root: '/',
+      mountPoint: '/data dir',
+      fsType: 'tmpfs',
+      source: 'tmpfs',
+    })
     assert.equal(entries[3].root, '/null')
   })
 
@@ -30,11 +38,17 @@ describe('probe plumbing: mountinfo', () => {
     assert.equal(mountContaining(entries, '/data dir/k3s/agent')?.fsType, 'tmpfs')
     assert.equal(mountContaining(entries, '/var/lib/hybrid')?.device, '254:0')
     assert.equal(mountContaining(entries, '/dev/kmsg')?.id, 46)
-    assert.deepEqual(mountsAt(entries, '/dev/kmsg').map((e) => e.id), [45, 46])
+    assert.deepEqual(
+      mountsAt(entries, '/dev/kmsg').map((e) => e.id),
+      [45, 46],
+    )
   })
 
   it('lists mounts below a directory deepest first, and never treats / as a scratch dir', () => {
-    assert.deepEqual(mountsUnder(entries, '/data dir').map((e) => e.id), [50, 31])
+    assert.deepEqual(
+      mountsUnder(entries, '/data dir').map((e) => e.id),
+      [50, 31],
+    )
     assert.deepEqual(mountsUnder(entries, '/'), [])
   })
 })
@@ -51,7 +65,10 @@ describe('probe plumbing: tools and time limits', () => {
   after(async () => rm(dir, {recursive: true, force: true}))
 
   it("reports a tool's first error line, a missing tool as not installed", async () => {
-    const failed = await runTool('sh', ['-c', 'echo "iptables: Failed to initialize nft: Protocol not supported" >&2; echo "Perhaps upgrade." >&2; exit 1'])
+    const failed = await runTool('sh', [
+      '-c',
+      'echo "iptables: Failed to initialize nft: Protocol not supported" >&2; echo "Perhaps upgrade." >&2; exit 1',
+    ])
     assert.equal(failed.ok, false)
     assert.equal(toolFailure(failed, 'iptables'), 'iptables: Failed to initialize nft: Protocol not supported')
     const missing = await runTool('hybrid-no-such-tool', [])
@@ -63,28 +80,43 @@ describe('probe plumbing: tools and time limits', () => {
   it('kills the whole process group of a tool at the time limit (nothing left running)', async () => {
     const pids = join(dir, 'pids')
     const started = Date.now()
-    const result = await runTool('sh', ['-c', `echo $$ > ${pids}; sleep 300 & echo $! >> ${pids}; wait`], {signal: AbortSignal.timeout(300)})
+    const result = await runTool('sh', ['-c', `echo $$ > ${pids}; sleep 300 & echo $! >> ${pids}; wait`], {
+      signal: AbortSignal.timeout(300),
+    })
     assert.ok(Date.now() - started < 3000, 'returned at the limit')
     assert.equal(result.aborted, true)
     assert.equal(toolFailure(result, 'sh'), 'sh was stopped at the time limit')
     const recorded = (await readFile(pids, 'utf8')).trim().split('\n').map(Number)
     assert.equal(recorded.length, 2)
     await new Promise((r) => setTimeout(r, 100))
-    for (const pid of recorded) assert.equal(await stateOf(pid), 'gone', `process ${pid} is gone (a zombie awaiting its reaper counts as gone)`)
+    for (const pid of recorded)
+      assert.equal(await stateOf(pid), 'gone', `process ${pid} is gone (a zombie awaiting its reaper counts as gone)`)
   })
 
   it('withTimeLimit gives the value, or timedOut at the limit with the probe told to stop', async () => {
     const quick = await withTimeLimit(1000, async () => 42)
-    assert.deepEqual({timedOut: quick.timedOut, value: quick.timedOut ? undefined : quick.value}, {timedOut: false, value: 42})
+    assert.deepEqual(
+      {timedOut: quick.timedOut, value: quick.timedOut ? undefined : quick.value},
+      {timedOut: false, value: 42},
+    )
     let cleanedUp = false
-    const slow = await withTimeLimit(100, (signal) => new Promise<number>((resolve) => signal.addEventListener('abort', () => setTimeout(() => ((cleanedUp = true), resolve(0)), 50))))
+    const slow = await withTimeLimit(
+      100,
+      (signal) =>
+        new Promise<number>((resolve) =>
+          signal.addEventListener('abort', () => setTimeout(() => ((cleanedUp = true), resolve(0)), 50)),
+        ),
+    )
     assert.equal(slow.timedOut, true)
     assert.equal(cleanedUp, false, 'returned at the limit, before the clean-up')
     await slow.done
     assert.equal(cleanedUp, true, 'done settles once the probe has cleaned up')
-    await assert.rejects(withTimeLimit(1000, async () => {
-      throw new Error('boom')
-    }), /boom/)
+    await assert.rejects(
+      withTimeLimit(1000, async () => {
+        throw new Error('boom')
+      }),
+      /boom/,
+    )
   })
 
   it('quotes any path as one sh word', async () => {

@@ -3,10 +3,26 @@ import assert from 'node:assert/strict'
 import {selectWorkarounds, workaroundById, WORKAROUNDS} from '../../src/sandbox/workarounds/index.js'
 import type {ProbeFinding, WorkaroundContext} from '../../src/sandbox/workarounds/workaround.js'
 
-const IDS = ['snapshotter', 'cadvisor', 'procsys', 'kmsg', 'flannel', 'egress', 'taint', 'cgroups', 'iptables', 'cnibin']
+const IDS = [
+  'snapshotter',
+  'cadvisor',
+  'procsys',
+  'kmsg',
+  'flannel',
+  'egress',
+  'taint',
+  'cgroups',
+  'iptables',
+  'cnibin',
+]
 const KUBELET_ONLY = ['snapshotter', 'cadvisor', 'procsys', 'kmsg', 'flannel', 'taint', 'cgroups']
 
-const withAgent: WorkaroundContext = {dataDir: '/var/lib/hybrid/lab', agent: true, networkMode: 'tunnel', workDir: '/nonexistent/work'}
+const withAgent: WorkaroundContext = {
+  dataDir: '/var/lib/hybrid/lab',
+  agent: true,
+  networkMode: 'tunnel',
+  workDir: '/nonexistent/work',
+}
 const agentless: WorkaroundContext = {...withAgent, agent: false}
 
 /** Findings as a probe run would give them: `found` for the ids named, not found for the rest. */
@@ -27,7 +43,11 @@ describe('workaround registry and selection (DESIGN.md §4)', () => {
   })
 
   it('auto applies exactly the found ones, in registry order, whatever order they were found in', () => {
-    assert.deepEqual(ids(selectWorkarounds('auto', withAgent, findings(['kmsg', 'procsys', 'cnibin']))), ['procsys', 'kmsg', 'cnibin'])
+    assert.deepEqual(ids(selectWorkarounds('auto', withAgent, findings(['kmsg', 'procsys', 'cnibin']))), [
+      'procsys',
+      'kmsg',
+      'cnibin',
+    ])
     assert.deepEqual(ids(selectWorkarounds('auto', withAgent, findings([]))), [])
   })
 
@@ -45,14 +65,22 @@ describe('workaround registry and selection (DESIGN.md §4)', () => {
   })
 
   it('a list applies exactly those named, found or not, in registry order', () => {
-    assert.deepEqual(ids(selectWorkarounds(['kmsg', 'snapshotter'], withAgent, findings(['procsys']))), ['snapshotter', 'kmsg'])
+    assert.deepEqual(ids(selectWorkarounds(['kmsg', 'snapshotter'], withAgent, findings(['procsys']))), [
+      'snapshotter',
+      'kmsg',
+    ])
     assert.deepEqual(ids(selectWorkarounds(['kmsg'], agentless, findings([]))), ['kmsg'])
     assert.deepEqual(selectWorkarounds([], withAgent, findings(IDS)), [])
-    assert.throws(() => selectWorkarounds(['kmsg', 'nope'] as never, withAgent, findings([])), /unknown workaround "nope"/)
+    assert.throws(
+      () => selectWorkarounds(['kmsg', 'nope'] as never, withAgent, findings([])),
+      /unknown workaround "nope"/,
+    )
   })
 
   it('a finding missing for an id counts as not found under auto', () => {
-    assert.deepEqual(ids(selectWorkarounds('auto', withAgent, new Map([['kmsg', {found: true, evidence: 'x'}]]))), ['kmsg'])
+    assert.deepEqual(ids(selectWorkarounds('auto', withAgent, new Map([['kmsg', {found: true, evidence: 'x'}]]))), [
+      'kmsg',
+    ])
   })
 
   it('agentless servers: exactly the kubelet workarounds (and flannel) stop applying', () => {
@@ -68,12 +96,22 @@ describe("workarounds' k3s settings (config.yaml keys)", () => {
 
   it('match the remedies of DESIGN.md §4', () => {
     assert.deepEqual(config('snapshotter'), {snapshotter: 'native'})
-    assert.deepEqual(config('cadvisor'), {'kubelet-arg': ['local-storage-capacity-isolation=false', 'image-gc-high-threshold=100', 'image-gc-low-threshold=99']})
+    assert.deepEqual(config('cadvisor'), {
+      'kubelet-arg': [
+        'local-storage-capacity-isolation=false',
+        'image-gc-high-threshold=100',
+        'image-gc-low-threshold=99',
+      ],
+    })
     assert.deepEqual(config('flannel'), {'flannel-backend': 'none'})
     assert.deepEqual(config('egress'), {'egress-selector-mode': 'cluster'})
-    assert.deepEqual(config('taint'), {'node-taint': ['hybrid.dev/sandbox=true:NoSchedule'], 'node-label': ['hybrid.dev/sandbox=true']})
+    assert.deepEqual(config('taint'), {
+      'node-taint': ['hybrid.dev/sandbox=true:NoSchedule'],
+      'node-label': ['hybrid.dev/sandbox=true'],
+    })
     assert.deepEqual(config('cgroups'), {'kubelet-arg': ['cgroups-per-qos=false', 'enforce-node-allocatable=']})
-    for (const id of ['procsys', 'kmsg', 'cnibin']) assert.deepEqual(config(id), {}, `${id} changes the machine, not k3s's settings`)
+    for (const id of ['procsys', 'kmsg', 'cnibin'])
+      assert.deepEqual(config(id), {}, `${id} changes the machine, not k3s's settings`)
   })
 
   it('taint never uses the control-plane taint that k3s system pods tolerate', () => {

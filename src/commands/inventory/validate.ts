@@ -17,7 +17,10 @@ export default class InventoryValidate extends HybridCommand {
   static override summary = 'Check an inventory file'
   static override description = `Reports every problem at once as FILE:LINE:COL field.path: sentence and exits 2 when there is one.
 Checks the file itself; the keys, binaries and hosts it names are checked later by preflight and up.`
-  static override examples = ['<%= config.bin %> inventory validate lab.yaml', '<%= config.bin %> inventory validate lab.yaml --json']
+  static override examples = [
+    '<%= config.bin %> inventory validate lab.yaml',
+    '<%= config.bin %> inventory validate lab.yaml --json',
+  ]
   static override args = {
     file: Args.string({description: 'the inventory file', required: true}),
   }

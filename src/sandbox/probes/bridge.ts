@@ -25,6 +25,15 @@ export async function probeBridge(signal: AbortSignal): Promise<BridgeFacts> {
   if (!run.result) return {tried: false, evidence: `not tried: ${run.unavailable}`}
   if (run.result.code === 9) return {tried: false, evidence: 'not tried: ip (iproute2) is not installed'}
   const step = failedStep(run.result, STEPS)
-  if (!step) return {tried: true, works: true, evidence: `in a throwaway network namespace (${run.via}): a bridge goes promiscuous and a vxlan device is created`}
-  return {tried: true, works: false, evidence: `in a throwaway network namespace (${run.via}): ${step} fails: ${toolFailure(run.result, 'ip')}`}
+  if (!step)
+    return {
+      tried: true,
+      works: true,
+      evidence: `in a throwaway network namespace (${run.via}): a bridge goes promiscuous and a vxlan device is created`,
+    }
+  return {
+    tried: true,
+    works: false,
+    evidence: `in a throwaway network namespace (${run.via}): ${step} fails: ${toolFailure(run.result, 'ip')}`,
+  }
 }

@@ -22,7 +22,11 @@ export interface CgroupFacts {
 
 const ROOT = '/sys/fs/cgroup'
 /** Per controller, a file the kernel puts in every new cgroup of it. */
-const V1_CONTROLLERS: Readonly<Record<string, string>> = {cpu: 'cpu.shares', memory: 'memory.limit_in_bytes', pids: 'pids.max'}
+const V1_CONTROLLERS: Readonly<Record<string, string>> = {
+  cpu: 'cpu.shares',
+  memory: 'memory.limit_in_bytes',
+  pids: 'pids.max',
+}
 const V2_CONTROLLERS = ['cpu', 'memory', 'pids']
 
 export async function probeCgroups(): Promise<CgroupFacts> {
@@ -36,7 +40,8 @@ export async function probeCgroups(): Promise<CgroupFacts> {
     const child = await tryChild(dir, 'cgroup.procs')
     const works = child.ok && lacking.length === 0
     const parts = [`cgroup v2: ${child.text}`]
-    if (lacking.length > 0) parts.push(`the root cgroup lacks the ${lacking.join(', ')} controller${lacking.length > 1 ? 's' : ''}`)
+    if (lacking.length > 0)
+      parts.push(`the root cgroup lacks the ${lacking.join(', ')} controller${lacking.length > 1 ? 's' : ''}`)
     return {version: 2, childWorks: works, created: child.made ? [dir] : [], evidence: parts.join('; ')}
   }
   const v1 = mounts.filter((m) => m.fsType === 'cgroup' && m.mountPoint.startsWith(`${ROOT}/`))
@@ -86,9 +91,17 @@ async function tryChild(dir: string, controlFile: string): Promise<{ok: boolean;
   try {
     await rmdir(dir)
   } catch (error) {
-    return {ok: false, made: true, text: `a child cgroup was created but cannot be removed (${(error as NodeJS.ErrnoException).code}): ${dir}`}
+    return {
+      ok: false,
+      made: true,
+      text: `a child cgroup was created but cannot be removed (${(error as NodeJS.ErrnoException).code}): ${dir}`,
+    }
   }
   return populated
     ? {ok: true, made: true, text: 'a child cgroup was created and removed'}
-    : {ok: false, made: true, text: `a child cgroup was created without its ${controlFile} (not populated), and removed`}
+    : {
+        ok: false,
+        made: true,
+        text: `a child cgroup was created without its ${controlFile} (not populated), and removed`,
+      }
 }

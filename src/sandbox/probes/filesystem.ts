@@ -56,7 +56,14 @@ export async function probeFilesystem(dataDir: string): Promise<FilesystemFacts>
     magic = (await statfs(path)).type
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? String(error)
-    return {path, type: mount?.fsType ?? 'unknown', magic: '', ...fromMount, statsReadable: false, error: `statfs ${path}: ${code}`}
+    return {
+      path,
+      type: mount?.fsType ?? 'unknown',
+      magic: '',
+      ...fromMount,
+      statsReadable: false,
+      error: `statfs ${path}: ${code}`,
+    }
   }
   const type = MAGIC[magic] ?? `0x${magic.toString(16)}`
   const major = mount ? Number(mount.device.split(':')[0]) : Number.NaN
@@ -67,6 +74,8 @@ export async function probeFilesystem(dataDir: string): Promise<FilesystemFacts>
 export function describeFilesystem(facts: FilesystemFacts): string {
   const where = facts.path
   if (facts.error) return `${facts.error}`
-  const mount = facts.mountPoint ? `, mounted at ${facts.mountPoint} as ${facts.mountType} from device ${facts.device}` : ''
+  const mount = facts.mountPoint
+    ? `, mounted at ${facts.mountPoint} as ${facts.mountType} from device ${facts.device}`
+    : ''
   return `${where} is on ${facts.type} (statfs magic ${facts.magic})${mount}`
 }

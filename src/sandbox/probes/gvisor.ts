@@ -25,7 +25,7 @@ const PTRACE_PLATFORM_MICROS = 8
 
 export async function probeGvisor(): Promise<GvisorFacts> {
   const tells: string[] = []
-  if (await pathExists('/proc/sentry-meminfo')) tells.push('/proc/sentry-meminfo exists (gVisor\'s Sentry)')
+  if (await pathExists('/proc/sentry-meminfo')) tells.push("/proc/sentry-meminfo exists (gVisor's Sentry)")
   const version = await readFile('/proc/version', 'utf8').catch(() => '')
   if (GVISOR_VERSION.test(version)) tells.push(`/proc/version is gVisor's fixed "${version.trim()}"`)
   const syscallMicros = measureSyscallMicros()

@@ -37,7 +37,11 @@ async function backendProgram(backend: 'nft' | 'legacy', signal: AbortSignal): P
   return says.test(version.stdout) ? plain : undefined
 }
 
-async function tryBackend(backend: 'nft' | 'legacy', program: string | undefined, signal: AbortSignal): Promise<BackendFacts> {
+async function tryBackend(
+  backend: 'nft' | 'legacy',
+  program: string | undefined,
+  signal: AbortSignal,
+): Promise<BackendFacts> {
   if (!program) return {tried: false, evidence: `${backend}: not tried (no iptables-${backend} installed)`}
   const run = await inThrowawayNetns(`exec ${shellQuote(program)} -w 5 -t filter -L -n`, signal)
   if (!run.result) return {tried: false, program, evidence: `${backend}: not tried (${run.unavailable})`}

@@ -23,19 +23,33 @@ export interface OverlayFacts {
 }
 
 export async function probeOverlay(dataDir: string, root: RootFacts, signal: AbortSignal): Promise<OverlayFacts> {
-  if (!root.capSysAdmin) return {tried: false, evidence: `not tried: an overlay mount needs CAP_SYS_ADMIN (uid ${root.uid})`}
+  if (!root.capSysAdmin)
+    return {tried: false, evidence: `not tried: an overlay mount needs CAP_SYS_ADMIN (uid ${root.uid})`}
   let scratch = ''
   const result = await withScratchDir(dataDir, async (dir) => {
     scratch = dir
     const dType = await supportsDType(join(dir, 'd_type'))
-    const [lower1, lower2, upper, work, merged] = ['lower1', 'lower2', 'upper', 'work', 'merged'].map((name) => join(dir, name))
+    const [lower1, lower2, upper, work, merged] = ['lower1', 'lower2', 'upper', 'work', 'merged'].map((name) =>
+      join(dir, name),
+    )
     for (const d of [lower1, lower2, upper, work, merged]) await mkdir(d)
-    const mount = await runTool('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower2}:${lower1},upperdir=${upper},workdir=${work}`, merged], {signal})
+    const mount = await runTool(
+      'mount',
+      ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower2}:${lower1},upperdir=${upper},workdir=${work}`, merged],
+      {signal},
+    )
     if (mount.ok) await runTool('umount', [merged], {signal: AbortSignal.timeout(10_000)})
     return {dType, mounted: mount.ok, failure: mount.ok ? '' : toolFailure(mount, 'mount')}
   })
-  const dTypeText = result.dType === undefined ? 'd_type not checked' : result.dType ? 'd_type supported' : 'd_type NOT supported (entries come back DT_UNKNOWN)'
-  const mountText = result.mounted ? 'an overlay with two lower dirs mounts there' : `an overlay mount there fails: ${result.failure}`
+  const dTypeText =
+    result.dType === undefined
+      ? 'd_type not checked'
+      : result.dType
+        ? 'd_type supported'
+        : 'd_type NOT supported (entries come back DT_UNKNOWN)'
+  const mountText = result.mounted
+    ? 'an overlay with two lower dirs mounts there'
+    : `an overlay mount there fails: ${result.failure}`
   return {tried: true, mounted: result.mounted, dType: result.dType, scratch, evidence: `${mountText}; ${dTypeText}`}
 }
 

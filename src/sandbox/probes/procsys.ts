@@ -44,7 +44,9 @@ export async function probeProcSys(inGvisor: boolean): Promise<ProcSysFacts> {
   for (const t of refused) parts.push(`${t.name} is ${t.value}, the kubelet writes ${t.wanted}: refused (${t.error})`)
   if (parts.length === 0) {
     const writes = tunables.filter((t) => t.kubeletWrites).map((t) => t.name)
-    parts.push(`all six present${writes.length > 0 ? `; writable where the kubelet writes (${writes.join(', ')})` : ' with the kubelet\'s values'}`)
+    parts.push(
+      `all six present${writes.length > 0 ? `; writable where the kubelet writes (${writes.join(', ')})` : " with the kubelet's values"}`,
+    )
   }
   return {tunables, blocked: missing.length + refused.length > 0, evidence: parts.join('; ')}
 }
@@ -55,7 +57,13 @@ async function probeTunable(path: string, wanted: string, inGvisor: boolean): Pr
   try {
     raw = await readFile(path, 'utf8')
   } catch (error) {
-    return {name, present: false, wanted, kubeletWrites: true, error: (error as NodeJS.ErrnoException).code ?? String(error)}
+    return {
+      name,
+      present: false,
+      wanted,
+      kubeletWrites: true,
+      error: (error as NodeJS.ErrnoException).code ?? String(error),
+    }
   }
   const value = raw.trim()
   if (value === wanted) return {name, present: true, value, wanted, kubeletWrites: false}
@@ -68,6 +76,14 @@ async function probeTunable(path: string, wanted: string, inGvisor: boolean): Pr
     }
     return {name, present: true, value, wanted, kubeletWrites: true, writable: true}
   } catch (error) {
-    return {name, present: true, value, wanted, kubeletWrites: true, writable: false, error: (error as NodeJS.ErrnoException).code ?? String(error)}
+    return {
+      name,
+      present: true,
+      value,
+      wanted,
+      kubeletWrites: true,
+      writable: false,
+      error: (error as NodeJS.ErrnoException).code ?? String(error),
+    }
   }
 }

@@ -29,8 +29,17 @@ export async function probePtrace(signal: AbortSignal): Promise<PtraceFacts> {
     const onAbort = (): void => child.kill('SIGKILL')
     signal.addEventListener('abort', onAbort, {once: true})
     const status = await child.exited.finally(() => signal.removeEventListener('abort', onAbort))
-    if (status.code === 0) return {permitted: true, seccompFilter: true, via: 'interceptor', evidence: 'ran `true` under the interceptor (ptrace and its seccomp filter work)'}
-    return {via: 'interceptor', evidence: `\`true\` under the interceptor ended with ${status.signal ?? `status ${status.code}`}`}
+    if (status.code === 0)
+      return {
+        permitted: true,
+        seccompFilter: true,
+        via: 'interceptor',
+        evidence: 'ran `true` under the interceptor (ptrace and its seccomp filter work)',
+      }
+    return {
+      via: 'interceptor',
+      evidence: `\`true\` under the interceptor ended with ${status.signal ?? `status ${status.code}`}`,
+    }
   } catch (error) {
     const message = messageOf(error).replace(/\.$/, '')
     if (/^ptrace is not permitted/.test(message)) return {permitted: false, via: 'interceptor', evidence: message}
@@ -49,8 +58,24 @@ async function fromSettings(why: string): Promise<PtraceFacts> {
   const capEff = /^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1]
   const hasCap = capEff !== undefined && ((BigInt(`0x${capEff}`) >> CAP_SYS_PTRACE) & 1n) === 1n
   const prefix = `not tried (${why}); from the settings: `
-  if (scope === '3') return {permitted: false, via: 'settings', evidence: `${prefix}kernel.yama.ptrace_scope is 3, which forbids ptrace until the next reboot`}
-  if (scope === '2' && !hasCap) return {permitted: false, via: 'settings', evidence: `${prefix}kernel.yama.ptrace_scope is 2, which allows ptrace only with CAP_SYS_PTRACE, and this process lacks it`}
-  const seccomp = /^Seccomp:\s*2/m.test(status) ? '; this process runs under a seccomp filter, which may refuse ptrace' : ''
-  return {via: 'settings', evidence: `${prefix}kernel.yama.ptrace_scope is ${scope === '' ? 'absent (no Yama)' : scope}, which lets a process trace its own child${seccomp}`, ...(seccomp ? {} : {permitted: true})}
+  if (scope === '3')
+    return {
+      permitted: false,
+      via: 'settings',
+      evidence: `${prefix}kernel.yama.ptrace_scope is 3, which forbids ptrace until the next reboot`,
+    }
+  if (scope === '2' && !hasCap)
+    return {
+      permitted: false,
+      via: 'settings',
+      evidence: `${prefix}kernel.yama.ptrace_scope is 2, which allows ptrace only with CAP_SYS_PTRACE, and this process lacks it`,
+    }
+  const seccomp = /^Seccomp:\s*2/m.test(status)
+    ? '; this process runs under a seccomp filter, which may refuse ptrace'
+    : ''
+  return {
+    via: 'settings',
+    evidence: `${prefix}kernel.yama.ptrace_scope is ${scope === '' ? 'absent (no Yama)' : scope}, which lets a process trace its own child${seccomp}`,
+    ...(seccomp ? {} : {permitted: true}),
+  }
 }

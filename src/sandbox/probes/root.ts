@@ -20,10 +20,20 @@ export async function probeRoot(): Promise<RootFacts> {
   const hex = /^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1]
   const caps = hex === undefined ? 0n : BigInt(`0x${hex}`)
   const has = (bit: bigint): boolean => ((caps >> bit) & 1n) === 1n
-  return {uid, root: uid === 0, capSysAdmin: has(CAP_SYS_ADMIN), capNetAdmin: has(CAP_NET_ADMIN), capSysPtrace: has(CAP_SYS_PTRACE)}
+  return {
+    uid,
+    root: uid === 0,
+    capSysAdmin: has(CAP_SYS_ADMIN),
+    capNetAdmin: has(CAP_NET_ADMIN),
+    capSysPtrace: has(CAP_SYS_PTRACE),
+  }
 }
 
 export function describeRoot(facts: RootFacts): string {
-  const caps = [facts.capSysAdmin && 'CAP_SYS_ADMIN', facts.capNetAdmin && 'CAP_NET_ADMIN', facts.capSysPtrace && 'CAP_SYS_PTRACE'].filter(Boolean)
+  const caps = [
+    facts.capSysAdmin && 'CAP_SYS_ADMIN',
+    facts.capNetAdmin && 'CAP_NET_ADMIN',
+    facts.capSysPtrace && 'CAP_SYS_PTRACE',
+  ].filter(Boolean)
   return `${facts.root ? 'root' : `uid ${facts.uid}, not root`}${caps.length > 0 ? ` (${caps.join(', ')})` : ' (no CAP_SYS_ADMIN, CAP_NET_ADMIN or CAP_SYS_PTRACE)'}`
 }

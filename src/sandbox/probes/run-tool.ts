@@ -32,7 +32,12 @@ export function runTool(file: string, args: readonly string[], options: ToolOpti
       resolve({ok: false, code: null, signal: null, stdout: '', stderr: '', aborted: true})
       return
     }
-    const child = spawn(file, args, {stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: options.env ?? process.env, cwd: options.cwd})
+    const child = spawn(file, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      env: options.env ?? process.env,
+      cwd: options.cwd,
+    })
     let stdout = ''
     let stderr = ''
     let aborted = false
@@ -51,7 +56,15 @@ export function runTool(file: string, args: readonly string[], options: ToolOpti
     child.on('error', (error: NodeJS.ErrnoException) => (spawnError = error.code ?? error.message))
     child.on('close', (code, signal) => {
       options.signal?.removeEventListener('abort', onAbort)
-      resolve({ok: code === 0 && !spawnError, code, signal, stdout, stderr, aborted, ...(spawnError ? {spawnError} : {})})
+      resolve({
+        ok: code === 0 && !spawnError,
+        code,
+        signal,
+        stdout,
+        stderr,
+        aborted,
+        ...(spawnError ? {spawnError} : {}),
+      })
     })
   })
 }
@@ -68,7 +81,12 @@ export function toolFailure(result: ToolResult, tool: string): string {
 
 /** Tools put the error first and hints after it ("Perhaps iptables or your kernel needs to be upgraded."). */
 export function firstLine(text: string): string {
-  return text.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? ''
+  return (
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l !== '') ?? ''
+  )
 }
 
 /** One word for sh, whatever it contains. */

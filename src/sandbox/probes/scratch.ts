@@ -52,6 +52,7 @@ export async function removeScratchDir(dir: string): Promise<void> {
       if (!lazy.ok) throw new Error(`cannot unmount the probe's ${entry.mountPoint}: ${toolFailure(lazy, 'umount')}`)
     }
   }
-  if (mountsUnder(await readMountinfo(), dir).length > 0) throw new Error(`the probe's ${dir} still has a mount below it; left in place`)
+  if (mountsUnder(await readMountinfo(), dir).length > 0)
+    throw new Error(`the probe's ${dir} still has a mount below it; left in place`)
   await rm(dir, {recursive: true, force: true})
 }

@@ -18,10 +18,17 @@ export async function probeSeccomp(inGvisor: boolean): Promise<SeccompFacts> {
   const mode = /^Seccomp:\s*(\d)/m.exec(status)?.[1]
   const filtered = mode === '2'
   const under = filtered ? '; this process already runs under a seccomp filter' : ''
-  if (mode === undefined) return {available: false, filtered, evidence: 'the kernel has no seccomp (no Seccomp line in /proc/self/status)'}
-  if (inGvisor) return {available: true, filtered, evidence: `gVisor implements seccomp-bpf with SECCOMP_RET_TRACE${under}`}
+  if (mode === undefined)
+    return {available: false, filtered, evidence: 'the kernel has no seccomp (no Seccomp line in /proc/self/status)'}
+  if (inGvisor)
+    return {available: true, filtered, evidence: `gVisor implements seccomp-bpf with SECCOMP_RET_TRACE${under}`}
   const actions = (await readFile('/proc/sys/kernel/seccomp/actions_avail', 'utf8').catch(() => '')).trim()
-  if (actions === '') return {filtered, evidence: `seccomp present, its actions are not listed (kernel older than 4.14?)${under}`}
+  if (actions === '')
+    return {filtered, evidence: `seccomp present, its actions are not listed (kernel older than 4.14?)${under}`}
   const trace = actions.split(/\s+/).includes('trace')
-  return {available: trace, filtered, evidence: `actions available: ${actions}${trace ? '' : ' (no trace: the interceptor\'s filter cannot work)'}${under}`}
+  return {
+    available: trace,
+    filtered,
+    evidence: `actions available: ${actions}${trace ? '' : " (no trace: the interceptor's filter cannot work)"}${under}`,
+  }
 }

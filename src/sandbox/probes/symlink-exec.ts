@@ -36,9 +36,17 @@ export async function probeSymlinkExec(dataDir: string, signal: AbortSignal): Pr
       const run = await runTool(join(dir, name), [], {signal})
       results[name] = run.ok || toolFailure(run, name)
     }
-    const [direct, relative, absolute] = [results.cni === true, results['host-local'] === true, results['host-local-absolute'] === true]
+    const [direct, relative, absolute] = [
+      results.cni === true,
+      results['host-local'] === true,
+      results['host-local-absolute'] === true,
+    ]
     const say = (what: string, r: string | true): string => `${what}: ${r === true ? 'runs' : r}`
-    const evidence = [say('a program copied there', results.cni), say('through a relative symlink', results['host-local']), say('through an absolute symlink', results['host-local-absolute'])].join('; ')
+    const evidence = [
+      say('a program copied there', results.cni),
+      say('through a relative symlink', results['host-local']),
+      say('through an absolute symlink', results['host-local-absolute']),
+    ].join('; ')
     return {tried: true, direct, relative, absolute, scratch, evidence}
   })
 }

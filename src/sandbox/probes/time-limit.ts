@@ -67,6 +67,9 @@ export function withTimeLimit<T>(limitMs: number, fn: (signal: AbortSignal) => P
 /** Wait for clean-ups, but never longer than `graceMs`. */
 export async function settleWithin(work: Iterable<Promise<void>>, graceMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined
-  await Promise.race([Promise.allSettled([...work]), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))])
+  await Promise.race([
+    Promise.allSettled([...work]),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+  ])
   clearTimeout(timer)
 }

@@ -9,14 +9,25 @@ import type {Workaround} from './workaround.js'
 export const cadvisor: Workaround = {
   id: 'cadvisor',
   blocker: 'cAdvisor cannot read root filesystem stats',
-  remedy: '--kubelet-arg=local-storage-capacity-isolation=false, image-gc-high-threshold=100, image-gc-low-threshold=99',
+  remedy:
+    '--kubelet-arg=local-storage-capacity-isolation=false, image-gc-high-threshold=100, image-gc-low-threshold=99',
   failurePattern: /rootfs|cAdvisor|cadvisor/,
   appliesTo: (ctx) => ctx.agent,
   async probe(ctx) {
     const facts = await probeFilesystem(ctx.dataDir)
-    const why = facts.statsReadable ? '' : facts.error ? '' : ': no block device behind it, so cAdvisor finds no stats for it'
+    const why = facts.statsReadable
+      ? ''
+      : facts.error
+        ? ''
+        : ': no block device behind it, so cAdvisor finds no stats for it'
     return {found: !facts.statsReadable, evidence: `${describeFilesystem(facts)}${why}`, details: {...facts}}
   },
   ...configOnly('cadvisor'),
-  serverConfig: () => ({'kubelet-arg': ['local-storage-capacity-isolation=false', 'image-gc-high-threshold=100', 'image-gc-low-threshold=99']}),
+  serverConfig: () => ({
+    'kubelet-arg': [
+      'local-storage-capacity-isolation=false',
+      'image-gc-high-threshold=100',
+      'image-gc-low-threshold=99',
+    ],
+  }),
 }

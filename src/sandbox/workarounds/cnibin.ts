@@ -22,21 +22,30 @@ import {pathExists} from '../../util/path-exists.js'
  */
 export const cnibin: Workaround = {
   id: 'cnibin',
-  blocker: 'the data dir\'s filesystem does not follow the symlinks of k3s\'s bundled CNI plugins (failed to find plugin "host-local" in path)',
+  blocker:
+    'the data dir\'s filesystem does not follow the symlinks of k3s\'s bundled CNI plugins (failed to find plugin "host-local" in path)',
   remedy: 'give k3s real files, not symlinks, for its CNI plugins',
   failurePattern: /failed to find plugin/,
   appliesTo: () => true,
   async probe(ctx) {
     const facts = await probeSymlinkExec(ctx.dataDir, probeSignal(ctx))
     if (!facts.tried) return {found: false, evidence: facts.evidence}
-    if (!facts.direct) return {found: true, evidence: facts.evidence, unremediable: 'no program runs from the data dir\'s filesystem at all (mounted noexec?), so k3s cannot run from it either', details: {...facts}}
+    if (!facts.direct)
+      return {
+        found: true,
+        evidence: facts.evidence,
+        unremediable:
+          "no program runs from the data dir's filesystem at all (mounted noexec?), so k3s cannot run from it either",
+        details: {...facts},
+      }
     return {found: !(facts.relative && facts.absolute), evidence: facts.evidence, details: {...facts}}
   },
   async apply(ctx) {
     await unpackK3s(ctx)
     const replaced: Replacement[] = []
     for (const dir of await pluginDirs(ctx.dataDir)) replaced.push(...(await replaceCniLinks(dir)))
-    if (replaced.length === 0) ctx.logger?.info(`cnibin: no CNI plugin symlinks under ${join(ctx.dataDir, 'data')} to replace`)
+    if (replaced.length === 0)
+      ctx.logger?.info(`cnibin: no CNI plugin symlinks under ${join(ctx.dataDir, 'data')} to replace`)
     return {id: 'cnibin', details: {replaced}}
   },
   async undo(record, logger) {
@@ -67,7 +76,9 @@ async function pluginDirs(dataDir: string): Promise<string[]> {
 
 async function unpackK3s(ctx: WorkaroundContext): Promise<void> {
   if ((await pluginDirs(ctx.dataDir)).length > 0 || !ctx.k3sBinary) return
-  const result = await runTool(ctx.k3sBinary, ['--data-dir', ctx.dataDir, 'kubectl', 'version', '--client'], {signal: AbortSignal.timeout(600_000)})
+  const result = await runTool(ctx.k3sBinary, ['--data-dir', ctx.dataDir, 'kubectl', 'version', '--client'], {
+    signal: AbortSignal.timeout(600_000),
+  })
   ctx.logger?.debug({code: result.code}, 'cnibin: asked k3s to unpack its bundled binaries')
 }
 

@@ -12,8 +12,10 @@ export const egress: Workaround = {
   remedy: '--egress-selector-mode=cluster',
   appliesTo: () => true,
   async probe(ctx) {
-    if (ctx.networkMode === 'tunnel') return {found: true, evidence: 'tunnel mode: workers are reached only through their SSH tunnels'}
-    if (!ctx.agent) return {found: true, evidence: 'agentless server: it has no node of its own from which to reach pods'}
+    if (ctx.networkMode === 'tunnel')
+      return {found: true, evidence: 'tunnel mode: workers are reached only through their SSH tunnels'}
+    if (!ctx.agent)
+      return {found: true, evidence: 'agentless server: it has no node of its own from which to reach pods'}
     return {found: false, evidence: 'direct mode with an agent: the apiserver may reach pods directly'}
   },
   ...configOnly('egress'),

@@ -15,11 +15,23 @@ import type {ProbeFinding, Workaround, WorkaroundContext} from './workaround.js'
 export type {AppliedRecord, ProbeFinding, ServerConfigFragment, Workaround, WorkaroundContext} from './workaround.js'
 
 /** Every workaround, in DESIGN.md §4's order: the order they are applied in (and undone in reverse). */
-export const WORKAROUNDS: readonly Workaround[] = Object.freeze([snapshotter, cadvisor, procsys, kmsg, flannel, egress, taint, cgroups, iptables, cnibin])
+export const WORKAROUNDS: readonly Workaround[] = Object.freeze([
+  snapshotter,
+  cadvisor,
+  procsys,
+  kmsg,
+  flannel,
+  egress,
+  taint,
+  cgroups,
+  iptables,
+  cnibin,
+])
 
 export function workaroundById(id: string): Workaround {
   const workaround = WORKAROUNDS.find((w) => w.id === id)
-  if (!workaround) throw new HybridError(`unknown workaround "${id}" (known: ${WORKAROUNDS.map((w) => w.id).join(', ')})`)
+  if (!workaround)
+    throw new HybridError(`unknown workaround "${id}" (known: ${WORKAROUNDS.map((w) => w.id).join(', ')})`)
   return workaround
 }
 
@@ -39,6 +51,9 @@ export function selectWorkarounds(
   if (setting === 'auto') return registry.filter((w) => w.appliesTo(ctx) && findings.get(w.id)?.found === true)
   const listed = new Set<string>(setting as readonly WorkaroundName[])
   const unknown = [...listed].filter((id) => !registry.some((w) => w.id === id))
-  if (unknown.length > 0) throw new HybridError(`unknown workaround${unknown.length > 1 ? 's' : ''} ${unknown.map((id) => `"${id}"`).join(', ')} (known: ${registry.map((w) => w.id).join(', ')})`)
+  if (unknown.length > 0)
+    throw new HybridError(
+      `unknown workaround${unknown.length > 1 ? 's' : ''} ${unknown.map((id) => `"${id}"`).join(', ')} (known: ${registry.map((w) => w.id).join(', ')})`,
+    )
   return registry.filter((w) => listed.has(w.id))
 }

@@ -37,7 +37,13 @@ export const iptables: Workaround = {
     const evidence = `${facts.nft.evidence}; ${facts.legacy.evidence}`
     const found = facts.nft.tried && facts.nft.works === false
     if (found && facts.legacy.tried && facts.legacy.works === false) {
-      return {found, evidence, unremediable: 'the legacy iptables backend fails too, so k3s has no working iptables here (gVisor has iptables only on its own network stack with runsc --net-raw, not with --network=host)', details: {...facts}}
+      return {
+        found,
+        evidence,
+        unremediable:
+          'the legacy iptables backend fails too, so k3s has no working iptables here (gVisor has iptables only on its own network stack with runsc --net-raw, not with --network=host)',
+        details: {...facts},
+      }
     }
     return {found, evidence, details: {...facts}}
   },
@@ -46,7 +52,8 @@ export const iptables: Workaround = {
     if (programs.length === 0) return {id: 'iptables', details: {bundled: true}}
     const dir = join(ctx.workDir, PATH_DIR)
     await mkdir(dir, {recursive: true, mode: 0o755})
-    for (const [name, target] of programs) await writeFileAtomic(join(dir, name), `#!/bin/sh\nexec ${shellQuote(target)} "$@"\n`, 0o755)
+    for (const [name, target] of programs)
+      await writeFileAtomic(join(dir, name), `#!/bin/sh\nexec ${shellQuote(target)} "$@"\n`, 0o755)
     return {id: 'iptables', details: {dir, programs: Object.fromEntries(programs)}}
   },
   async undo(record) {

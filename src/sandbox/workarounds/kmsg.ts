@@ -25,7 +25,11 @@ export const kmsg: Workaround = {
     if (facts.opens) return {found: false, evidence: facts.evidence}
     const root = await probeRoot()
     if (root.capSysAdmin) return {found: true, evidence: facts.evidence}
-    return {found: true, evidence: facts.evidence, unremediable: `bind-mounting /dev/null over ${KMSG} needs root (CAP_SYS_ADMIN); this is uid ${root.uid}`}
+    return {
+      found: true,
+      evidence: facts.evidence,
+      unremediable: `bind-mounting /dev/null over ${KMSG} needs root (CAP_SYS_ADMIN); this is uid ${root.uid}`,
+    }
   },
   async apply(ctx) {
     return {id: 'kmsg', details: {...(await bindNullOver(KMSG, ctx.logger))}}
@@ -80,15 +84,20 @@ export async function undoBindNull(record: AppliedRecord, logger?: Logger): Prom
     const stack = mountsAt(await readMountinfo(), path)
     const ours = stack.find((e) => (typeof mountId === 'number' ? e.id === mountId : e.root.endsWith('/null')))
     if (ours) {
-      if (stack.at(-1) !== ours) throw new HybridError(`something else is mounted on ${path} over hybrid's bind mount of /dev/null; left as it is`)
+      if (stack.at(-1) !== ours)
+        throw new HybridError(
+          `something else is mounted on ${path} over hybrid's bind mount of /dev/null; left as it is`,
+        )
       const result = await runTool('umount', [path], {signal: AbortSignal.timeout(30_000)})
-      if (!result.ok) throw new HybridError(`cannot unmount hybrid's bind mount on ${path}: ${toolFailure(result, 'umount')}`)
+      if (!result.ok)
+        throw new HybridError(`cannot unmount hybrid's bind mount on ${path}: ${toolFailure(result, 'umount')}`)
     } else logger?.debug(`hybrid's bind mount on ${path} is already gone`)
   }
   if (created) {
     const stat = await lstat(path).catch(() => undefined)
     // Only the empty file hybrid made, and only once nothing is mounted on it.
-    if (stat?.isFile() && stat.size === 0 && mountsAt(await readMountinfo(), path).length === 0) await rm(path, {force: true})
+    if (stat?.isFile() && stat.size === 0 && mountsAt(await readMountinfo(), path).length === 0)
+      await rm(path, {force: true})
   }
 }
 

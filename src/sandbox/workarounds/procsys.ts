@@ -16,8 +16,10 @@ const TREE = 'proc-sys'
  */
 export const procsys: Workaround = {
   id: 'procsys',
-  blocker: 'kubelet tunables missing or unwritable under /proc/sys (vm/overcommit_memory, vm/panic_on_oom, kernel/panic, kernel/panic_on_oops, kernel/keys/root_maxkeys, kernel/keys/root_maxbytes)',
-  remedy: "fake tree with the kubelet's values; k3s runs under the ptrace interceptor, which redirects the six paths into it",
+  blocker:
+    'kubelet tunables missing or unwritable under /proc/sys (vm/overcommit_memory, vm/panic_on_oom, kernel/panic, kernel/panic_on_oops, kernel/keys/root_maxkeys, kernel/keys/root_maxbytes)',
+  remedy:
+    "fake tree with the kubelet's values; k3s runs under the ptrace interceptor, which redirects the six paths into it",
   failurePattern: /\/proc\/sys\/|invalid kernel flag/,
   appliesTo: (ctx) => ctx.agent,
   async probe(ctx) {
@@ -26,8 +28,20 @@ export const procsys: Workaround = {
     if (!facts.blocked) return {found: false, evidence: facts.evidence, details: {tunables: facts.tunables}}
     const ptrace = await probePtrace(probeSignal(ctx))
     const details = {tunables: facts.tunables, ptrace}
-    if (ptrace.permitted === false) return {found: true, evidence: facts.evidence, unremediable: `the interceptor cannot run here: ${ptrace.evidence}`, details}
-    if (ptrace.seccompFilter === false) return {found: true, evidence: facts.evidence, unremediable: `the interceptor cannot run here: ${ptrace.evidence}`, details}
+    if (ptrace.permitted === false)
+      return {
+        found: true,
+        evidence: facts.evidence,
+        unremediable: `the interceptor cannot run here: ${ptrace.evidence}`,
+        details,
+      }
+    if (ptrace.seccompFilter === false)
+      return {
+        found: true,
+        evidence: facts.evidence,
+        unremediable: `the interceptor cannot run here: ${ptrace.evidence}`,
+        details,
+      }
     return {found: true, evidence: facts.evidence, details}
   },
   async apply(ctx: WorkaroundContext): Promise<AppliedRecord> {

@@ -22,8 +22,14 @@ export interface StartedHybrid {
 }
 
 /** Start `hybrid ARGS…` (the real CLI, as users run it) with output collected. */
-export function startHybrid(args: string[], options: {env?: NodeJS.ProcessEnv; timeoutMs?: number} = {}): StartedHybrid {
-  const child = spawn(process.execPath, [HYBRID, ...args], {env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe']})
+export function startHybrid(
+  args: string[],
+  options: {env?: NodeJS.ProcessEnv; timeoutMs?: number} = {},
+): StartedHybrid {
+  const child = spawn(process.execPath, [HYBRID, ...args], {
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let stdout = ''
   let stderr = ''
   const watchers: Array<{text: string; resolve: () => void}> = []
@@ -44,12 +50,17 @@ export function startHybrid(args: string[], options: {env?: NodeJS.ProcessEnv; t
     new Promise<void>((resolve, reject) => {
       if (stdout.includes(text)) return resolve()
       watchers.push({text, resolve})
-      void result.then(() => reject(new Error(`hybrid ended before printing ${JSON.stringify(text)}; stdout: ${stdout}; stderr: ${stderr}`)))
+      void result.then(() =>
+        reject(new Error(`hybrid ended before printing ${JSON.stringify(text)}; stdout: ${stdout}; stderr: ${stderr}`)),
+      )
     })
   return {child, waitForStdout, result}
 }
 
-export function runHybrid(args: string[], options: {env?: NodeJS.ProcessEnv; timeoutMs?: number} = {}): Promise<RunResult> {
+export function runHybrid(
+  args: string[],
+  options: {env?: NodeJS.ProcessEnv; timeoutMs?: number} = {},
+): Promise<RunResult> {
   return startHybrid(args, options).result
 }
 

@@ -31,7 +31,13 @@ export class TraceeBuilds {
   /** go build fixtures/NAME/main.go → DIR/NAME (standard library only, no module). */
   async go(name: string): Promise<string> {
     const out = join(this.dir, name)
-    const env = {...process.env, GOCACHE: join(this.dir, 'gocache'), GOPATH: join(this.dir, 'gopath'), GO111MODULE: 'off', CGO_ENABLED: '0'}
+    const env = {
+      ...process.env,
+      GOCACHE: join(this.dir, 'gocache'),
+      GOPATH: join(this.dir, 'gopath'),
+      GO111MODULE: 'off',
+      CGO_ENABLED: '0',
+    }
     await mkdir(env.GOCACHE, {recursive: true})
     await run('go', ['build', '-o', out, join(FIXTURES, name, 'main.go')], {env, timeout: 300_000})
     return out
