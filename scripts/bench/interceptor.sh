@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The interceptor's benchmark (DESIGN.md §9, issue 3): each figure is a ratio of medians, measured side
+# The interceptor's benchmark (docs/architecture.md, "Benchmarks"): each figure is a ratio of medians, measured side
 # by side in one run, the variants interleaved round by round so that a busy machine slows all alike.
 #   (a) 2 000 000 getppid calls, which the seccomp filter never stops: intercepted / native, beside
 #       a one-instruction allow-all seccomp filter / native (the kernel's price for any filter) and

@@ -1,8 +1,11 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
+import type {ActionEnv} from '../actions/context.js'
 import {HybridError, messageOf} from '../errors.js'
 import {createLogger, type LogFormat, type Logger} from '../log/logger.js'
-import {redactString} from '../log/redact.js'
+import {redactString, redactValue} from '../log/redact.js'
+import {handleInterrupts, type Interrupts, type Progress} from '../plan/index.js'
+import {createProgress, progressMode} from '../ui/index.js'
 
 export type HybridFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof HybridCommand)['baseFlags'] & T['flags']
@@ -30,14 +33,20 @@ export abstract class HybridCommand extends Command {
 
   private loggerInstance?: Logger
 
+  /** --log-format as given, else json under --json, else pretty. */
+  protected get logFormat(): LogFormat {
+    const argv = this.argv
+    const formatFlag =
+      argv.find((a) => a.startsWith('--log-format='))?.split('=')[1] ?? argv[argv.indexOf('--log-format') + 1]
+    if (formatFlag === 'json' || formatFlag === 'pretty') return formatFlag
+    return argv.includes('--json') ? 'json' : 'pretty'
+  }
+
   /** Pino, configured from the shared flags; created on first use. */
   protected get logger(): Logger {
     if (!this.loggerInstance) {
       const argv = this.argv
-      const json = argv.includes('--json')
-      const formatFlag =
-        argv.find((a) => a.startsWith('--log-format='))?.split('=')[1] ?? argv[argv.indexOf('--log-format') + 1]
-      const format: LogFormat = formatFlag === 'json' || formatFlag === 'pretty' ? formatFlag : json ? 'json' : 'pretty'
+      const format = this.logFormat
       const levelFlag =
         argv.find((a) => a.startsWith('--log-level='))?.split('=')[1] ?? argv[argv.indexOf('--log-level') + 1]
       this.loggerInstance = createLogger({
@@ -48,6 +57,29 @@ export abstract class HybridCommand extends Command {
       })
     }
     return this.loggerInstance
+  }
+
+  /**
+   * Progress for a long command: JSON events under --json; rows redrawn on a terminal; plain lines where
+   * stderr is not a terminal, TERM is dumb, or --log-format json asks for machine-readable logs.
+   */
+  protected createProgress(): Progress {
+    const mode = progressMode({
+      json: this.jsonEnabled(),
+      logFormat: this.logFormat,
+      stderrIsTTY: process.stderr.isTTY === true,
+      term: process.env.TERM,
+    })
+    return createProgress({mode, logger: this.logger})
+  }
+
+  /**
+   * What an action needs from the command: logger, progress, and the signal the first Ctrl-C aborts (a
+   * second one exits at once, after `onForceExit`). Dispose the returned interrupts when done.
+   */
+  protected actionEnv(options: {onForceExit?: () => void} = {}): ActionEnv & {interrupts: Interrupts} {
+    const interrupts = handleInterrupts({logger: this.logger, onForceExit: options.onForceExit})
+    return {logger: this.logger, progress: this.createProgress(), signal: interrupts.signal, interrupts}
   }
 
   /** Every command keeps the JSON log file under the state directory; one that must not, opts out. */
@@ -61,9 +93,10 @@ export abstract class HybridCommand extends Command {
       const message = redactString(error.message)
       const details = error.details.map((line) => redactString(line))
       if (this.jsonEnabled()) {
-        // An inventory error carries its problems with positions: give them to JSON readers as data.
-        const problems = 'problems' in error ? (error as {problems: unknown}).problems : undefined
-        this.logJson({error: {message, details, exitCode: error.exitCode, ...(problems ? {problems} : {})}})
+        // The error's own JSON document (an inventory error adds its problems with positions), redacted;
+        // the sentence still goes to stderr for the person watching.
+        this.logJson(redactValue(error.jsonDocument()))
+        process.stderr.write(`hybrid: ${message}\n`)
       } else {
         process.stderr.write(`hybrid: ${message}\n`)
         for (const line of details) process.stderr.write(`  ${line}\n`)
@@ -72,13 +105,21 @@ export abstract class HybridCommand extends Command {
     }
     // oclif's own parse errors (unknown flag, missing argument) are bad usage: exit 2, one sentence.
     if (error instanceof Errors.CLIError && !(error instanceof Errors.ExitError)) {
-      const oclifExit = (error as Errors.CLIError).oclif?.exit
-      process.stderr.write(`hybrid: ${redactString(usageSentence(messageOf(error)))} (see --help)\n`)
-      this.exit(typeof oclifExit === 'number' && oclifExit !== 1 ? oclifExit : 2)
+      const oclifExit = error.oclif?.exit
+      const exitCode = typeof oclifExit === 'number' && oclifExit !== 1 ? oclifExit : 2
+      const message = redactString(usageSentence(messageOf(error)))
+      if (this.jsonEnabled()) this.logJson({error: {code: 'USAGE', message, exitCode, details: []}})
+      else process.stderr.write(`hybrid: ${message} (see --help)\n`)
+      this.exit(exitCode)
     }
     if (error instanceof Errors.ExitError) throw error
     // Anything else is a defect in hybrid: still one sentence; the stack goes to the debug log only.
     this.logger.debug({err: error}, 'unexpected error')
+    if (this.jsonEnabled()) {
+      const message = `unexpected error: ${redactString(messageOf(error))}`
+      this.logJson({error: {code: 'INTERNAL', message, exitCode: 1, details: []}})
+      return this.exit(1)
+    }
     process.stderr.write(
       `hybrid: unexpected error: ${redactString(messageOf(error))} (this is a bug; the log file has the stack)\n`,
     )

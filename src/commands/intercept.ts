@@ -23,7 +23,7 @@ function parseRule(text: string, mode: RuleMode): Rule {
 }
 
 /** The shell's convention: a command killed by signal N ends with 128 + N. */
-function exitCodeOf(status: ExitStatus): number {
+function shellExitCode(status: ExitStatus): number {
   if (status.code !== null) return status.code
   return 128 + (status.signal ? constants.signals[status.signal] : 0)
 }
@@ -108,7 +108,7 @@ CMD's stdin, stdout and stderr are its own; hybrid exits with CMD's exit code, o
       const counters = traced.counters()
       if (this.jsonEnabled()) this.logJson({exit: status, ...(flags.stats ? {counters} : {})})
       else if (flags.stats) process.stderr.write(`${statsText(counters)}\n`)
-      process.exitCode = exitCodeOf(status)
+      process.exitCode = shellExitCode(status)
 
       // Like strace -f, stay while processes CMD left behind run: they need their tracer (and the
       // tree). A signal now ends hybrid, and them with it.

@@ -53,6 +53,7 @@ export default class Kubeconfig extends HybridCommand {
       text = await readFile(file, 'utf8')
     } catch {
       throw new HybridError(
+        'CLUSTER_NOT_UP',
         `cluster ${cluster} is not up (it has no kubeconfig); \`hybrid up --inventory FILE\` brings it up`,
       )
     }

@@ -56,9 +56,10 @@ let binding: NativeBinding | undefined
 export function loadBinding(): NativeBinding {
   if (binding) return binding
   if (process.platform !== 'linux')
-    throw new HybridError('the interceptor needs Linux (it is built on ptrace and seccomp)')
+    throw new HybridError('INTERCEPTOR_UNAVAILABLE', 'the interceptor needs Linux (it is built on ptrace and seccomp)')
   if (!existsSync(addonPath))
     throw new HybridError(
+      'INTERCEPTOR_NOT_BUILT',
       `the interceptor's native module is not built (${addonPath} is missing; run npm run build:native)`,
     )
   binding = createRequire(import.meta.url)(addonPath) as NativeBinding

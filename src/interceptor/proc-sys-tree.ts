@@ -2,7 +2,7 @@ import {lstat, mkdtemp, readdir, readlink, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {isAlive} from '../state/processes.js'
+import {isAlive} from '../util/processes.js'
 import {writeFileAtomic} from '../util/fs-atomic.js'
 import type {Rule} from './types.js'
 

@@ -33,19 +33,23 @@ export function startErrorToHybridError(error: NativeStartError, command: string
   const code = error.code ?? 'unknown error'
   switch (error.stage) {
     case 'ptrace':
-      return new HybridError(`ptrace is not permitted here (${code}): ${whyPtraceIsRefused()}.`)
+      return new HybridError(
+        'INTERCEPTOR_UNAVAILABLE',
+        `ptrace is not permitted here (${code}): ${whyPtraceIsRefused()}.`,
+      )
     case 'seccomp':
       return error.code === 'EINVAL'
         ? new HybridError(
+            'INTERCEPTOR_UNAVAILABLE',
             "This kernel cannot install the interceptor's seccomp filter (seccomp: EINVAL; a kernel without CONFIG_SECCOMP_FILTER, or a sandbox that lacks it).",
           )
-        : new HybridError(`The kernel refused the interceptor's seccomp filter (${code}).`)
+        : new HybridError('INTERCEPTOR_UNAVAILABLE', `The kernel refused the interceptor's seccomp filter (${code}).`)
     case 'exec':
       if (error.code === 'ENOENT') return new UsageError(`Command not found: ${command}.`)
       if (error.code === 'EACCES') return new UsageError(`${command} cannot be executed (permission denied).`)
       if (error.code === 'ENOEXEC')
         return new UsageError(`${command} is not a program this system can run (exec format error).`)
-      return new HybridError(`${command} could not be executed (${code}).`)
+      return new HybridError('COMMAND_EXEC_FAILED', `${command} could not be executed (${code}).`)
     case 'cwd':
       return new UsageError(`The working directory ${cwd} cannot be entered (${code}).`)
     case 'target':
@@ -54,9 +58,13 @@ export function startErrorToHybridError(error: NativeStartError, command: string
       return new UsageError(`A descriptor given as the command's stdin, stdout or stderr is not open (${code}).`)
     case 'descriptors':
       return new HybridError(
+        'INTERCEPTOR_START_FAILED',
         'No free descriptor numbers are left to hand the rule targets to the command (raise the open-files limit, ulimit -n).',
       )
     default:
-      return new HybridError(`Could not start ${command} under the interceptor (${error.stage}: ${code}).`)
+      return new HybridError(
+        'INTERCEPTOR_START_FAILED',
+        `Could not start ${command} under the interceptor (${error.stage}: ${code}).`,
+      )
   }
 }

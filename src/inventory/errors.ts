@@ -1,4 +1,4 @@
-import {UsageError} from '../errors.js'
+import {type ErrorCode, UsageError} from '../errors.js'
 import type {FieldPath} from './positions.js'
 
 /** One problem in an inventory file, as users and `--json` see it. */
@@ -49,9 +49,18 @@ export class InventoryError extends UsageError {
   constructor(
     readonly file: string,
     readonly problems: readonly Problem[],
+    code: Extract<ErrorCode, `INVENTORY_${string}`> = 'INVENTORY_INVALID',
   ) {
     const lines = problems.map(formatProblem)
-    super(lines.length === 1 ? lines[0]! : `${file} has ${lines.length} problems:`, lines.length === 1 ? [] : lines)
+    super(
+      lines.length === 1 ? lines[0] : `${file} has ${lines.length} problems:`,
+      lines.length === 1 ? [] : lines,
+      code,
+    )
     this.name = 'InventoryError'
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return {...super.toJSON(), problems: this.problems}
   }
 }

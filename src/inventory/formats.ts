@@ -104,14 +104,14 @@ function sshPublicKeyReason(value: string): string | undefined {
   const match = /^(\S+) ([A-Za-z0-9+/]+={0,2})(?: .*)?$/.exec(value.trim())
   if (!match) return 'expected "TYPE BASE64 [comment]"'
   const [, type, base64] = match
-  if (!(SSH_KEY_TYPES as readonly string[]).includes(type!))
+  if (!(SSH_KEY_TYPES as readonly string[]).includes(type))
     return `the key type "${type}" is not one of ${SSH_KEY_TYPES.join(', ')}`
-  const blob = Buffer.from(base64!, 'base64')
+  const blob = Buffer.from(base64, 'base64')
   // The key blob starts with its own type as an SSH string (uint32 length, bytes): a cheap integrity check.
   const length = blob.length >= 4 ? blob.readUInt32BE(0) : -1
   if (
     blob.toString('base64') !== base64 ||
-    length !== type!.length ||
+    length !== type.length ||
     blob.subarray(4, 4 + length).toString('latin1') !== type
   ) {
     return `its base64 part is not a valid ${type} key`

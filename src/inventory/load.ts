@@ -10,7 +10,13 @@ import type {ClusterDocument} from './schema.js'
 
 /** The outcome of checking an inventory: every problem, or the resolved inventory. */
 export type InventoryCheck =
-  {readonly ok: true; readonly inventory: Inventory} | {readonly ok: false; readonly problems: readonly Problem[]}
+  | {readonly ok: true; readonly inventory: Inventory}
+  | {
+      readonly ok: false
+      readonly problems: readonly Problem[]
+      /** Set when the file itself could not be read (then there is one problem, without a position). */
+      readonly unreadable?: 'INVENTORY_NOT_FOUND' | 'INVENTORY_UNREADABLE'
+    }
 
 /**
  * Check inventory text in one pass and report everything at once: YAML syntax (positions from the
@@ -37,7 +43,8 @@ export async function checkInventoryFile(file: string): Promise<InventoryCheck> 
   try {
     text = await readFile(file, 'utf8')
   } catch (error) {
-    return {ok: false, problems: [{file, line: 0, column: 0, path: '', message: unreadable(error)}]}
+    const code = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'INVENTORY_NOT_FOUND' : 'INVENTORY_UNREADABLE'
+    return {ok: false, problems: [{file, line: 0, column: 0, path: '', message: unreadable(error)}], unreadable: code}
   }
   return checkInventory(text, file)
 }
@@ -60,6 +67,6 @@ export function parseInventory(text: string, file: string): Inventory {
 /** Read, check and resolve an inventory file; throws InventoryError (exit 2) with every problem. */
 export async function loadInventory(file: string): Promise<Inventory> {
   const result = await checkInventoryFile(file)
-  if (!result.ok) throw new InventoryError(file, result.problems)
+  if (!result.ok) throw new InventoryError(file, result.problems, result.unreadable)
   return result.inventory
 }

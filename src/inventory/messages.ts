@@ -41,7 +41,9 @@ export function show(value: unknown): string {
   if (value === null || value === undefined) return 'empty'
   if (Array.isArray(value)) return 'a list'
   if (typeof value === 'object') return 'a mapping'
-  return String(value)
+  return typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint'
+    ? String(value)
+    : 'a value'
 }
 
 function jsonType(value: unknown): string {
@@ -53,11 +55,11 @@ function jsonType(value: unknown): string {
 
 /** What a schema accepts, as a noun phrase: "an IP address or host name", "a list", "pinned". */
 function nounOf(schema: SchemaLike): string {
-  if (schema.const !== undefined) return String(schema.const)
+  if (schema.const !== undefined) return JSON.stringify(schema.const).replace(/^"(.*)"$/, '$1')
   if (schema.format && isFormatName(schema.format)) return FORMATS[schema.format].noun
   if (schema.type === 'array' && schema.description) return schema.description
-  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type
-  return TYPE_NOUNS[type as string] ?? 'a value of another kind'
+  const type = typeof schema.type === 'string' ? schema.type : schema.type?.[0]
+  return TYPE_NOUNS[type ?? ''] ?? 'a value of another kind'
 }
 
 function accepts(schema: SchemaLike, type: string): boolean {
@@ -73,10 +75,10 @@ function distance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const current = [i]
     for (let j = 1; j <= b.length; j++)
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
     previous = current
   }
-  return previous[b.length]!
+  return previous[b.length]
 }
 
 /** The candidate a typo most likely meant, if one is close enough. */
@@ -144,7 +146,7 @@ function collapseUnions(errors: AjvError[], root: unknown): {rest: AjvError[]; f
     const type = jsonType(outer.data)
     const fitting = branches.map((branch, index) => ({branch, index})).filter(({branch}) => accepts(branch, type))
     const structured = fitting.filter(({branch}) => branch.const === undefined && branch.enum === undefined)
-    const chosen = structured.length === 1 ? structured[0]!.index : undefined
+    const chosen = structured.length === 1 ? structured[0].index : undefined
     const prefix = `${outer.schemaPath}/`
     rest = rest.filter((e) => {
       if (e === outer) return false

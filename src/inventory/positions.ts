@@ -8,7 +8,6 @@ import {
   isSeq,
   LineCounter,
   type Node as YamlNode,
-  type Pair,
   parseAllDocuments,
   type YAMLError,
 } from 'yaml'
@@ -68,7 +67,7 @@ export function parseYaml(text: string): ParsedYaml {
     }
   }
   if (list.length > 1) {
-    const offset = list[1]!.range[0]
+    const offset = list[1].range[0]
     findings.push({
       path: [],
       target: 'value',
@@ -124,7 +123,7 @@ export class SourceMap {
     for (const segment of path) {
       const collection = this.deref(node)
       if (isMap(collection)) {
-        const pair = (collection.items as Pair[]).find((p) => keyText(p.key) === String(segment))
+        const pair = collection.items.find((p) => keyText(p.key) === String(segment))
         if (!pair) return this.start(anchor ?? root)
         anchor = (isScalar(pair.key) || isCollection(pair.key) ? pair.key : undefined) ?? anchor
         node = pair.value
@@ -149,7 +148,7 @@ export class SourceMap {
     for (;;) {
       const collection = this.deref(node)
       if (isMap(collection)) {
-        const pair = (collection.items as Pair[]).find((p) => this.spans(p, offset))
+        const pair = collection.items.find((p) => this.spans(p, offset))
         if (!pair) return path
         path.push(keyText(pair.key))
         node = pair.value
@@ -173,7 +172,7 @@ export class SourceMap {
   syntaxFinding(error: YAMLError): Finding {
     const offset = error.pos[0]
     const path = this.pathAt(offset)
-    let message = error.message.split('\n')[0]!.replace(/\.$/, '')
+    let message = error.message.split('\n')[0].replace(/\.$/, '')
     if (error.code === 'DUPLICATE_KEY') {
       const key = path.at(-1)
       const first = key === undefined ? undefined : this.firstKeyLine(path.slice(0, -1), String(key))
@@ -188,13 +187,13 @@ export class SourceMap {
     let node: unknown = this.doc?.contents
     for (const segment of mapPath) {
       const collection = this.deref(node)
-      if (isMap(collection)) node = (collection.items as Pair[]).find((p) => keyText(p.key) === String(segment))?.value
+      if (isMap(collection)) node = collection.items.find((p) => keyText(p.key) === String(segment))?.value
       else if (isSeq(collection)) node = collection.items[segment as number]
       else return undefined
     }
     const collection = this.deref(node)
     if (!isMap(collection)) return undefined
-    const pair = (collection.items as Pair[]).find((p) => keyText(p.key) === key)
+    const pair = collection.items.find((p) => keyText(p.key) === key)
     return pair ? this.start(pair.key as YamlNode).line : undefined
   }
 

@@ -1,7 +1,7 @@
 import {type Static, Type as T} from '@sinclair/typebox'
 
 /**
- * The inventory format of DESIGN.md §2: the contract. This schema is the single source of the types
+ * The inventory format of docs/architecture.md, "The inventory": the contract. This schema is the single source of the types
  * below, of the validation (Ajv, all errors at once), of the defaults, and of inventory/schema.json.
  * Checks that span fields (unique names, exactly one token source, hostKey for `pinned`) live in
  * cross-checks.ts; formats (DNS-1123, IP or host name, taints, labels) in formats.ts.

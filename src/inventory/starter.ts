@@ -2,7 +2,7 @@ import {existsSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 
 /**
- * The commented starter inventory `hybrid init` writes: every section of DESIGN.md §2 with its default
+ * The commented starter inventory `hybrid init` writes: every section of docs/architecture.md, "The inventory" with its default
  * spelled out and a line on what it does, and one example worker left commented out, so the file
  * validates as it is (a control-plane-only cluster) and the user fills in the workers.
  */

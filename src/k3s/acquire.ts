@@ -12,7 +12,7 @@ import {downloadFromImage, imageFor} from './oci-image.js'
 import {type Arch, assetName, downloadRelease, releaseUrls} from './release-download.js'
 
 /**
- * Getting the k3s binary (DESIGN.md §4 "k3s binary"): spec.k3s.binary if given; else the per-version cache;
+ * Getting the k3s binary (docs/architecture.md, "The k3s binary"): spec.k3s.binary if given; else the per-version cache;
  * else the k3s release (or spec.k3s.mirror), checked against its sha256sum-<arch>.txt or the pin; and when
  * that is refused, the k3s OCI image through the registry API. Only a verified file enters the cache.
  */
@@ -54,7 +54,9 @@ export async function acquireK3s(spec: K3sSpec, options: AcquireOptions = {}): P
   const version = checkVersion(spec.version)
   const pinned = spec.sha256 === undefined ? undefined : normalizeSha256(spec.sha256)
   if (spec.sha256 !== undefined && !pinned)
-    throw new HybridError(`spec.k3s.sha256 "${spec.sha256}" is not a sha256 (64 hex digits).`, 2)
+    throw new HybridError('INVENTORY_INVALID', `spec.k3s.sha256 "${spec.sha256}" is not a sha256 (64 hex digits).`, {
+      exitCode: 2,
+    })
   if (spec.binary) return localBinary(spec.binary, version, pinned)
 
   const arch = options.arch ?? hostArch()
@@ -127,10 +129,10 @@ export async function acquireK3s(spec: K3sSpec, options: AcquireOptions = {}): P
       await client.close()
     }
     throw new HybridError(
+      'K3S_BINARY_UNAVAILABLE',
       `Could not get k3s ${version} for linux/${arch}: it is not in the cache ${cacheRoot}; ${failures.join('; ')}; ` +
         'supply the binary with spec.k3s.binary: /path/to/k3s, or a reachable release mirror with spec.k3s.mirror.',
-      1,
-      failures,
+      {details: failures},
     )
   })
 }
@@ -145,13 +147,13 @@ async function localBinary(path: string, version: string, pinned: string | undef
   try {
     info = await stat(path)
   } catch {
-    throw new HybridError(`spec.k3s.binary ${path} does not exist.`)
+    throw new HybridError('K3S_BINARY_INVALID', `spec.k3s.binary ${path} does not exist.`)
   }
-  if (!info.isFile()) throw new HybridError(`spec.k3s.binary ${path} is not a file.`)
+  if (!info.isFile()) throw new HybridError('K3S_BINARY_INVALID', `spec.k3s.binary ${path} is not a file.`)
   try {
     await access(path, constants.X_OK)
   } catch {
-    throw new HybridError(`spec.k3s.binary ${path} is not executable (chmod +x ${path}).`)
+    throw new HybridError('K3S_BINARY_INVALID', `spec.k3s.binary ${path} is not executable (chmod +x ${path}).`)
   }
   const sha256 = await sha256File(path)
   if (pinned && sha256 !== pinned) {
@@ -163,7 +165,11 @@ async function localBinary(path: string, version: string, pinned: string | undef
 /** A k3s release name (v1.34.1+k3s1, v1.30.0-rc1+k3s1): also a directory name in the cache, so nothing else. */
 function checkVersion(version: string): string {
   if (!/^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z][0-9A-Za-z.+-]*)?$/.test(version ?? '')) {
-    throw new HybridError(`spec.k3s.version "${version}" is not a k3s release name such as v1.34.1+k3s1.`, 2)
+    throw new HybridError(
+      'INVENTORY_INVALID',
+      `spec.k3s.version "${version}" is not a k3s release name such as v1.34.1+k3s1.`,
+      {exitCode: 2},
+    )
   }
   return version
 }
@@ -177,13 +183,18 @@ function checkMirror(mirror: string | null | undefined): void {
     // reported below
   }
   if (scheme !== 'http:' && scheme !== 'https:')
-    throw new HybridError(`spec.k3s.mirror "${mirror}" is not an http:// or https:// URL.`, 2)
+    throw new HybridError('INVENTORY_INVALID', `spec.k3s.mirror "${mirror}" is not an http:// or https:// URL.`, {
+      exitCode: 2,
+    })
 }
 
 function hostArch(): Arch {
   if (process.arch === 'x64') return 'amd64'
   if (process.arch === 'arm64') return 'arm64'
-  throw new HybridError(`k3s releases exist for amd64 and arm64, not for this machine's ${process.arch}.`)
+  throw new HybridError(
+    'K3S_ARCH_UNSUPPORTED',
+    `k3s releases exist for amd64 and arm64, not for this machine's ${process.arch}.`,
+  )
 }
 
 /** Integrity failures pass as they are; a failing disk becomes a sentence; an abort stays an abort. */
@@ -192,6 +203,7 @@ function asUserError(error: unknown, cacheRoot: string, signal?: AbortSignal): u
   const code = (error as NodeJS.ErrnoException).code
   if (code)
     return new HybridError(
+      'K3S_CACHE_NOT_WRITABLE',
       `Writing the k3s binary into the cache ${cacheRoot} failed (${code}: ${oneLine((error as Error).message)}).`,
     )
   return error

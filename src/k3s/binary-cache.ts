@@ -84,6 +84,7 @@ export async function ensureWritable(entry: CacheEntry, cacheRoot: string): Prom
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error'
     throw new HybridError(
+      'K3S_CACHE_NOT_WRITABLE',
       `The k3s cache directory ${cacheRoot} is not writable (${code}); set HYBRID_CACHE_DIR or XDG_CACHE_HOME to a writable directory, or give the binary with spec.k3s.binary: /path/to/k3s.`,
     )
   }

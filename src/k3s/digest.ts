@@ -17,7 +17,7 @@ export async function sha256File(path: string): Promise<string> {
  */
 export class IntegrityError extends HybridError {
   constructor(message: string) {
-    super(message, 1)
+    super('K3S_CHECKSUM_MISMATCH', message)
     this.name = 'IntegrityError'
   }
 }

@@ -32,7 +32,8 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/
 
 /** Parse `image`; without a tag or digest in it, `defaultTag` is used. Bad references are bad inventory (exit 2). */
 export function parseImageRef(image: string, defaultTag: string): ImageRef {
-  const bad = (why: string) => new HybridError(`spec.k3s.image "${image}" is not an image reference (${why}).`, 2)
+  const bad = (why: string) =>
+    new HybridError('INVENTORY_INVALID', `spec.k3s.image "${image}" is not an image reference (${why}).`, {exitCode: 2})
   let rest = image.trim()
   let reference = defaultTag
   const at = rest.indexOf('@')

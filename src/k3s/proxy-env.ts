@@ -3,7 +3,7 @@ import {isIP} from 'node:net'
 /**
  * Which proxy, if any, a request to a URL goes through, from the usual environment variables
  * (HTTPS_PROXY / HTTP_PROXY / NO_PROXY, lower case first, as curl reads them). Sandboxes often let traffic
- * out only through such a proxy (DESIGN.md §4).
+ * out only through such a proxy (docs/architecture.md, "The k3s binary").
  *
  * NO_PROXY is taken literally: unlike Go's http.ProxyFromEnvironment, loopback is not bypassed unless
  * NO_PROXY names it, as curl and undici do; so a proxy a user configured is really the one used.
@@ -83,7 +83,7 @@ function addressBits(address: string): number[] | undefined {
   const expand = (list: string[]) => list.flatMap((g) => (g.includes('.') ? ipv4Groups(g) : [g]))
   left = expand(left)
   right = expand(right)
-  const zeros = Array(8 - left.length - right.length).fill('0')
+  const zeros = new Array<string>(8 - left.length - right.length).fill('0')
   return [...left, ...zeros, ...right].flatMap((g) => {
     const n = Number.parseInt(g, 16)
     return [n >> 8, n & 0xff]

@@ -8,7 +8,7 @@ import type {ServerConfigFragment, ServerConfigValue} from '../sandbox/workaroun
 import {writeFileAtomic} from '../util/fs-atomic.js'
 
 /**
- * The k3s server's `config.yaml` (keys = k3s flag names, DESIGN.md §4): hybrid's own settings from the
+ * The k3s server's `config.yaml` (keys = k3s flag names, docs/architecture.md, "Workarounds"): hybrid's own settings from the
  * inventory, then the chosen workarounds' fragments, then `controlPlane.extraArgs`. Lists append at
  * every step (`tls-san`, `kubelet-arg`, `node-label`, …); a scalar given later replaces an earlier one.
  */

@@ -14,6 +14,7 @@ export function kubeConfigFromFile(file: string): KubeConfig {
     text = readFileSync(file, 'utf8')
   } catch (error) {
     throw new HybridError(
+      'KUBECONFIG_UNREADABLE',
       `cannot read the kubeconfig ${file}: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}`,
     )
   }
@@ -26,9 +27,12 @@ export function kubeConfigFromString(text: string, source = 'the kubeconfig'): K
   try {
     kc.loadFromString(text)
   } catch (error) {
-    throw new HybridError(`${source} is not a usable kubeconfig: ${messageOf(error).split('\n')[0]}`)
+    throw new HybridError(
+      'KUBECONFIG_INVALID',
+      `${source} is not a usable kubeconfig: ${messageOf(error).split('\n')[0]}`,
+    )
   }
-  if (!kc.getCurrentCluster()) throw new HybridError(`${source} names no current cluster`)
+  if (!kc.getCurrentCluster()) throw new HybridError('KUBECONFIG_INVALID', `${source} names no current cluster`)
   return kc
 }
 

@@ -30,11 +30,11 @@ function parseDoc(text: string, source: string): KubeconfigDoc {
   try {
     doc = parse(text)
   } catch (error) {
-    throw new HybridError(`${source} is not valid YAML: ${messageOf(error).split('\n')[0]}`)
+    throw new HybridError('KUBECONFIG_INVALID', `${source} is not valid YAML: ${messageOf(error).split('\n')[0]}`)
   }
   if (doc === null || doc === undefined) return {}
   if (typeof doc !== 'object' || Array.isArray(doc))
-    throw new HybridError(`${source} is not a kubeconfig (not a YAML mapping)`)
+    throw new HybridError('KUBECONFIG_INVALID', `${source} is not a kubeconfig (not a YAML mapping)`)
   return doc as KubeconfigDoc
 }
 
@@ -52,7 +52,7 @@ export function userKubeconfig(
   const current = doc.contexts?.find((c) => c.name === doc['current-context']) ?? doc.contexts?.[0]
   const cluster = doc.clusters?.find((c) => c.name === current?.context?.cluster) ?? doc.clusters?.[0]
   const user = doc.users?.find((u) => u.name === current?.context?.user) ?? doc.users?.[0]
-  if (!cluster || !user) throw new HybridError(`${source} has no cluster or no user`)
+  if (!cluster || !user) throw new HybridError('KUBECONFIG_INVALID', `${source} has no cluster or no user`)
   const out: KubeconfigDoc = {
     apiVersion: 'v1',
     kind: 'Config',
@@ -118,7 +118,7 @@ export async function mergeIntoFile(target: string, addition: string): Promise<v
     existing = await readFile(target, 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
-      throw new HybridError(`cannot read ${target}: ${messageOf(error)}`)
+      throw new HybridError('KUBECONFIG_UNREADABLE', `cannot read ${target}: ${messageOf(error)}`)
   }
   await writeFileAtomic(target, mergeKubeconfig(existing, addition, target), 0o600)
 }

@@ -17,7 +17,7 @@ export interface WaitOptions {
 /** One `/readyz` request, bounded in time: true when the API server answers ready. */
 export async function apiReady(kc: KubeConfig, timeoutMs = 5000): Promise<boolean> {
   try {
-    return await new Health(kc).readyz({signal: AbortSignal.timeout(timeoutMs)} as never)
+    return await new Health(kc).readyz({signal: AbortSignal.timeout(timeoutMs)})
   } catch {
     return false // refused, reset, TLS not yet set up, timed out: not ready yet
   }
@@ -39,7 +39,7 @@ export async function pollUntil<T>(
     const value = await check()
     if (value !== undefined) return value
     if (Date.now() + interval > deadline)
-      throw new HybridError(`${what} did not happen within ${Math.round(options.timeoutMs / 1000)} s`)
+      throw new HybridError('TIMEOUT', `${what} did not happen within ${Math.round(options.timeoutMs / 1000)} s`)
     try {
       await sleep(interval, undefined, {signal: options.signal})
     } catch {

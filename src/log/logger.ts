@@ -97,7 +97,7 @@ function briefErrors(entry: Record<string, unknown>): void {
     const value = entry[key] as {message?: unknown} | undefined
     if (!value || typeof value !== 'object') continue
     const message = typeof value.message === 'string' ? value.message : undefined
-    if (message === undefined || String(entry.msg ?? '').includes(message)) delete entry[key]
+    if (message === undefined || (typeof entry.msg === 'string' ? entry.msg : '').includes(message)) delete entry[key]
     else entry[key] = message
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Redaction of secrets (DESIGN.md §7: tokens, passwords, private keys and kubeconfigs never reach a log,
+ * Redaction of secrets (docs/architecture.md, "Secrets and signals": tokens, passwords, private keys and kubeconfigs never reach a log,
  * the terminal or a JSON document). Two ways a secret is found:
  *  - by field name, at any depth (`token`, `password`, `client-key-data`, …): the value is replaced;
  *  - by value, anywhere inside any string (messages, `err.stack`, nested fields): secrets registered at
@@ -32,7 +32,7 @@ const SECRET_KEYS = new Set([
 ])
 const SECRET_SUFFIXES = ['token', 'password', 'passphrase', 'privatekey', 'secret', 'keydata']
 
-/** The field paths named in DESIGN.md, as a user reads them (for documentation and tests). */
+/** The field paths named in docs/architecture.md, as a user reads them (for documentation and tests). */
 export const REDACT_KEYS: readonly string[] = [
   'token',
   'password',
@@ -133,7 +133,7 @@ export function redactString(text: string): string {
   let out = text
   const pattern = secretsPattern()
   if (pattern) out = out.replace(pattern, REDACTED)
-  for (const [shape, replacer] of SHAPES) out = out.replace(shape, replacer as (m: string, ...g: string[]) => string)
+  for (const [shape, replacer] of SHAPES) out = out.replace(shape, replacer)
   return out
 }
 

@@ -1,30 +1,33 @@
-import {type Phase, skip} from '../plan/index.js'
+import type {Phase} from '../plan/index.js'
+import {undoRecordedWorkarounds} from '../sandbox/workarounds/undo-recorded.js'
 import {recordWorkaround} from '../state/cluster-state.js'
-import {CONTROL_PLANE_HOST, type ControlPlaneContext} from './control-plane-context.js'
-import {undoRecorded} from './undo-workarounds.js'
+import {
+  CONTROL_PLANE_HOST,
+  type ChosenWorkarounds,
+  type ClusterContext,
+  type K3sBinary,
+  type OwnedState,
+} from './context.js'
 
 /**
  * Apply the chosen workarounds in order. Each one's record goes into the state file before the next
  * one is applied, so `down` (or the clean-up of a failed `up`) undoes exactly what was done, even after
  * hybrid crashed.
  */
-export const applyWorkarounds: Phase<ControlPlaneContext> = {
+export const applyWorkarounds: Phase<ClusterContext & OwnedState & ChosenWorkarounds & K3sBinary, OwnedState> = {
   title: 'apply the workarounds',
-  shouldRun(ctx) {
-    if (ctx.alreadyUp) return skip('the cluster is already up')
-    return (ctx.selected?.length ?? 0) > 0 || skip('no workaround to apply here')
-  },
+  shouldRun: (ctx) => ctx.selected.length > 0 || {skip: 'no workaround to apply here'},
   async run(ctx) {
-    const wctx = {...ctx.workaroundContext!, ...(ctx.k3s ? {k3sBinary: ctx.k3s.path} : {})}
-    ctx.workaroundContext = wctx
-    for (const workaround of ctx.selected ?? []) {
-      const record = await ctx.wet(CONTROL_PLANE_HOST, `apply workaround ${workaround.id}: ${workaround.remedy}`, () =>
-        workaround.apply(wctx),
-      )
-      if (record) ctx.state = await recordWorkaround(ctx.cluster, record)
+    const wctx = {...ctx.workaroundContext, ...(ctx.k3s ? {k3sBinary: ctx.k3s.path} : {})}
+    let state = ctx.state
+    for (const workaround of ctx.selected) {
+      const sentence = `apply workaround ${workaround.id}: ${workaround.remedy}`
+      const record = await ctx.wet(CONTROL_PLANE_HOST, sentence, () => workaround.apply(wctx))
+      if (record) state = await recordWorkaround(ctx.cluster, record)
     }
+    return {state}
   },
   async cleanUp(ctx) {
-    await undoRecorded(ctx)
+    await undoRecordedWorkarounds(ctx, ctx.cluster, ctx.state)
   },
 }

@@ -1,121 +1,130 @@
-import {mkdir, readFile, rm, writeFile} from 'node:fs/promises'
-import {join, resolve, sep} from 'node:path'
+import {mkdir, rm, writeFile} from 'node:fs/promises'
+import {join, resolve} from 'node:path'
 
 import {HybridError, messageOf} from '../errors.js'
 import type {Phase} from '../plan/index.js'
-import {type ClusterState, createState, removeRuntimeFiles} from '../state/cluster-state.js'
-import {ownCommandLine} from '../state/processes.js'
-import {changedSettings, controlPlaneSettings} from '../state/settings.js'
-import {CONTROL_PLANE_HOST, type ControlPlaneContext} from './control-plane-context.js'
-import {ownerAlive} from './load-state.js'
-import {stopRecorded} from './stop-control-plane.js'
-import {undoRecorded} from './undo-workarounds.js'
+import {stopControlPlaneOf} from '../sandbox/control-plane-stop.js'
+import {mountsUnder, readMountinfo} from '../sandbox/probes/mountinfo.js'
+import {undoRecordedWorkarounds} from '../sandbox/workarounds/undo-recorded.js'
+import {type ClusterState, createState, readState, removeRuntimeFiles} from '../state/cluster-state.js'
+import {ownerAlive} from '../state/owner.js'
+import {controlPlaneSettings} from '../state/settings.js'
+import {ownCommandLine} from '../util/processes.js'
+import {
+  CONTROL_PLANE_HOST,
+  type ClusterContext,
+  type InventoryInput,
+  type LoadedState,
+  type OwnedState,
+} from './context.js'
+
+/** What prepare-state remembers for its clean-up: the topmost directory it created for the data dir. */
+interface Created {
+  readonly createdDataDir?: string
+}
 
 /**
- * `up`'s view of the state: already up as the inventory says (nothing to do), up with other settings
- * (refused: `down` first), leftovers of a hybrid that died (stopped and undone first), or nothing. Then
- * a fresh state, owned by this process, so every later step is recorded and a crash can be undone.
+ * A fresh state owned by this process, so every later step is recorded and a crash can be undone. The
+ * action has already decided that the cluster is not up (src/state/up-decision.ts); leftovers of a hybrid
+ * that died are stopped and undone first. Then the data dir exists and is writable.
  */
-export const prepareState: Phase<ControlPlaneContext> = {
+export const prepareState: Phase<ClusterContext & InventoryInput & LoadedState, OwnedState & Created> = {
   title: 'prepare the cluster state',
   async run(ctx) {
-    const inventory = ctx.inventory!
-    const previous = ctx.state
-    if (previous && (await ownerAlive(previous))) {
-      const changed = changedSettings(previous.settings as Record<string, unknown>, controlPlaneSettings(inventory))
-      if (changed.length === 0) {
-        ctx.alreadyUp = true
-        return
-      }
+    const {inventory, cluster} = ctx
+    if (ctx.state && (await ownerAlive(ctx.state))) {
+      const owner = ctx.state.supervisor?.pid
       throw new HybridError(
-        `cluster ${ctx.cluster} is up with other settings (${changed.join(', ')} changed); \`hybrid down\`, then \`hybrid up\`, applies them`,
+        'CLUSTER_BUSY',
+        `cluster ${cluster} is owned by another hybrid (pid ${owner}) at this moment`,
       )
     }
-    if (previous) {
+    if (ctx.state) {
       ctx.logger.warn(
-        `cluster ${ctx.cluster} has leftovers of a hybrid that stopped without cleaning up; undoing them first`,
+        `cluster ${cluster} has leftovers of a hybrid that stopped without cleaning up; undoing them first`,
       )
-      await stopRecorded(ctx)
-      await undoRecorded(ctx)
-      await ctx.wet(CONTROL_PLANE_HOST, `remove the stale state of cluster ${ctx.cluster}`, () =>
-        removeRuntimeFiles(ctx.cluster),
+      const state = await stopControlPlaneOf(ctx, {cluster, state: ctx.state})
+      await undoRecordedWorkarounds(ctx, cluster, state)
+      await ctx.wet(CONTROL_PLANE_HOST, `remove the stale state of cluster ${cluster}`, () =>
+        removeRuntimeFiles(cluster),
       )
     }
+    const now = new Date().toISOString()
     const state: ClusterState = {
       version: 1,
-      cluster: ctx.cluster,
+      cluster,
       inventory: inventory.file,
       settings: controlPlaneSettings(inventory),
       dataDir: inventory.controlPlane.dataDir,
       apiPort: inventory.controlPlane.apiPort,
-      createdAt: new Date().toISOString(),
+      createdAt: now,
       workarounds: [],
       kubeconfig: ctx.paths.kubeconfig,
-      supervisor: {pid: process.pid, startedAt: new Date().toISOString(), detached: false, argv: ownCommandLine()},
+      supervisor: {pid: process.pid, startedAt: now, detached: false, argv: ownCommandLine()},
       phase: 'preparing',
     }
-    await ctx.wet(CONTROL_PLANE_HOST, `record cluster ${ctx.cluster} in ${ctx.paths.state}`, () => createState(state))
-    ctx.state = state
-    ctx.createdState = true
-    await ensureDataDir(ctx, inventory.controlPlane.dataDir)
+    await ctx.wet(CONTROL_PLANE_HOST, `record cluster ${cluster} in ${ctx.paths.state}`, () => createState(state))
+    const createdDataDir = await ensureDataDir(ctx, inventory.controlPlane.dataDir)
+    return {state, ...(createdDataDir ? {createdDataDir} : {})}
   },
   async cleanUp(ctx) {
-    if (!ctx.createdState) return
+    // The file says whether this run created the state (run may have failed before returning it).
+    const recorded = await readState(ctx.cluster).catch(() => undefined)
+    if (recorded?.supervisor?.pid !== process.pid) return
     await removeRuntimeFiles(ctx.cluster)
-    ctx.state = undefined
     if (ctx.createdDataDir) await removeCreatedDir(ctx.createdDataDir, ctx)
   },
 }
 
+const WHY: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the filesystem is read-only',
+  ENOTDIR: 'a part of the path is not a directory',
+  ENOSPC: 'no space left',
+}
+
 /**
  * The data dir exists (created 0700 when missing) and is writable; else one sentence saying why not.
- * Checked before anything else touches it (preflight probes it, k3s writes into it).
+ * Checked before anything else touches it (preflight probes it, k3s writes into it). Returns the topmost
+ * directory it created, if any.
  */
-async function ensureDataDir(ctx: ControlPlaneContext, dataDir: string): Promise<void> {
+async function ensureDataDir(ctx: ClusterContext, dataDir: string): Promise<string | undefined> {
   const fail = (error: unknown): never => {
-    const code = (error as NodeJS.ErrnoException).code
-    const why =
-      code === 'EACCES' || code === 'EPERM'
-        ? 'permission denied'
-        : code === 'EROFS'
-          ? 'the filesystem is read-only'
-          : code === 'ENOTDIR'
-            ? 'a part of the path is not a directory'
-            : code === 'ENOSPC'
-              ? 'no space left'
-              : messageOf(error)
-    throw new HybridError(`the data dir ${dataDir} (spec.controlPlane.dataDir) is not writable: ${why}`)
+    const why = WHY[(error as NodeJS.ErrnoException).code ?? ''] ?? messageOf(error)
+    throw new HybridError(
+      'DATA_DIR_NOT_WRITABLE',
+      `the data dir ${dataDir} (spec.controlPlane.dataDir) is not writable: ${why}`,
+    )
   }
+  let created: string | undefined
   try {
-    const created = await ctx.wet(CONTROL_PLANE_HOST, `create the data dir ${dataDir} (0700) if missing`, () =>
+    created = await ctx.wet(CONTROL_PLANE_HOST, `create the data dir ${dataDir} (0700) if missing`, () =>
       mkdir(dataDir, {recursive: true, mode: 0o700}),
     )
-    if (created) ctx.createdDataDir = created
   } catch (error) {
     fail(error)
   }
-  if (ctx.dryRun) return
+  if (ctx.dryRun) return undefined
   const probe = join(dataDir, `.hybrid-write-test-${process.pid}`)
   try {
     await writeFile(probe, '', {flag: 'wx', mode: 0o600})
   } catch (error) {
+    if (created) await removeCreatedDir(created, ctx)
     fail(error)
   } finally {
     await rm(probe, {force: true})
   }
+  return created
 }
 
 /**
- * A data dir this failed `up` created (the topmost directory it created) goes again, unless something is mounted below it (a recursive
+ * A data dir this failed `up` created goes again, unless something is mounted below it (a recursive
  * removal would then reach into the mounted filesystem): then it stays, and the log says why.
  */
-async function removeCreatedDir(dataDir: string, ctx: ControlPlaneContext): Promise<void> {
+async function removeCreatedDir(dataDir: string, ctx: ClusterContext): Promise<void> {
   const root = resolve(dataDir)
-  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')
-  const mounted = mountinfo
-    .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((point): point is string => point !== undefined && (point === root || point.startsWith(root + sep)))
+  const mounted = mountsUnder(await readMountinfo(), root).map((m) => m.mountPoint)
   if (mounted.length > 0) {
     ctx.logger.warn({mounts: mounted}, `leaving ${root} in place: something is mounted below it`)
     return

@@ -1,87 +1,24 @@
-import {HybridError} from '../errors.js'
-import type {WorkaroundName, WorkaroundsSetting} from '../inventory/schema.js'
 import type {Phase} from '../plan/index.js'
-import type {K3sFailure} from '../sandbox/k3s-failure.js'
-import {WORKAROUNDS} from '../sandbox/workarounds/index.js'
-import type {ControlPlaneContext} from './control-plane-context.js'
+import {explainFailure} from '../sandbox/diagnosis.js'
+import {K3sFailure} from '../sandbox/k3s-failure.js'
+import {abortedPromise} from '../util/abort.js'
+import type {ClusterContext, InventoryInput, OwnedState, Supervised} from './context.js'
 
 /** Wait until the supervisor says the API (and the sandbox Node, with an agent) is ready. */
-export const waitReady: Phase<ControlPlaneContext> = {
+export const waitReady: Phase<ClusterContext & InventoryInput & OwnedState & Supervised> = {
   title: 'wait for the control plane',
-  shouldRun: (ctx) => !ctx.alreadyUp && !ctx.dryRun,
+  shouldRun: (ctx) => ctx.supervisor !== undefined || {skip: 'nothing was started (dry run)'},
   async run(ctx) {
-    const handle = ctx.supervisor!
-    const aborted = new Promise<never>((_, reject) => {
-      if (ctx.signal.aborted) reject(ctx.signal.reason)
-      ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), {once: true})
-    })
-    aborted.catch(() => {})
+    if (!ctx.supervisor) return
     try {
-      await Promise.race([handle.ready, aborted])
+      await Promise.race([ctx.supervisor.ready, abortedPromise(ctx.signal)])
     } catch (error) {
-      if (ctx.signal.aborted) throw error
-      throw failureError(error as K3sFailure, ctx)
+      if (ctx.signal.aborted || !(error instanceof K3sFailure)) throw error
+      throw explainFailure(error, {
+        workarounds: ctx.inventory.controlPlane.workarounds,
+        applied: ctx.state.workarounds.map((r) => r.id),
+        k3sLog: ctx.paths.k3sLog,
+      })
     }
   },
-}
-
-export interface Diagnosis {
-  readonly workaround: WorkaroundName
-  /** k3s's own words (its log line's msg="…" when it has one). */
-  readonly message: string
-}
-
-/** Which blocker k3s died of: the last line of its log that a workaround's failurePattern matches. */
-export function diagnose(logTail: readonly string[]): Diagnosis | undefined {
-  for (const line of [...logTail].reverse()) {
-    const blocker = WORKAROUNDS.find((w) => w.failurePattern?.test(line))
-    if (blocker) return {workaround: blocker.id, message: k3sWords(line)}
-  }
-  return undefined
-}
-
-/** A logrus field's value: `key="quoted \"text\""` or `key=plain`. */
-function logrusField(line: string, key: string): string | undefined {
-  const match = new RegExp(`(?:^|\\s)${key}=(?:"((?:[^"\\\\]|\\\\.)*)"|(\\S+))`).exec(line)
-  if (!match) return undefined
-  return match[1] !== undefined ? match[1].replace(/\\(.)/g, '$1') : match[2]
-}
-
-/**
- * k3s's own words from a log line: `time="…" level=fatal msg="Failed to start ContainerManager" err="…"`
- * → `Failed to start ContainerManager: …`; any other line as it is. Long enough for the kubelet's list of
- * six tunables.
- */
-function k3sWords(line: string): string {
-  const msg = logrusField(line, 'msg')
-  const err = logrusField(line, 'err') ?? logrusField(line, 'error')
-  const words = msg === undefined ? line.trim() : err === undefined ? msg : `${msg}: ${err}`
-  return words.length > 1000 ? `${words.slice(0, 997)}...` : words
-}
-
-/** How the inventory's setting relates to the missing workaround, as the end of the sentence. */
-function settingAdvice(id: WorkaroundName, setting: WorkaroundsSetting, applied: readonly string[]): string {
-  if (applied.includes(id)) return `the ${id} workaround was applied, and k3s still failed`
-  if (setting === 'none')
-    return `the ${id} workaround removes this blocker, but spec.controlPlane.workarounds is none (auto, all, or a list that includes ${id} applies it)`
-  if (Array.isArray(setting))
-    return `the ${id} workaround removes this blocker, but spec.controlPlane.workarounds does not list it (add ${id})`
-  return `the ${id} workaround removes this blocker, but its probe did not find it here (spec.controlPlane.workarounds: all, or a list that includes ${id}, applies it regardless)`
-}
-
-/** A supervisor failure as one sentence, k3s's last lines as details. */
-export function failureError(
-  failure: K3sFailure,
-  ctx: Pick<ControlPlaneContext, 'inventory' | 'state' | 'paths'>,
-): HybridError {
-  const details = [...failure.logTail, `(k3s's log: ${ctx.paths.k3sLog})`]
-  const diagnosis = failure.kind === 'stopped' ? undefined : diagnose(failure.logTail)
-  if (!diagnosis) return new HybridError(failure.sentence, 1, details)
-  const setting = ctx.inventory?.controlPlane.workarounds ?? 'auto'
-  const applied = (ctx.state?.workarounds ?? []).map((r) => r.id)
-  return new HybridError(
-    `${failure.sentence}: ${diagnosis.message}; ${settingAdvice(diagnosis.workaround, setting, applied)}`,
-    1,
-    details,
-  )
 }

@@ -1,20 +1,27 @@
 import {buildServerConfig, serverConfigPath, writeServerConfig} from '../k3s/server-config.js'
 import type {Phase} from '../plan/index.js'
-import {CONTROL_PLANE_HOST, type ControlPlaneContext} from './control-plane-context.js'
+import {
+  CONTROL_PLANE_HOST,
+  type ChosenWorkarounds,
+  type ClusterContext,
+  type InventoryInput,
+  type ServerConfigWritten,
+  type TokenFile,
+} from './context.js'
 
 /** `<dataDir>/config.yaml` from the inventory and the applied workarounds (src/k3s/server-config.ts). */
-export const writeServerConfigPhase: Phase<ControlPlaneContext> = {
+export const writeServerConfigPhase: Phase<
+  ClusterContext & InventoryInput & ChosenWorkarounds & TokenFile,
+  ServerConfigWritten
+> = {
   title: 'write the k3s server config',
-  shouldRun: (ctx) => !ctx.alreadyUp,
   async run(ctx) {
-    const inventory = ctx.inventory!
-    const wctx = ctx.workaroundContext!
+    const {inventory, workaroundContext} = ctx
     const serverConfig = buildServerConfig({
       inventory,
-      tokenFile: ctx.tokenFile!,
-      fragments: (ctx.selected ?? []).map((w) => w.serverConfig(wctx)),
+      tokenFile: ctx.tokenFile,
+      fragments: ctx.selected.map((w) => w.serverConfig(workaroundContext)),
     })
-    ctx.serverConfig = serverConfig
     const path = serverConfigPath(inventory.controlPlane.dataDir)
     const keys = Object.keys(serverConfig.config).join(', ')
     await ctx.wet(CONTROL_PLANE_HOST, `write ${path} (0600) with ${keys}`, () =>
@@ -22,5 +29,6 @@ export const writeServerConfigPhase: Phase<ControlPlaneContext> = {
     )
     if (serverConfig.commandLine.length > 0)
       ctx.logger.info(`extraArgs passed on the k3s command line: ${serverConfig.commandLine.join(' ')}`)
+    return {serverConfig}
   },
 }

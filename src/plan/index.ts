@@ -1,15 +1,19 @@
-/** The plan runner's public face (DESIGN.md §3); commands and phases import from here. */
+/** The plan runner's public face (docs/architecture.md, "Plans and phases"); actions and phases import from here. */
 export {
+  type AnyPhase,
   type Change,
   createPlanContext,
+  type Gives,
   type Phase,
+  Plan,
   type PlanContext,
   type PlanContextOptions,
   type PlanLedger,
+  type PlanOutput,
   type ShouldRun,
   skip,
 } from './phase.js'
-export {exitCodeOf, type PhaseRecord, type PhaseStatus, type PlanFailure, type PlanResult, runPlan} from './runner.js'
+export {planExitCode, type PhaseRecord, type PhaseStatus, type PlanFailure, type PlanResult, runPlan} from './runner.js'
 export {
   errorSentence,
   forEachHost,
@@ -19,17 +23,7 @@ export {
   runPool,
   type Settled,
 } from './pool.js'
-export {type ExitCode, exitCodeFor, HostLedger, type HostOutcome, type HostStatus} from './outcomes.js'
-export {
-  createProgress,
-  type Progress,
-  type ProgressEvent,
-  type ProgressMode,
-  type ProgressOptions,
-  progressMode,
-  silentProgress,
-} from './progress.js'
-export {renderRows, type RowState} from './progress-tty.js'
-export {renderChanges, renderHostTable, renderOutcomeLine, renderSummary, renderTable, summaryJson} from './summary.js'
+export {hostsExitCode, HostLedger, type HostOutcome, type HostStatus} from './outcomes.js'
+export {type Progress, type ProgressEvent, type ProgressMode, silentProgress} from './progress-events.js'
+export {summaryJson} from './summary.js'
 export {handleInterrupts, type InterruptOptions, type Interrupts} from './interrupt.js'
-export {formatBytes, formatDuration} from './format.js'

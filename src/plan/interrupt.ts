@@ -4,7 +4,7 @@ import type {Logger} from '../log/logger.js'
 import {writeStderr} from '../log/terminal.js'
 
 /**
- * SIGINT (and SIGTERM) for long commands (DESIGN.md §7). The first one aborts the returned signal: the
+ * SIGINT (and SIGTERM) for long commands (docs/architecture.md, "Secrets and signals"). The first one aborts the returned signal: the
  * plan starts no new work, lets the host steps in flight finish, and cleans up. A second one exits at
  * once with 128 + the signal's number (130 for SIGINT).
  */

@@ -1,5 +1,6 @@
+import type {ExitCode} from '../errors.js'
 /**
- * What happened to each host across a whole run (all phases), and the exit-code rule of DESIGN.md §1.
+ * What happened to each host across a whole run (all phases), and the exit-code rule of docs/architecture.md, "Exit codes".
  *
  * A host is pending until the end of the run unless something ends its part early: a failed step
  * (failed), a step that decides the host is out of this run (skipped). Failed and skipped hosts are
@@ -125,14 +126,12 @@ export class HostLedger {
   }
 }
 
-export type ExitCode = 0 | 1 | 2 | 3
-
 /**
- * DESIGN.md §1: 0 when every host is done, 1 when none is, 3 when some are ("partly done; a re-run
+ * 0 when every host is done, 1 when none is, 3 when some are ("partly done; a re-run
  * resumes"). Done = ok or skipped (nothing to do for it); not done = failed or interrupted. No hosts
  * at all: 0.
  */
-export function exitCodeFor(statuses: readonly HostStatus[]): ExitCode {
+export function hostsExitCode(statuses: readonly HostStatus[]): ExitCode {
   const notDone = statuses.filter((s) => s === 'failed' || s === 'interrupted').length
   if (notDone === 0) return 0
   return notDone === statuses.length ? 1 : 3

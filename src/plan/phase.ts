@@ -1,12 +1,12 @@
 import type {Logger} from '../log/logger.js'
 import {redactString} from '../log/redact.js'
 import {HostLedger} from './outcomes.js'
-import {type Progress, silentProgress} from './progress.js'
+import {type Progress, silentProgress} from './progress-events.js'
 
 /**
- * The phase contract (DESIGN.md §3, after k0sctl's phase/ package) and the context every phase gets.
- * Commands define their own context by extending PlanContext (e.g. `UpContext` adds the inventory,
- * the state file and the adapters); phases are generic over it, and talk to each other only through it.
+ * The phase contract (docs/architecture.md, "Plans and phases") and the context every phase gets. An
+ * action starts from a base context that extends PlanContext (the cluster, its paths, the inventory);
+ * each phase declares the context it reads and returns what it gives, and `Plan` checks the order.
  */
 
 /** A change that went (or, under --dry-run, would have gone) through `wet`. */
@@ -51,20 +51,57 @@ export function skip(reason: string): ShouldRun {
   return {skip: reason}
 }
 
-export interface Phase<C extends PlanContext = PlanContext> {
+/** What a phase gives the phases after it: an object merged into the context, or nothing. */
+export type Gives = object | void
+
+export interface Phase<C extends PlanContext = PlanContext, G extends Gives = void> {
   /** Imperative and short; names the phase in progress, logs and the summary ("install agents"). */
   readonly title: string
   /** Choose the hosts and inputs the phase works on (runs before shouldRun). */
   prepare?(ctx: C): void | Promise<void>
-  /** Default true. A phase with nothing to do says so; it is recorded as skipped with the reason. */
+  /**
+   * Default true. A phase with nothing to do says so; it is recorded as skipped with the reason. A phase
+   * that may be skipped gives only optional fields, so no later phase relies on what it did not give.
+   */
   shouldRun?(ctx: C): ShouldRun | Promise<ShouldRun>
-  run(ctx: C): void | Promise<void>
+  /** Does the step; what it returns is merged into the context for the phases after it. */
+  run(ctx: C): G | Promise<G>
   /**
    * Undo what run() left half done. Called only when the run fails or is interrupted, in reverse order,
-   * for every phase whose run() was called (the failing one included). ctx.signal is already aborted
-   * when interrupted: clean-ups must not give up because of it.
+   * for every phase whose run() was called (the failing one included; what it gave may be missing then).
+   * ctx.signal is already aborted when interrupted: clean-ups must not give up because of it.
    */
-  cleanUp?(ctx: C): void | Promise<void>
+  cleanUp?(ctx: C & Partial<Exclude<G, void>>): void | Promise<void>
+}
+
+/** The context after a plan ran to its end: its base, and everything its phases gave. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type PlanOutput<P> = P extends Plan<any, infer C> ? C : never
+
+/** A phase of any context, as the runner holds it (the plan builder has checked its inputs). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyPhase = Phase<any, Gives>
+
+/** `{missing: 'k3s' | 'state'}` when context C lacks what a phase needing N reads: a compile error naming the keys. */
+type Needs<C, N> = [C] extends [N] ? unknown : {readonly missing: Exclude<keyof N, keyof C>}
+type Merged<C, G> = G extends object ? Omit<C, keyof G> & G : C
+
+/**
+ * An ordered list of phases whose inputs the compiler checks: `Plan.start<Base>().then(a).then(b)` only
+ * compiles when `b` needs nothing beyond the base context and what `a` gives. Phases stay plain objects;
+ * the runner merges each phase's result into the context.
+ */
+export class Plan<Base extends PlanContext, C = Base> {
+  private constructor(readonly phases: readonly AnyPhase[]) {}
+
+  /** A plan that runs against a context of type Base. */
+  static start<Base extends PlanContext>(): Plan<Base> {
+    return new Plan<Base>([])
+  }
+
+  then<N extends PlanContext, G extends Gives>(phase: Phase<N, G> & Needs<C, N>): Plan<Base, Merged<C, G>> {
+    return new Plan<Base, Merged<C, G>>([...this.phases, phase as AnyPhase])
+  }
 }
 
 export interface PlanContextOptions {

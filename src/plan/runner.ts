@@ -1,11 +1,11 @@
-import {HybridError} from '../errors.js'
+import {type ExitCode, HybridError} from '../errors.js'
 import {redactString} from '../log/redact.js'
-import {type ExitCode, exitCodeFor, type HostOutcome} from './outcomes.js'
-import type {Change, Phase, PlanContext} from './phase.js'
+import {type HostOutcome, hostsExitCode} from './outcomes.js'
+import {type AnyPhase, type Change, Plan, type PlanContext} from './phase.js'
 import {errorSentence} from './pool.js'
 
 /**
- * Runs phases in order (DESIGN.md §3): prepare, shouldRun, run. On a failure or an interruption it
+ * Runs phases in order: prepare, shouldRun, run. On a failure or an interruption it
  * stops and calls cleanUp of every phase whose run() was called, newest first; a clean-up that fails
  * is logged and recorded, and never hides the error that caused it. The result says everything a
  * command prints: phases, hosts, changes (or, under --dry-run, the changes that would be made), exit code.
@@ -35,7 +35,7 @@ export interface PlanFailure {
 export interface PlanResult {
   readonly status: 'done' | 'failed' | 'interrupted'
   readonly dryRun: boolean
-  /** DESIGN.md §1; see exitCodeOf. */
+  /** docs/architecture.md, "Exit codes"; see planExitCode. */
   readonly exitCode: ExitCode
   readonly phases: readonly PhaseRecord[]
   readonly hosts: readonly HostOutcome[]
@@ -45,11 +45,19 @@ export interface PlanResult {
   readonly elapsedMs: number
 }
 
-export async function runPlan<C extends PlanContext>(phases: readonly Phase<C>[], ctx: C): Promise<PlanResult> {
+/**
+ * Run a plan against `ctx` (which must hold the plan's base context). What each phase returns is merged
+ * into `ctx`, so after a run `ctx` holds everything the phases gave.
+ */
+export async function runPlan<Base extends PlanContext>(
+  plan: Plan<Base, unknown> | readonly AnyPhase[],
+  ctx: Base,
+): Promise<PlanResult> {
+  const phases: readonly AnyPhase[] = plan instanceof Plan ? plan.phases : plan
   const started = Date.now()
   const {ledger, progress} = ctx
   const records: PhaseRecord[] = phases.map((p) => ({title: p.title, status: 'not-run', elapsedMs: 0}))
-  const ran: Phase<C>[] = []
+  const ran: AnyPhase[] = []
   let failure: PlanFailure | undefined
   let interrupted = false
 
@@ -72,7 +80,8 @@ export async function runPlan<C extends PlanContext>(phases: readonly Phase<C>[]
       }
       progress.report({event: 'phase', phase: phase.title, status: 'start'})
       ran.push(phase)
-      await phase.run(ctx)
+      const gives: unknown = await phase.run(ctx)
+      if (gives && typeof gives === 'object') Object.assign(ctx, gives)
     } catch (error) {
       if (ctx.signal.aborted) {
         // Stopped by the user: whatever the step threw on its way out is a consequence, not the news.
@@ -107,7 +116,7 @@ export async function runPlan<C extends PlanContext>(phases: readonly Phase<C>[]
   return {
     status,
     dryRun: ctx.dryRun,
-    exitCode: exitCodeOf(status, hosts, failure?.cause),
+    exitCode: planExitCode(status, hosts, failure?.cause),
     phases: records,
     hosts,
     changes: [...ledger.changes],
@@ -118,10 +127,7 @@ export async function runPlan<C extends PlanContext>(phases: readonly Phase<C>[]
 }
 
 /** Clean-ups of the phases that ran, newest first; each failure is logged and collected. */
-async function cleanUp<C extends PlanContext>(
-  ran: readonly Phase<C>[],
-  ctx: C,
-): Promise<Array<{phase: string; message: string}>> {
+async function cleanUp(ran: readonly AnyPhase[], ctx: PlanContext): Promise<Array<{phase: string; message: string}>> {
   const failures: Array<{phase: string; message: string}> = []
   for (const phase of [...ran].reverse()) {
     if (!phase.cleanUp) continue
@@ -142,10 +148,10 @@ async function cleanUp<C extends PlanContext>(
 
 /**
  * The exit code of a run: a failed phase gives its HybridError's code (else 1); otherwise the hosts
- * decide (exitCodeFor); an interrupted run is never 0.
+ * decide (hostsExitCode); an interrupted run is never 0.
  */
-export function exitCodeOf(status: PlanResult['status'], hosts: readonly HostOutcome[], cause?: unknown): ExitCode {
+export function planExitCode(status: PlanResult['status'], hosts: readonly HostOutcome[], cause?: unknown): ExitCode {
   if (status === 'failed') return cause instanceof HybridError ? cause.exitCode : 1
-  const code = exitCodeFor(hosts.map((h) => h.status))
+  const code = hostsExitCode(hosts.map((h) => h.status))
   return status === 'interrupted' && code === 0 ? 1 : code
 }

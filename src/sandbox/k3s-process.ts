@@ -4,7 +4,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Rule} from '../interceptor/index.js'
 import type {LaunchSpec} from '../state/cluster-state.js'
-import {within} from '../state/processes.js'
+import {within} from '../util/processes.js'
 import type {Counters} from './interceptor-counters.js'
 
 /**

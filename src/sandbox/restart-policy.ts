@@ -1,6 +1,6 @@
 /**
  * When the supervisor restarts k3s after it died (having been ready once): with exponential backoff, at
- * most `limit` times within a sliding window of `windowMs`, then it gives up (DESIGN.md §4).
+ * most `limit` times within a sliding window of `windowMs`, then it gives up (docs/architecture.md, "The supervisor").
  */
 
 export interface RestartPolicy {

@@ -9,14 +9,14 @@ import {kubeConfigFromFile} from '../kube/client.js'
 import {waitNodesReady} from '../kube/nodes.js'
 import {pollUntil, waitApiReady} from '../kube/readiness.js'
 import type {LaunchSpec} from '../state/cluster-state.js'
-import {within} from '../state/processes.js'
+import {within} from '../util/processes.js'
 import {addCounters, type Counters, runningTotals, writeCountersFile} from './interceptor-counters.js'
-import {type K3sFailure, k3sFailure, STOPPED_BEFORE_READY} from './k3s-failure.js'
+import {type K3sFailure, k3sFailure, stoppedBeforeReady} from './k3s-failure.js'
 import {type K3sExit, launchK3s, type Running} from './k3s-process.js'
 import {DEFAULT_RESTART_POLICY, RestartBudget, type RestartPolicy} from './restart-policy.js'
 
 /**
- * The control-plane supervisor (DESIGN.md §4): runs `k3s server` (under the interceptor when there are
+ * The control-plane supervisor (docs/architecture.md, "The supervisor"): runs `k3s server` (under the interceptor when there are
  * rules), its output appended to a log file; waits for `/readyz` through the kubeconfig k3s writes, then
  * for the sandbox Node; restarts k3s with backoff when it dies after having been ready (restart-policy.ts);
  * stops it with SIGTERM, then SIGKILL after a grace period. Each time k3s exits, whatever it started is
@@ -195,7 +195,7 @@ export class Supervisor {
   }
 
   private stopped(): SupervisorOutcome {
-    this.rejectReady(STOPPED_BEFORE_READY)
+    this.rejectReady(stoppedBeforeReady())
     return {stopped: true}
   }
 

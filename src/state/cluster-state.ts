@@ -104,18 +104,22 @@ export async function readState(cluster: string): Promise<ClusterState | undefin
     text = await readFile(file, 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new HybridError(`cannot read the state of cluster ${cluster} (${file}): ${messageOf(error)}`)
+    throw new HybridError(
+      'STATE_UNREADABLE',
+      `cannot read the state of cluster ${cluster} (${file}): ${messageOf(error)}`,
+    )
   }
   let state: ClusterState
   try {
     state = JSON.parse(text) as ClusterState
   } catch (error) {
     throw new HybridError(
+      'STATE_INVALID',
       `the state file ${file} is not valid JSON (${messageOf(error)}); hybrid down --inventory FILE removes it after undoing what it can`,
     )
   }
   if (state.version !== 1 || state.cluster !== cluster || !Array.isArray(state.workarounds)) {
-    throw new HybridError(`the state file ${file} was not written by this version of hybrid`)
+    throw new HybridError('STATE_VERSION_UNKNOWN', `the state file ${file} was not written by this version of hybrid`)
   }
   return state
 }
@@ -140,6 +144,7 @@ export async function createState(state: ClusterState): Promise<void> {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     const owner = (await readState(state.cluster).catch(() => undefined))?.supervisor?.pid
     throw new HybridError(
+      'CLUSTER_BUSY',
       `cluster ${state.cluster} is being brought up by another hybrid${owner ? ` (pid ${owner})` : ''} at this moment; \`hybrid status\` shows how it goes`,
     )
   }
@@ -151,7 +156,7 @@ export async function updateState(
   change: (state: ClusterState) => ClusterState,
 ): Promise<ClusterState> {
   const state = await readState(cluster)
-  if (!state) throw new HybridError(`cluster ${cluster} has no state (it was brought down meanwhile)`)
+  if (!state) throw new HybridError('CLUSTER_GONE', `cluster ${cluster} has no state (it was brought down meanwhile)`)
   const next = change(state)
   await writeState(next)
   return next

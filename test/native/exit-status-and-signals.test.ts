@@ -131,7 +131,7 @@ setInterval(() => {}, 1000)
     const tracer = spawn(process.execPath, [script], {stdio: ['ignore', 'pipe', 'inherit']})
     children.push(tracer)
     let stdout = ''
-    tracer.stdout!.on('data', (d) => (stdout += d))
+    tracer.stdout.on('data', (d) => (stdout += d))
     await waitFor('the tracee printed its pids', () => /grandchild \d+/.test(stdout))
     const [, child, grandchild] = /child (\d+) grandchild (\d+)/.exec(stdout)!.map(Number)
     pidsToReap.push(child, grandchild)

@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {type InterceptedProcess, spawnIntercepted, writeProcSysTree} from '../../src/interceptor/index.js'
-import {isAlive, within} from '../../src/state/processes.js'
+import {isAlive, within} from '../../src/util/processes.js'
 import {requireGvisor} from '../helpers/gvisor.js'
 import {requireTool} from '../helpers/requires.js'
 import {runHybridInGvisor, trailingJson} from './helpers/run-hybrid.js'

@@ -6,7 +6,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {renderPreflight} from '../../src/commands/preflight.js'
+import {renderPreflight} from '../../src/ui/preflight.js'
 import type {PreflightReport, PreflightRow} from '../../src/sandbox/preflight.js'
 import {type ClusterState, writeState} from '../../src/state/cluster-state.js'
 import {setCurrentCluster} from '../../src/state/current.js'

@@ -8,7 +8,7 @@ import {pino} from 'pino'
 
 import type {Rule} from '../../src/interceptor/index.js'
 import {type SupervisorEvent, type SupervisorOutcome, Supervisor} from '../../src/sandbox/supervisor.js'
-import {isAlive, isRecordedProcess, within} from '../../src/state/processes.js'
+import {isAlive, isRecordedProcess, within} from '../../src/util/processes.js'
 import {requireTool} from '../helpers/requires.js'
 
 /**

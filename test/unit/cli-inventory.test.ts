@@ -181,6 +181,31 @@ describe('hybrid inventory validate and hybrid init (bin/run.js)', function () {
     })
   })
 
+  it('up --json on a missing inventory: exit 2, one JSON error with its stable code', async () => {
+    const output = await hybrid(dir, 'up', '--inventory', 'missing.yaml', '--json')
+    assert.equal(output.code, 2)
+    const document = JSON.parse(output.stdout) as {error: {code: string; message: string; exitCode: number}}
+    assert.equal(document.error.code, 'INVENTORY_NOT_FOUND')
+    assert.equal(document.error.exitCode, 2)
+    assert.match(document.error.message, /missing\.yaml: no such file/)
+    assertNoStackTrace(output)
+  })
+
+  it('up --json on an invalid inventory: the code says so, and the problems come with their positions', async () => {
+    await writeFile(join(dir, 'lab.yaml'), BROKEN)
+    const output = await hybrid(dir, 'up', '--inventory', 'lab.yaml', '--json')
+    assert.equal(output.code, 2)
+    const document = JSON.parse(output.stdout) as {error: {code: string; problems: {line: number}[]}}
+    assert.equal(document.error.code, 'INVENTORY_INVALID')
+    assert.equal(document.error.problems.length, 5)
+  })
+
+  it('a bad flag under --json is a JSON error too (code USAGE, exit 2)', async () => {
+    const output = await hybrid(dir, 'status', '--no-such-flag', '--json')
+    assert.equal(output.code, 2)
+    assert.equal((JSON.parse(output.stdout) as {error: {code: string}}).error.code, 'USAGE')
+  })
+
   it('init writes ./hybrid.yaml, which then validates, and leaves no temp file', async () => {
     const init = await hybrid(dir, 'init')
     assert.equal(init.code, 0, init.stderr)

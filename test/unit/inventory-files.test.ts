@@ -29,7 +29,7 @@ describe('inventory/schema.json', () => {
     const text = inventoryJsonSchemaText()
     const name = (
       inventoryJsonSchema().properties as Record<string, {properties: Record<string, Record<string, unknown>>}>
-    ).metadata!.properties.name!
+    ).metadata.properties.name
     assert.equal(name.format, 'dns1123-label')
     assert.match(String(name.description), /DNS-1123 label/)
     assert.equal(name.pattern, '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
@@ -113,7 +113,7 @@ describe('the starter inventory of hybrid init', () => {
       assert.ok(text.includes(`  ${key}`), key)
     const uncommented = text.replace('workers: []', 'workers:').replace(/^ {2}# {2}/gm, '    ')
     assert.deepEqual(problemsOf(uncommented), [])
-    assert.equal(inventoryOf(uncommented).workers[0]!.address, '192.0.2.10')
+    assert.equal(inventoryOf(uncommented).workers[0].address, '192.0.2.10')
   })
 
   it('names the installed schema.json for editors', () => {

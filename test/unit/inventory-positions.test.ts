@@ -51,7 +51,7 @@ describe('inventory problem positions', () => {
     )
     const [problem] = problemsOf(text, 'lab.yaml')
     assert.equal(
-      formatProblem(problem!),
+      formatProblem(problem),
       'lab.yaml:10:27 spec.workers[1].address: "10.0.0.300" is not an IP address or host name',
     )
   })
@@ -207,7 +207,7 @@ describe('inventory problem positions', () => {
   it('formats a document-level problem with "(document)" as its path', () => {
     const [problem] = problemsOf('')
     assert.equal(
-      formatProblem(problem!),
+      formatProblem(problem),
       'test.yaml:1:1 (document): the file is empty (`hybrid init` writes a starter inventory)',
     )
   })

@@ -17,7 +17,7 @@ const lines = (...text: string[]) => `${text.join('\n')}\n`
 const HEAD = ['apiVersion: hybrid.dev/v1alpha1', 'kind: Cluster', 'metadata: {name: lab}']
 
 describe('inventory defaults and resolution', () => {
-  it('fills in every default of DESIGN.md §2', () => {
+  it('fills in every default of docs/architecture.md, "The inventory"', () => {
     const inventory = inventoryOf(
       lines(...HEAD, 'spec:', '  token: {env: HYBRID_TOKEN}', '  workers: [{name: w1, address: 10.213.0.11}]'),
       '/srv/inv/lab.yaml',
@@ -76,9 +76,9 @@ describe('inventory defaults and resolution', () => {
     assert.deepEqual(inventory.token, {kind: 'file', file: '/srv/inv/secrets/lab.token'})
     assert.equal(inventory.controlPlane.dataDir, '/srv/inv/data')
     const [w1] = inventory.workers
-    assert.equal(w1!.ssh.identityFile, '/abs/key')
-    assert.equal(w1!.ssh.knownHosts, '/srv/known_hosts')
-    assert.deepEqual(w1!.ssh.bastion, {address: 'j', port: 22, user: 'root', identityFile: '/srv/inv/jump.key'})
+    assert.equal(w1.ssh.identityFile, '/abs/key')
+    assert.equal(w1.ssh.knownHosts, '/srv/known_hosts')
+    assert.deepEqual(w1.ssh.bastion, {address: 'j', port: 22, user: 'root', identityFile: '/srv/inv/jump.key'})
   })
 
   it('takes relative paths from the working directory when the file name is relative', () => {
@@ -100,15 +100,15 @@ describe('inventory defaults and resolution', () => {
     )
     const [a, b, c] = inventoryOf(text, '/i/lab.yaml').workers
     assert.deepEqual(
-      [a!.ssh.user, a!.ssh.port, a!.ssh.identityFile, a!.ssh.hostKeyPolicy],
+      [a.ssh.user, a.ssh.port, a.ssh.identityFile, a.ssh.hostKeyPolicy],
       ['ubuntu', 2222, null, 'accept-new'],
     )
-    assert.deepEqual(a!.ssh.bastion, {address: 'jump.example.com', port: 22, user: 'ubuntu', identityFile: null})
+    assert.deepEqual(a.ssh.bastion, {address: 'jump.example.com', port: 22, user: 'ubuntu', identityFile: null})
     assert.deepEqual(
-      [b!.ssh.user, b!.ssh.port, b!.ssh.hostKeyPolicy, b!.ssh.bastion, b!.hostKey],
+      [b.ssh.user, b.ssh.port, b.ssh.hostKeyPolicy, b.ssh.bastion, b.hostKey],
       ['admin', 2222, 'pinned', null, ED25519_KEY],
     )
-    assert.deepEqual(c!.ssh.bastion, {address: 'j2', port: 2200, user: 'jump', identityFile: '/k'})
+    assert.deepEqual(c.ssh.bastion, {address: 'j2', port: 2200, user: 'jump', identityFile: '/k'})
   })
 
   it('keeps labels, taints, workaround lists and extra args as written', () => {
@@ -123,9 +123,9 @@ describe('inventory defaults and resolution', () => {
     assert.deepEqual(inventory.controlPlane.workarounds, ['procsys', 'kmsg'])
     assert.deepEqual(inventory.controlPlane.extraArgs, ['--debug', '--v=2'])
     assert.equal(inventory.controlPlane.agent, false)
-    assert.deepEqual(inventory.workers[0]!.labels, {zone: 'a', 'example.com/x': ''})
-    assert.deepEqual(inventory.workers[0]!.taints, ['a=b:NoSchedule'])
-    assert.equal(inventory.workers[0]!.service, 'none')
+    assert.deepEqual(inventory.workers[0].labels, {zone: 'a', 'example.com/x': ''})
+    assert.deepEqual(inventory.workers[0].taints, ['a=b:NoSchedule'])
+    assert.equal(inventory.workers[0].service, 'none')
   })
 })
 
@@ -178,7 +178,7 @@ describe('reading inventory files', () => {
   it('says that a directory is not an inventory file', async () => {
     const result = await checkInventoryFile(dir)
     assert.equal(result.ok, false)
-    assert.equal(!result.ok && result.problems[0]!.message, 'is a directory, not an inventory file')
+    assert.equal(!result.ok && result.problems[0].message, 'is a directory, not an inventory file')
   })
 
   it('says that an unreadable file cannot be read', async () => {

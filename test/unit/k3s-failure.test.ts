@@ -1,8 +1,8 @@
 import {strict as assert} from 'node:assert'
 
 import {parseInventory} from '../../src/inventory/load.js'
-import {diagnose, failureError} from '../../src/phases/wait-ready.js'
-import type {K3sFailure} from '../../src/sandbox/k3s-failure.js'
+import {diagnose, explainFailure} from '../../src/sandbox/diagnosis.js'
+import {K3sFailure} from '../../src/sandbox/k3s-failure.js'
 import {clusterPaths} from '../../src/state/cluster-state.js'
 
 /** k3s's (and the stand-in's) logrus lines, as they end a failed start in gVisor. */
@@ -21,7 +21,13 @@ function inventory(workarounds: string) {
 }
 
 function died(...logTail: string[]): K3sFailure {
-  return {kind: 'died', sentence: 'k3s server exited with code 1 before becoming ready', code: 1, signal: null, logTail}
+  const sentence = 'k3s server exited with code 1 before becoming ready'
+  return new K3sFailure({kind: 'died', sentence, exitCode: 1, signal: null, logTail})
+}
+
+/** explainFailure's view of an inventory: its setting, nothing applied yet, the cluster's k3s log. */
+function setting(workarounds: string) {
+  return {workarounds: inventory(workarounds).controlPlane.workarounds, applied: [], k3sLog: clusterPaths('lab').k3sLog}
 }
 
 describe('why k3s failed', () => {
@@ -44,32 +50,29 @@ describe('why k3s failed', () => {
 
   it("says which workaround is missing and which inventory setting enables it, with k3s's words", () => {
     const paths = clusterPaths('lab')
-    const none = failureError(died(PROCSYS), {inventory: inventory('none'), state: undefined, paths})
+    const none = explainFailure(died(PROCSYS), setting('none'))
     assert.equal(
       none.message,
       'k3s server exited with code 1 before becoming ready: Failed to start ContainerManager: [open /proc/sys/vm/panic_on_oom: no such file or directory, open /proc/sys/kernel/panic: no such file or directory]; the procsys workaround removes this blocker, but spec.controlPlane.workarounds is none (auto, all, or a list that includes procsys applies it)',
     )
     assert.equal(none.exitCode, 1)
+    assert.equal(none.code, 'K3S_START_FAILED')
     assert.deepEqual(none.details, [PROCSYS, `(k3s's log: ${paths.k3sLog})`])
     assert.match(
-      failureError(died(KMSG), {inventory: inventory('[procsys]'), state: undefined, paths}).message,
+      explainFailure(died(KMSG), setting('[procsys]')).message,
       /the kmsg workaround removes this blocker, but spec.controlPlane.workarounds does not list it \(add kmsg\)$/,
     )
-    assert.match(
-      failureError(died(KMSG), {inventory: inventory('auto'), state: undefined, paths}).message,
-      /its probe did not find it here/,
-    )
+    assert.match(explainFailure(died(KMSG), setting('auto')).message, /its probe did not find it here/)
   })
 
   it("keeps the supervisor's sentence when the blocker is unknown", () => {
-    const error = failureError(
-      {
-        ...died('level=fatal msg="something else"'),
-        kind: 'gave-up',
-        sentence: 'k3s server died 6 times within 10 minutes',
-      },
-      {inventory: inventory('auto'), state: undefined, paths: clusterPaths('lab')},
-    )
+    const gaveUp = new K3sFailure({
+      ...died('level=fatal msg="something else"').toData(),
+      kind: 'gave-up',
+      sentence: 'k3s server died 6 times within 10 minutes',
+    })
+    const error = explainFailure(gaveUp, setting('auto'))
+    assert.equal(error.code, 'K3S_DIED')
     assert.equal(error.message, 'k3s server died 6 times within 10 minutes')
     assert.equal(error.details[0], 'level=fatal msg="something else"')
   })

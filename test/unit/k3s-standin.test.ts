@@ -51,8 +51,8 @@ let dirs: string[] = []
 function start(argv: string[], env: NodeJS.ProcessEnv = {}): Proc {
   const child = spawn(argv[0], argv.slice(1), {env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
   let out = ''
-  child.stdout!.on('data', (d) => (out += d))
-  child.stderr!.on('data', (d) => (out += d))
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (out += d))
   const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) =>
     child.on('close', (code, signal) => resolve({code, signal})),
   )

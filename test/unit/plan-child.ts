@@ -16,16 +16,14 @@ import {registerSecret} from '../../src/log/redact.js'
 import {writeStderr} from '../../src/log/terminal.js'
 import {
   createPlanContext,
-  createProgress,
   forEachHost,
   handleInterrupts,
   type Phase,
   type PlanContext,
-  progressMode,
-  renderSummary,
   runPlan,
   summaryJson,
 } from '../../src/plan/index.js'
+import {createProgress, progressMode, renderSummary} from '../../src/ui/index.js'
 
 const scenario = process.argv[2]
 const stepMs = Number(process.env.STEP_MS ?? 300)
@@ -96,7 +94,9 @@ async function redaction(format: LogFormat): Promise<number> {
     {
       title: 'start control plane',
       run: () => {
-        const error = new HybridError(`the control plane refused the token ${token}`, 1, [`token file held ${token}`])
+        const error = new HybridError('TOKEN_UNREADABLE', `the control plane refused the token ${token}`, {
+          details: [`token file held ${token}`],
+        })
         logger.error({err: error}, 'control plane failed')
         throw error
       },

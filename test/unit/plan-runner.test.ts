@@ -8,19 +8,17 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {HybridError} from '../../src/errors.js'
 import {clearSecrets, registerSecret} from '../../src/log/redact.js'
 import {
-  exitCodeFor,
-  exitCodeOf,
   forEachHost,
   type HostStatus,
+  hostsExitCode,
   type Phase,
   type PlanContext,
-  renderChanges,
-  renderHostTable,
-  renderSummary,
+  planExitCode,
   runPlan,
   skip,
   summaryJson,
 } from '../../src/plan/index.js'
+import {renderChanges, renderHostTable, renderSummary} from '../../src/ui/index.js'
 import {testContext} from './plan-test-context.js'
 
 /** A phase that appends what happens to it to `calls`. */
@@ -110,7 +108,7 @@ describe('runPlan', () => {
         phase('b', calls, {cleanUp: () => Promise.reject(new Error('could not remove the drop-in'))}),
         phase('c', calls, {
           run: () => {
-            throw new HybridError('the API did not answer', 1)
+            throw new HybridError('TIMEOUT', 'the API did not answer')
           },
         }),
       ],
@@ -152,7 +150,10 @@ describe('runPlan', () => {
       [
         phase('validate', [], {
           run: () => {
-            throw new HybridError('bad inventory', 2, ['spec.token: K10abcdef-not-shaped-secret is not a file'])
+            throw new HybridError('INVENTORY_INVALID', 'bad inventory', {
+              exitCode: 2,
+              details: ['spec.token: K10abcdef-not-shaped-secret is not a file'],
+            })
           },
         }),
       ],
@@ -277,7 +278,7 @@ describe('runPlan', () => {
     assert.equal(result.exitCode, 1)
   })
 
-  describe('exit codes (DESIGN.md §1)', () => {
+  describe('exit codes (docs/architecture.md, "Exit codes")', () => {
     const hostsPhase = (failing: string[]): Phase => ({
       title: 'join',
       run: async (ctx: PlanContext) => {
@@ -318,10 +319,10 @@ describe('runPlan', () => {
         [['ok', 'interrupted'], 3],
         [['skipped', 'failed'], 3],
       ]
-      for (const [statuses, code] of cases) assert.equal(exitCodeFor(statuses), code, statuses.join(','))
-      assert.equal(exitCodeOf('interrupted', []), 1)
-      assert.equal(exitCodeOf('failed', [{host: 'w1', status: 'ok', stepsDone: 1, elapsedMs: 1}]), 1)
-      assert.equal(exitCodeOf('failed', [], new HybridError('x', 2)), 2)
+      for (const [statuses, code] of cases) assert.equal(hostsExitCode(statuses), code, statuses.join(','))
+      assert.equal(planExitCode('interrupted', []), 1)
+      assert.equal(planExitCode('failed', [{host: 'w1', status: 'ok', stepsDone: 1, elapsedMs: 1}]), 1)
+      assert.equal(planExitCode('failed', [], new HybridError('USAGE', 'x', {exitCode: 2})), 2)
     })
   })
 

@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url'
 import pino from 'pino'
 
 import {clearSecrets, registerSecret} from '../../src/log/redact.js'
-import {createProgress, progressMode, renderRows, type RowState} from '../../src/plan/index.js'
+import {createProgress, progressMode, renderRows, type RowState} from '../../src/ui/index.js'
 import {requireTool} from '../helpers/requires.js'
 
 const child = fileURLToPath(new URL('plan-child.js', import.meta.url))

@@ -31,7 +31,7 @@ function findings(found: string[]): Map<string, ProbeFinding> {
 }
 const ids = (list: {id: string}[]) => list.map((w) => w.id)
 
-describe('workaround registry and selection (DESIGN.md §4)', () => {
+describe('workaround registry and selection (docs/architecture.md, "Workarounds")', () => {
   it('lists the ten workarounds in the design order, each with a blocker and a remedy', () => {
     assert.deepEqual(ids([...WORKAROUNDS]), IDS)
     for (const w of WORKAROUNDS) {
@@ -94,7 +94,7 @@ describe('workaround registry and selection (DESIGN.md §4)', () => {
 describe("workarounds' k3s settings (config.yaml keys)", () => {
   const config = (id: string) => workaroundById(id).serverConfig(withAgent)
 
-  it('match the remedies of DESIGN.md §4', () => {
+  it('match the remedies of docs/architecture.md, "Workarounds"', () => {
     assert.deepEqual(config('snapshotter'), {snapshotter: 'native'})
     assert.deepEqual(config('cadvisor'), {
       'kubelet-arg': [

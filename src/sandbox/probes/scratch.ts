@@ -33,7 +33,7 @@ export async function withScratchDir<T>(dataDir: string, fn: (dir: string) => Pr
   try {
     dir = await mkdtemp(join(base, SCRATCH_PREFIX))
   } catch (error) {
-    throw new Error(`cannot make a scratch dir in ${base} (${(error as NodeJS.ErrnoException).code ?? error})`)
+    throw new Error(`cannot make a scratch dir in ${base} (${(error as NodeJS.ErrnoException).code ?? String(error)})`)
   }
   try {
     return await fn(dir)

@@ -39,7 +39,7 @@ export function withTimeLimit<T>(limitMs: number, fn: (signal: AbortSignal) => P
   try {
     started = fn(controller.signal)
   } catch (error) {
-    started = Promise.reject(error)
+    started = Promise.reject(asError(error))
   }
   const done = started.then(
     () => undefined,
@@ -58,7 +58,7 @@ export function withTimeLimit<T>(limitMs: number, fn: (signal: AbortSignal) => P
       (error: unknown) => {
         clearTimeout(timer)
         if (controller.signal.aborted) resolve({timedOut: true, limitMs, done})
-        else reject(error)
+        else reject(asError(error))
       },
     )
   })
@@ -72,4 +72,9 @@ export async function settleWithin(work: Iterable<Promise<void>>, graceMs: numbe
     new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
   ])
   clearTimeout(timer)
+}
+
+/** What `fn` threw, as an Error (a thrown string keeps its text). */
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error))
 }

@@ -4,7 +4,7 @@ import type {Workaround} from './workaround.js'
 
 /**
  * flannel in the sandbox needs a promiscuous bridge and vxlan. Without them the server runs no flannel
- * (`flannel-backend: none`) and hybrid installs the CNI on the workers only (DESIGN.md §6). Agentless
+ * (`flannel-backend: none`) and hybrid installs the CNI on the workers only (docs/architecture.md, "Workers"). Agentless
  * servers run no flannel of their own, and their workers keep k3s's, so it does not apply to them.
  */
 export const flannel: Workaround = {

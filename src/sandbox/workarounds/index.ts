@@ -14,7 +14,7 @@ import type {ProbeFinding, Workaround, WorkaroundContext} from './workaround.js'
 
 export type {AppliedRecord, ProbeFinding, ServerConfigFragment, Workaround, WorkaroundContext} from './workaround.js'
 
-/** Every workaround, in DESIGN.md §4's order: the order they are applied in (and undone in reverse). */
+/** Every workaround, in the order of docs/architecture.md, "Workarounds": the order they are applied in (and undone in reverse). */
 export const WORKAROUNDS: readonly Workaround[] = Object.freeze([
   snapshotter,
   cadvisor,
@@ -31,12 +31,15 @@ export const WORKAROUNDS: readonly Workaround[] = Object.freeze([
 export function workaroundById(id: string): Workaround {
   const workaround = WORKAROUNDS.find((w) => w.id === id)
   if (!workaround)
-    throw new HybridError(`unknown workaround "${id}" (known: ${WORKAROUNDS.map((w) => w.id).join(', ')})`)
+    throw new HybridError(
+      'WORKAROUND_UNKNOWN',
+      `unknown workaround "${id}" (known: ${WORKAROUNDS.map((w) => w.id).join(', ')})`,
+    )
   return workaround
 }
 
 /**
- * The workarounds `up` applies under the inventory's setting, exactly (DESIGN.md §4), in registry order:
+ * The workarounds `up` applies under the inventory's setting, exactly (docs/architecture.md, "Workarounds"), in registry order:
  * `auto` those that concern this control plane and whose probe found the blocker; `all` every one that
  * concerns it; `none` none; a list exactly those named, whatever the probes say.
  */
@@ -53,6 +56,7 @@ export function selectWorkarounds(
   const unknown = [...listed].filter((id) => !registry.some((w) => w.id === id))
   if (unknown.length > 0)
     throw new HybridError(
+      'WORKAROUND_UNKNOWN',
       `unknown workaround${unknown.length > 1 ? 's' : ''} ${unknown.map((id) => `"${id}"`).join(', ')} (known: ${registry.map((w) => w.id).join(', ')})`,
     )
   return registry.filter((w) => listed.has(w.id))

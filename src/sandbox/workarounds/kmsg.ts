@@ -68,7 +68,10 @@ export async function bindNullOver(path: string, logger?: Logger): Promise<BindR
   const result = await runTool('mount', ['--bind', '/dev/null', path], {signal: AbortSignal.timeout(30_000)})
   if (!result.ok) {
     if (created) await rm(path, {force: true})
-    throw new HybridError(`cannot bind-mount /dev/null over ${path}: ${toolFailure(result, 'mount')}`)
+    throw new HybridError(
+      'WORKAROUND_FAILED',
+      `cannot bind-mount /dev/null over ${path}: ${toolFailure(result, 'mount')}`,
+    )
   }
   const mountId = mountsAt(await readMountinfo(), path).at(-1)?.id
   const record: BindRecord = {path, created, mounted: true, ...(mountId === undefined ? {} : {mountId})}
@@ -86,11 +89,15 @@ export async function undoBindNull(record: AppliedRecord, logger?: Logger): Prom
     if (ours) {
       if (stack.at(-1) !== ours)
         throw new HybridError(
+          'WORKAROUND_FAILED',
           `something else is mounted on ${path} over hybrid's bind mount of /dev/null; left as it is`,
         )
       const result = await runTool('umount', [path], {signal: AbortSignal.timeout(30_000)})
       if (!result.ok)
-        throw new HybridError(`cannot unmount hybrid's bind mount on ${path}: ${toolFailure(result, 'umount')}`)
+        throw new HybridError(
+          'WORKAROUND_FAILED',
+          `cannot unmount hybrid's bind mount on ${path}: ${toolFailure(result, 'umount')}`,
+        )
     } else logger?.debug(`hybrid's bind mount on ${path} is already gone`)
   }
   if (created) {
@@ -105,6 +112,9 @@ async function assertOpens(path: string): Promise<void> {
   try {
     await (await open(path, 'r')).close()
   } catch (error) {
-    throw new HybridError(`${path} still does not open after the bind mount (${(error as NodeJS.ErrnoException).code})`)
+    throw new HybridError(
+      'WORKAROUND_FAILED',
+      `${path} still does not open after the bind mount (${(error as NodeJS.ErrnoException).code})`,
+    )
   }
 }

@@ -4,7 +4,7 @@ import type {Rule} from '../../interceptor/index.js'
 import type {WorkaroundName} from '../../inventory/schema.js'
 
 /**
- * One workaround of DESIGN.md §4: a blocker seen in gVisor-like sandboxes, a probe that finds it on
+ * One workaround of docs/architecture.md, "Workarounds": a blocker seen in gVisor-like sandboxes, a probe that finds it on
  * this machine, and the remedy. `apply` returns a JSON record of exactly what it changed; `undo` needs
  * nothing but that record, so `hybrid down` can undo after hybrid itself crashed.
  */

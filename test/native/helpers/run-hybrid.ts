@@ -33,11 +33,11 @@ export function startHybrid(
   let stdout = ''
   let stderr = ''
   const watchers: Array<{text: string; resolve: () => void}> = []
-  child.stdout!.on('data', (d) => {
+  child.stdout.on('data', (d) => {
     stdout += d
     for (const w of watchers.filter((w) => stdout.includes(w.text))) w.resolve()
   })
-  child.stderr!.on('data', (d) => (stderr += d))
+  child.stderr.on('data', (d) => (stderr += d))
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
   const result = new Promise<RunResult>((resolve, reject) => {
     child.on('error', reject)

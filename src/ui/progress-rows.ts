@@ -2,7 +2,7 @@ import {createLogUpdate} from 'log-update'
 
 import {attachLiveRegion} from '../log/terminal.js'
 import {formatBytes, formatDuration} from './format.js'
-import type {ProgressEvent} from './progress.js'
+import type {ProgressEvent} from '../plan/progress-events.js'
 
 /**
  * Per-host rows on a terminal, redrawn in place while a host pool runs: the host, the step it is on,
@@ -126,7 +126,7 @@ export class LiveRows {
   private start(phase: string, hosts: readonly string[]): void {
     this.stop()
     this.phase = phase
-    this.rows = new Map(hosts.map((host) => [host, {host, status: 'waiting' as RowStatus}]))
+    this.rows = new Map(hosts.map((host) => [host, {host, status: 'waiting'}]))
     const draw = createLogUpdate(terminal as unknown as NodeJS.WriteStream)
     this.draw = draw
     this.detach = attachLiveRegion({clear: () => draw.clear(), redraw: () => this.render()})

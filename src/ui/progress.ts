@@ -1,41 +1,8 @@
 import type {Logger} from '../log/logger.js'
 import {redactValue} from '../log/redact.js'
-import type {HostOutcome} from './outcomes.js'
+import type {Progress, ProgressEvent, ProgressMode} from '../plan/progress-events.js'
 import {formatBytes, formatDuration} from './format.js'
-import {LiveRows} from './progress-tty.js'
-
-/**
- * What a run reports while it goes. With `--json` each event is one line of JSON on stdout (and nothing
- * else is written there); on a terminal the per-host rows are redrawn in place; elsewhere the events
- * become plain log lines that carry the host name.
- */
-export type ProgressEvent =
-  | {
-      event: 'phase'
-      phase: string
-      status: 'start' | 'done' | 'skipped' | 'failed' | 'interrupted'
-      reason?: string
-      error?: string
-      elapsedMs?: number
-    }
-  | {event: 'cleanup'; phase: string; status: 'start' | 'done' | 'failed'; error?: string}
-  | {event: 'pool'; phase: string; status: 'start' | 'end'; hosts: string[]}
-  | {
-      event: 'step'
-      phase: string
-      host: string
-      step: string
-      status: 'start' | 'done' | 'failed' | 'skipped'
-      elapsedMs?: number
-      error?: string
-      reason?: string
-    }
-  | {event: 'bytes'; phase: string; host: string; step: string; done: number; total: number}
-  | ({event: 'host'} & HostOutcome)
-  | {event: 'change'; phase: string; host: string; sentence: string; dryRun: boolean}
-  | {event: 'result'; result: unknown}
-
-export type ProgressMode = 'tty' | 'plain' | 'json'
+import {LiveRows} from './progress-rows.js'
 
 /** Where progress goes for these flags and this stderr (TERM=dumb gets plain lines). */
 export function progressMode(options: {
@@ -58,20 +25,9 @@ export interface ProgressOptions {
   bytesIntervalMs?: number
 }
 
-/** Progress of one run; every part of the plan reports through it. */
-export interface Progress {
-  readonly mode: ProgressMode
-  report(event: ProgressEvent): void
-  /** Stop redrawing; leaves the last frame of the rows on screen. */
-  close(): void
-}
-
 export function createProgress(options: ProgressOptions): Progress {
   return new Reporter(options)
 }
-
-/** A progress sink that reports nothing (tests; commands with nothing long to show). */
-export const silentProgress: Progress = {mode: 'plain', report: () => {}, close: () => {}}
 
 class Reporter implements Progress {
   readonly mode: ProgressMode

@@ -2,7 +2,7 @@ import {strict as assert} from 'node:assert'
 import {type ChildProcess, spawn} from 'node:child_process'
 import {once} from 'node:events'
 
-import {isAlive, isK3sServer, isRecordedProcess, terminate} from '../../src/state/processes.js'
+import {isAlive, isK3sServer, isRecordedProcess, terminate} from '../../src/util/processes.js'
 
 /** A real process: `sh -c SCRIPT sh server --config x`, so its command line looks like a k3s server's. */
 function start(script: string, ...args: string[]): ChildProcess {

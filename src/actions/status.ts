@@ -1,0 +1,107 @@
+import {readFile} from 'node:fs/promises'
+
+import {kubeConfigFromFile, serverOf} from '../kube/client.js'
+import {listNodes, type NodeSummary} from '../kube/nodes.js'
+import {apiReady} from '../kube/readiness.js'
+import {clusterPaths, readState} from '../state/cluster-state.js'
+import {ownerAlive} from '../state/owner.js'
+import {isK3sServer} from '../util/processes.js'
+import {pathExists} from '../util/path-exists.js'
+
+/** What `hybrid status` shows, and prints with --json. */
+export interface StatusResult {
+  readonly cluster: string
+  /** The supervisor runs (k3s may be restarting). */
+  readonly up: boolean
+  /** From the state: preparing, starting, ready, stopped; absent when there is no state. */
+  readonly phase?: string
+  /** Why the supervisor gave up (phase stopped). */
+  readonly failure?: string
+  readonly inventory?: string
+  readonly supervisor?: {
+    readonly pid: number
+    readonly alive: boolean
+    readonly detached: boolean
+    readonly startedAt: string
+  }
+  readonly k3s?: {
+    readonly pid: number
+    readonly alive: boolean
+    readonly startedAt: string
+    readonly uptimeSeconds: number | null
+    readonly restarts: number
+    readonly binary: string
+  }
+  readonly workarounds: readonly string[]
+  /** The interceptor's counters as the supervisor last wrote them (rewrites by path, …); null without the interceptor. */
+  readonly interceptor: ({readonly updatedAt: string} & Record<string, unknown>) | null
+  readonly api?: {readonly server: string; readonly ready: boolean}
+  readonly nodes: readonly NodeSummary[]
+  readonly kubeconfig?: string
+}
+
+/** Everything status shows, from the state file, /proc, the counters file and the API. Reads only. */
+export async function collectStatus(cluster: string): Promise<StatusResult> {
+  const paths = clusterPaths(cluster)
+  const state = await readState(cluster)
+  if (!state) return {cluster, up: false, workarounds: [], interceptor: null, nodes: []}
+  const supervisorAlive = await ownerAlive(state)
+  const binary = state.launch?.binary ?? ''
+  const k3sAlive = state.k3s ? await isK3sServer(state.k3s.pid, binary) : false
+  const kubeconfigFile = (await pathExists(paths.kubeconfig)) ? paths.kubeconfig : state.launch?.k3sKubeconfig
+  let api: StatusResult['api']
+  let nodes: NodeSummary[] = []
+  if (kubeconfigFile && k3sAlive && (await pathExists(kubeconfigFile))) {
+    try {
+      const kc = kubeConfigFromFile(kubeconfigFile)
+      const ready = await apiReady(kc, 3000)
+      api = {server: serverOf(kc), ready}
+      if (ready) nodes = await listNodes(kc).catch(() => [])
+    } catch {
+      api = undefined
+    }
+  }
+  return {
+    cluster,
+    up: supervisorAlive,
+    phase: state.phase,
+    ...(state.failure ? {failure: state.failure} : {}),
+    inventory: state.inventory,
+    ...(state.supervisor
+      ? {
+          supervisor: {
+            pid: state.supervisor.pid,
+            alive: supervisorAlive,
+            detached: state.supervisor.detached,
+            startedAt: state.supervisor.startedAt,
+          },
+        }
+      : {}),
+    ...(state.k3s
+      ? {
+          k3s: {
+            pid: state.k3s.pid,
+            alive: k3sAlive,
+            startedAt: state.k3s.startedAt,
+            uptimeSeconds: k3sAlive ? Math.round((Date.now() - Date.parse(state.k3s.startedAt)) / 1000) : null,
+            restarts: state.k3s.restarts,
+            binary,
+          },
+        }
+      : {}),
+    workarounds: state.workarounds.map((r) => r.id),
+    interceptor: supervisorAlive ? await readCounters(paths.counters) : null,
+    ...(api ? {api} : {}),
+    nodes,
+    ...((await pathExists(paths.kubeconfig)) ? {kubeconfig: paths.kubeconfig} : {}),
+  }
+}
+
+async function readCounters(file: string): Promise<StatusResult['interceptor']> {
+  try {
+    const document = JSON.parse(await readFile(file, 'utf8')) as {updatedAt: string; counters: Record<string, unknown>}
+    return {updatedAt: document.updatedAt, ...document.counters}
+  } catch {
+    return null
+  }
+}

@@ -1,0 +1,126 @@
+import {HybridError} from '../errors.js'
+import type {Inventory} from '../inventory/model.js'
+import {type Change, Plan, type PlanOutput, runPlan, summaryJson} from '../plan/index.js'
+import {acquireK3sBinary} from '../phases/acquire-k3s.js'
+import {applyWorkarounds} from '../phases/apply-workarounds.js'
+import type {ClusterContext, InventoryInput, SupervisionInput} from '../phases/context.js'
+import {loadState} from '../phases/load-state.js'
+import {makeCurrent} from '../phases/make-current.js'
+import {preflight} from '../phases/preflight.js'
+import {prepareState} from '../phases/prepare-state.js'
+import {prepareToken} from '../phases/prepare-token.js'
+import {recordLaunch} from '../phases/record-launch.js'
+import {startControlPlane} from '../phases/start-control-plane.js'
+import {waitReady} from '../phases/wait-ready.js'
+import {writeKubeconfig} from '../phases/write-kubeconfig.js'
+import {writeServerConfigPhase} from '../phases/write-server-config.js'
+import {readState} from '../state/cluster-state.js'
+import {upDecision} from '../state/up-decision.js'
+import {type ActionEnv, clusterContext} from './context.js'
+import {planError} from './plan-error.js'
+import {type Running, superviseUntilStopped} from './teardown.js'
+
+/** What `up --json` prints (and, for a foreground `up`, the `result` event once the cluster is ready). */
+export interface UpResult {
+  readonly cluster: string
+  /** up: brought up by this run; already-up: nothing changed; dry-run: nothing done; stopped: supervised, then stopped. */
+  readonly outcome: 'up' | 'already-up' | 'dry-run' | 'stopped'
+  readonly kubeconfig?: string
+  readonly server?: string
+  readonly supervisor?: {readonly pid: number; readonly detached: boolean}
+  /** Under --dry-run: the plan, with every change it would make. */
+  readonly plan?: Record<string, unknown>
+  /** Under --dry-run: the changes, for the human rendering (not part of the JSON result). */
+  readonly changes?: readonly Change[]
+}
+
+export interface UpOptions {
+  readonly inventory: Inventory
+  readonly dryRun: boolean
+  /** Stay in the foreground as the supervisor, or leave a detached supervisor running and return. */
+  readonly supervision: 'foreground' | 'detach'
+  /** Called once the cluster is ready, before a foreground `up` settles down to supervise it. */
+  readonly onReady?: (result: UpResult) => void
+}
+
+type UpBase = ClusterContext & InventoryInput & SupervisionInput
+
+/** Converge the control plane to the inventory: every step, from the state to the kubeconfig. */
+const BRING_UP = Plan.start<UpBase>()
+  .then(loadState)
+  .then(prepareState)
+  .then(preflight)
+  .then(acquireK3sBinary)
+  .then(prepareToken)
+  .then(applyWorkarounds)
+  .then(writeServerConfigPhase)
+  .then(recordLaunch)
+  .then(startControlPlane)
+  .then(waitReady)
+  .then(writeKubeconfig)
+  .then(makeCurrent)
+
+/** The cluster already runs as the inventory says: nothing to change but which cluster is current. */
+const ALREADY_UP = Plan.start<ClusterContext>().then(makeCurrent)
+
+/**
+ * `hybrid up`. A class only so that a second Ctrl-C can reach the k3s it started (`killK3s`): under the
+ * interceptor ptrace's EXITKILL ends k3s with this process; without it, this does.
+ */
+export class UpAction {
+  /** The plan's context once it runs: what a second Ctrl-C reads the k3s process from. */
+  private ctx?: Partial<Running>
+
+  constructor(private readonly env: ActionEnv) {}
+
+  async run(options: UpOptions): Promise<UpResult> {
+    const {inventory} = options
+    const cluster = inventory.name
+    const base = clusterContext(this.env, cluster, {dryRun: options.dryRun, concurrency: inventory.concurrency})
+    const server = `https://127.0.0.1:${inventory.controlPlane.apiPort}`
+    if ((await upDecision(inventory)) === 'already-up') {
+      const result = await runPlan(ALREADY_UP, base)
+      if (result.status !== 'done') throw planError(result, '`hybrid up`')
+      if (options.dryRun) return {cluster, outcome: 'dry-run', plan: summaryJson(result), changes: result.changes}
+      const owner = (await readState(cluster))?.supervisor
+      const supervisor = owner ? {pid: owner.pid, detached: owner.detached} : undefined
+      return {cluster, outcome: 'already-up', kubeconfig: base.paths.kubeconfig, server, supervisor}
+    }
+    const input: UpBase = {...base, inventory, supervision: options.supervision}
+    this.ctx = input
+    const result = await runPlan(BRING_UP, input)
+    if (result.status !== 'done') throw planError(result, '`hybrid down`')
+    if (options.dryRun) {
+      return {cluster, outcome: 'dry-run', plan: summaryJson(result), changes: result.changes}
+    }
+    const ctx = input as PlanOutput<typeof BRING_UP>
+    const supervisor = ctx.supervisor
+    if (!supervisor) throw new HybridError('INTERNAL', 'the control plane is ready, but no supervisor was recorded')
+    const ready: UpResult = {
+      cluster,
+      outcome: 'up',
+      kubeconfig: ctx.paths.kubeconfig,
+      server,
+      supervisor: {pid: supervisor.pid, detached: supervisor.detached},
+    }
+    options.onReady?.(ready)
+    if (options.supervision === 'detach') {
+      supervisor.release?.()
+      return ready
+    }
+    this.env.progress.report({event: 'result', result: ready})
+    const failure = await superviseUntilStopped(ctx)
+    if (failure) throw failure
+    return {cluster, outcome: 'stopped'}
+  }
+
+  /** The second Ctrl-C: end k3s now (the process exits right after). */
+  killK3s(): void {
+    const pid = this.ctx?.supervisor?.local?.pid
+    try {
+      if (pid) process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+}

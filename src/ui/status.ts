@@ -1,0 +1,40 @@
+import type {StatusResult} from '../actions/status.js'
+import {formatDuration} from './format.js'
+import {renderTable} from './table.js'
+
+/** The human view: a few aligned lines, then the nodes table. */
+export function renderStatus(s: StatusResult): string {
+  if (!s.phase) return `cluster ${s.cluster} is not up`
+  const lines: string[] = []
+  const head = s.up
+    ? `cluster ${s.cluster} is up (${s.phase})`
+    : s.phase === 'stopped'
+      ? `cluster ${s.cluster} stopped: ${s.failure ?? 'unknown reason'}`
+      : `cluster ${s.cluster} is not running (its supervisor is gone; \`hybrid down\` cleans up)`
+  lines.push(head)
+  if (s.supervisor)
+    lines.push(
+      `supervisor  pid ${s.supervisor.pid}, ${s.supervisor.alive ? 'running' : 'gone'}${s.supervisor.detached ? ', detached' : ', foreground'}`,
+    )
+  if (s.k3s)
+    lines.push(
+      `k3s server  pid ${s.k3s.pid}, ${s.k3s.alive ? `up ${formatDuration((s.k3s.uptimeSeconds ?? 0) * 1000)}` : 'not running'}, ${s.k3s.restarts} restart${s.k3s.restarts === 1 ? '' : 's'}`,
+    )
+  lines.push(`workarounds ${s.workarounds.length > 0 ? s.workarounds.join(', ') : 'none'}`)
+  if (s.interceptor) {
+    const rewrites = (s.interceptor.rewrites ?? {}) as Record<string, number>
+    const byPath = Object.entries(rewrites).map(([path, n]) => `${path} ×${n}`)
+    lines.push(
+      `interceptor ${Number(s.interceptor.stops ?? 0)} stops, ${Number(s.interceptor.tracees ?? 0)} tracees; rewrites: ${byPath.length > 0 ? byPath.join(', ') : 'none yet'}`,
+    )
+  }
+  if (s.api) lines.push(`API         ${s.api.server} ${s.api.ready ? 'ready' : 'not ready'}`)
+  if (s.kubeconfig) lines.push(`kubeconfig  ${s.kubeconfig}`)
+  let out = lines.join('\n')
+  if (s.nodes.length > 0)
+    out += `\n\n${renderTable(
+      ['NODE', 'READY', 'TAINTS'],
+      s.nodes.map((n) => [n.name, n.ready ? 'Ready' : `NotReady (${n.reason})`, n.taints.join(', ') || '-']),
+    )}`.trimEnd()
+  return out
+}

@@ -1,0 +1,21 @@
+/** An AbortSignal as a promise, for races against other work (one helper for every caller). */
+
+/** Resolves once `signal` aborts (at once if it already has); never settles otherwise. */
+export function whenAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve()
+    else signal.addEventListener('abort', () => resolve(), {once: true})
+  })
+}
+
+/**
+ * Rejects with the signal's reason once `signal` aborts; never settles otherwise. Already handled, so a
+ * race that settles first leaves no unhandled rejection behind.
+ */
+export function abortedPromise(signal: AbortSignal): Promise<never> {
+  const aborted = whenAborted(signal).then((): never => {
+    throw signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason))
+  })
+  aborted.catch(() => {})
+  return aborted
+}
