@@ -1,15 +1,11 @@
-import {createReadStream} from 'node:fs'
-import {type FileHandle, open, rm} from 'node:fs/promises'
-import {pipeline} from 'node:stream/promises'
-import type {Transform} from 'node:stream'
-import * as zlib from 'node:zlib'
+import {rm} from 'node:fs/promises'
 
 import {IntegrityError, sha256File} from './digest.js'
 import {DownloadError, type HttpClient} from './http.js'
 import {DEFAULT_IMAGE, imageTag, type ImageRef, parseImageRef} from './image-ref.js'
+import {extractFromLayer, type TarFinding} from './layer-extract.js'
 import {MANIFEST_TYPES, type Manifest, RegistrySession} from './registry-client.js'
 import type {Arch} from './release-download.js'
-import {TarFileExtractor} from './tar-extract.js'
 
 /**
  * The k3s binary taken from the k3s OCI image (`bin/k3s` in rancher/k3s), for sandboxes whose proxy
@@ -119,51 +115,13 @@ async function platformManifest(session: RegistrySession, top: Manifest, arch: A
 }
 
 /** Read one verified layer file and write bin/k3s from it, if it is there. */
-async function extract(layerFile: string, layer: Descriptor, target: string) {
-  let handle: FileHandle | undefined
-  const extractor = new TarFileExtractor(BINARY_IN_IMAGE, {
-    async start() {
-      await handle?.close()
-      handle = await open(target, 'w', 0o600)
-    },
-    async write(chunk) {
-      await handle?.write(chunk)
-    },
-  })
+async function extract(layerFile: string, layer: Descriptor, target: string): Promise<TarFinding> {
   try {
-    const decompress = await decompressorFor(layerFile)
-    if (decompress) await pipeline(createReadStream(layerFile), decompress, extractor)
-    else await pipeline(createReadStream(layerFile), extractor)
+    return await extractFromLayer(layerFile, BINARY_IN_IMAGE, target)
   } catch (error) {
-    if (error instanceof DownloadError) throw error
     throw new DownloadError(
       'content',
       `the layer ${layer.digest} could not be read as a tar archive (${(error as Error).message})`,
     )
-  } finally {
-    await handle?.close()
   }
-  return extractor.finding
-}
-
-/** The layer's compression, from its first bytes (media types are not always set, or set right). */
-async function decompressorFor(layerFile: string): Promise<Transform | undefined> {
-  const handle = await open(layerFile, 'r')
-  const magic = Buffer.alloc(4)
-  try {
-    await handle.read(magic, 0, 4, 0)
-  } finally {
-    await handle.close()
-  }
-  if (magic[0] === 0x1f && magic[1] === 0x8b) return zlib.createGunzip()
-  if (magic.readUInt32LE(0) === 0xfd2fb528) {
-    // node:zlib has zstd from Node 22.15 on; older Node cannot read such layers.
-    const zstd = (zlib as unknown as {createZstdDecompress?: () => Transform}).createZstdDecompress
-    if (zstd) return zstd()
-    throw new DownloadError(
-      'content',
-      `the layer is zstd-compressed, which this Node.js ${process.version} cannot decompress`,
-    )
-  }
-  return undefined
 }
