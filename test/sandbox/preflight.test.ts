@@ -7,6 +7,7 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {renderPreflight} from '../../src/ui/preflight.js'
+import {mountsUnder, readMountinfo} from '../../src/sandbox/probes/mountinfo.js'
 import type {PreflightReport, PreflightRow} from '../../src/sandbox/preflight.js'
 import {type ClusterState, writeState} from '../../src/state/cluster-state.js'
 import {setCurrentCluster} from '../../src/state/current.js'
@@ -93,9 +94,9 @@ function recordedPaths(report: PreflightReport): string[] {
 async function assertNothingLeft(report: PreflightReport, netnsBefore: string[]): Promise<void> {
   const paths = recordedPaths(report)
   for (const path of paths) assert.equal(existsSync(path), false, `${path} was removed`)
-  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8')
+  const mounts = await readMountinfo()
   for (const path of [report.dataDir, ...paths])
-    assert.ok(!mountinfo.includes(` ${path}`), `nothing is mounted at or below ${path}`)
+    assert.deepEqual(mountsUnder(mounts, path), [], `nothing is mounted at or below ${path}`)
   assert.deepEqual(await netnsNames(), netnsBefore, 'no network namespace was added or removed')
   assert.deepEqual(await probeProcesses(), [], 'no probe process is left running')
 }

@@ -8,7 +8,7 @@ import {fileURLToPath} from 'node:url'
 
 import {KUBELET_TUNABLES} from '../../src/interceptor/index.js'
 import {findProgram} from '../../src/sandbox/probes/find-program.js'
-import {parseMountinfo} from '../../src/sandbox/probes/mountinfo.js'
+import {type MountEntry, parseMountinfo} from '../../src/sandbox/probes/mountinfo.js'
 import {cnibin} from '../../src/sandbox/workarounds/cnibin.js'
 import {hostLegacyPrograms, iptables} from '../../src/sandbox/workarounds/iptables.js'
 import {bindNullOver, undoBindNull} from '../../src/sandbox/workarounds/kmsg.js'
@@ -59,8 +59,9 @@ describe('workarounds inside gVisor', function () {
     const out = await nodeInGvisor(`
       import {readFileSync, existsSync} from 'node:fs'
       import {kmsg} from '${DIST}/sandbox/workarounds/kmsg.js'
+      import {mountsAt, parseMountinfo} from '${DIST}/sandbox/probes/mountinfo.js'
       const ctx = {dataDir: '${dir}', agent: true, networkMode: 'tunnel', workDir: '${dir}/work'}
-      const mounts = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\\n').filter((l) => l.split(' ')[4] === '/dev/kmsg')
+      const mounts = () => mountsAt(parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')), '/dev/kmsg')
       const out = {}
       out.before = await kmsg.probe(ctx)
       out.record = await kmsg.apply(ctx)
@@ -81,10 +82,10 @@ describe('workarounds inside gVisor', function () {
     assert.equal(record.details.path, '/dev/kmsg')
     assert.equal(record.details.created, true, 'gVisor has no /dev/kmsg: hybrid created it')
     assert.equal(record.details.mounted, true)
-    const applied = out.mountsApplied as string[]
+    const applied = out.mountsApplied as MountEntry[]
     assert.equal(applied.length, 1)
-    assert.equal(applied[0].split(' ')[3], '/null', 'the mount on /dev/kmsg is /dev/null')
-    assert.equal(Number(applied[0].split(' ')[0]), record.details.mountId)
+    assert.equal(applied[0].root, '/null', 'the mount on /dev/kmsg is /dev/null')
+    assert.equal(applied[0].id, record.details.mountId)
     assert.deepEqual(out.probeApplied, {found: false, evidence: '/dev/kmsg opens for reading'})
     assert.equal((out.again as AppliedRecord).details.mounted, false, 'applying twice mounts nothing more')
     assert.deepEqual(out.mountsUndone, [], 'no bind mount left on /dev/kmsg')

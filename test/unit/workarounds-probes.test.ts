@@ -34,6 +34,21 @@ describe('probe plumbing: mountinfo', () => {
     assert.equal(entries[3].root, '/null')
   })
 
+  it("decodes the kernel's octal escapes in paths: space, tab, newline, backslash", () => {
+    const [entry] = parseMountinfo(
+      '60 22 0:50 /src\\134dir /mnt/a\\040-\\040b\\011c\\012d\\134040e rw shared:7 - fuse.x my\\040source rw\n',
+    )
+    assert.equal(entry.root, '/src\\dir')
+    // " - " inside a path is not the separator; an escaped backslash before digits stays a backslash.
+    assert.equal(entry.mountPoint, '/mnt/a - b\tc\nd\\040e')
+    assert.equal(entry.fsType, 'fuse.x')
+    assert.equal(entry.source, 'my source')
+    assert.deepEqual(
+      mountsUnder([entry], '/mnt/a - b\tc\nd\\040e').map((e) => e.id),
+      [60],
+    )
+  })
+
   it('finds the mount a path lives on: the longest mount point, the topmost of stacked ones', () => {
     assert.equal(mountContaining(entries, '/data dir/k3s/agent')?.fsType, 'tmpfs')
     assert.equal(mountContaining(entries, '/var/lib/hybrid')?.device, '254:0')

@@ -1,7 +1,12 @@
 import {readFile} from 'node:fs/promises'
 import {resolve, sep} from 'node:path'
 
-/** One line of /proc/self/mountinfo (proc(5)): what the probes and the kmsg workaround need of it. */
+/**
+ * /proc/self/mountinfo (proc(5)), parsed in one place for every reader: the probes, the workarounds, and
+ * the clean-up of a data dir (nothing is removed through a mount).
+ */
+
+/** One line of mountinfo: what its readers need of it. */
 export interface MountEntry {
   readonly id: number
   readonly parent: number
@@ -14,8 +19,11 @@ export interface MountEntry {
   readonly source: string
 }
 
-// Spaces, tabs, newlines and backslashes in paths are written as octal escapes.
-function unescape(field: string): string {
+/**
+ * The kernel writes a space, tab, newline and backslash in a path as an octal escape (\040, \011, \012,
+ * \134); one pass, so an escaped backslash followed by digits stays a backslash and digits.
+ */
+function unescapeMountField(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)))
 }
 
@@ -30,10 +38,10 @@ export function parseMountinfo(text: string): MountEntry[] {
       id: Number(fields[0]),
       parent: Number(fields[1]),
       device: fields[2],
-      root: unescape(fields[3]),
-      mountPoint: unescape(fields[4]),
+      root: unescapeMountField(fields[3]),
+      mountPoint: unescapeMountField(fields[4]),
       fsType: fields[dash + 1],
-      source: unescape(fields[dash + 2]),
+      source: unescapeMountField(fields[dash + 2]),
     })
   }
   return entries
