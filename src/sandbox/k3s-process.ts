@@ -2,10 +2,9 @@ import {spawn} from 'node:child_process'
 import {readdir, readFile} from 'node:fs/promises'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import type {Rule} from '../interceptor/index.js'
+import type {InterceptCounters, Rule} from '../interceptor/index.js'
 import type {LaunchSpec} from '../state/cluster-state.js'
 import {within} from '../util/processes.js'
-import type {Counters} from './interceptor-counters.js'
 
 /**
  * A started `k3s server`, however it was launched: plain, in a session of its own, or under the ptrace
@@ -35,7 +34,7 @@ export interface Running {
   /** Signal k3s itself; nothing once it has exited. */
   kill(signal: NodeJS.Signals): void
   /** Under the interceptor: its counters so far. */
-  counters?(): Counters
+  counters?(): InterceptCounters
   /**
    * After `exited`: SIGTERM every process k3s started that is still alive, SIGKILL what is left after
    * `graceMs`, and resolve once none is left.
@@ -106,7 +105,7 @@ async function launchIntercepted(launch: LaunchSpec, env: Record<string, string>
         // already gone
       }
     },
-    counters: () => child.counters() as unknown as Counters,
+    counters: () => child.counters(),
     // Every descendant is traced, so the interceptor knows them all, wherever they moved their session.
     async endLeftovers(graceMs) {
       const left = child.killAll('SIGTERM')

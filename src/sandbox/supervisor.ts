@@ -9,8 +9,9 @@ import {kubeConfigFromFile} from '../kube/client.js'
 import {waitNodesReady} from '../kube/nodes.js'
 import {pollUntil, waitApiReady} from '../kube/readiness.js'
 import type {LaunchSpec} from '../state/cluster-state.js'
+import type {InterceptCounters} from '../interceptor/index.js'
 import {within} from '../util/processes.js'
-import {addCounters, type Counters, runningTotals, writeCountersFile} from './interceptor-counters.js'
+import {addCounters, NO_COUNTERS, runningTotals, writeCountersFile} from './interceptor-counters.js'
 import {type K3sFailure, k3sFailure, stoppedBeforeReady} from './k3s-failure.js'
 import {type K3sExit, launchK3s, type Running} from './k3s-process.js'
 import {DEFAULT_RESTART_POLICY, RestartBudget, type RestartPolicy} from './restart-policy.js'
@@ -57,7 +58,7 @@ export class Supervisor {
   private readonly stopController = new AbortController()
   private readonly budget: RestartBudget
   private restartCount = 0
-  private previousCounters: Counters = {}
+  private previousCounters: InterceptCounters = NO_COUNTERS
   private countersTimer?: NodeJS.Timeout
   private resolveReady!: () => void
   private rejectReady!: (failure: K3sFailure) => void
@@ -116,8 +117,8 @@ export class Supervisor {
   }
 
   /** Counters of every k3s run so far, this one included. */
-  counters(): Counters {
-    return runningTotals(this.previousCounters, this.running?.counters?.() ?? {})
+  counters(): InterceptCounters {
+    return runningTotals(this.previousCounters, this.running?.counters?.() ?? NO_COUNTERS)
   }
 
   private get policy(): RestartPolicy {
@@ -187,7 +188,7 @@ export class Supervisor {
         `k3s left ${left} process${left === 1 ? '' : 'es'} running when it exited; ended them${how}`,
       )
     }
-    this.previousCounters = addCounters(this.previousCounters, running.counters?.() ?? {})
+    this.previousCounters = addCounters(this.previousCounters, running.counters?.() ?? NO_COUNTERS)
     this.running = undefined
     await this.writeCounters()
     await this.emit({type: 'exited', pid: running.pid, code: exit.code, signal: exit.signal})
