@@ -20,11 +20,24 @@ export const HostKeyPolicy = T.Union([T.Literal('strict'), T.Literal('accept-new
 export const SudoMode = T.Union([T.Literal('auto'), T.Literal('never'), T.Literal('nopasswd'), T.Literal('password')])
 export const ServiceManager = T.Union([T.Literal('auto'), T.Literal('systemd'), T.Literal('openrc'), T.Literal('none')])
 
-export const WorkaroundId = T.Union(
-  ['snapshotter', 'cadvisor', 'procsys', 'kmsg', 'flannel', 'egress', 'taint', 'cgroups', 'iptables', 'cnibin'].map(
-    (id) => T.Literal(id),
-  ),
-)
+/**
+ * The workaround ids, in the order `up` applies them (and `down` undoes them in reverse): the one list the
+ * registry in src/sandbox/workarounds/ is built from.
+ */
+export const WORKAROUND_IDS = [
+  'snapshotter',
+  'cadvisor',
+  'procsys',
+  'kmsg',
+  'flannel',
+  'egress',
+  'taint',
+  'cgroups',
+  'iptables',
+  'cnibin',
+] as const
+
+export const WorkaroundId = T.Union(WORKAROUND_IDS.map((id) => T.Literal(id)))
 
 export const Bastion = T.Object(
   {

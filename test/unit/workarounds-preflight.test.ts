@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 
+import type {WorkaroundName} from '../../src/inventory/schema.js'
 import {runPreflight} from '../../src/sandbox/preflight.js'
 import type {ProbeFinding, Workaround, WorkaroundContext} from '../../src/sandbox/workarounds/workaround.js'
 
@@ -16,13 +17,15 @@ function fake(
   probe: (signal?: AbortSignal) => Promise<ProbeFinding>,
   options: {kubelet?: boolean} = {},
 ): Workaround {
+  // Made-up ids: the table logic does not care which workaround it is.
+  const name = id as WorkaroundName
   return {
-    id,
+    id: name,
     blocker: `${id} blocker`,
     remedy: `${id} remedy`,
     appliesTo: (c) => (options.kubelet ? c.agent : true),
     probe: (c) => probe(c.signal),
-    apply: async () => ({id, details: {}}),
+    apply: async () => ({id: name, details: {}}),
     undo: async () => {},
     serverConfig: () => ({}),
   }

@@ -1,5 +1,5 @@
 import {HybridError} from '../../errors.js'
-import type {WorkaroundName, WorkaroundsSetting} from '../../inventory/schema.js'
+import {WORKAROUND_IDS, type WorkaroundName, type WorkaroundsSetting} from '../../inventory/schema.js'
 import {cadvisor} from './cadvisor.js'
 import {cgroups} from './cgroups.js'
 import {cnibin} from './cnibin.js'
@@ -14,8 +14,8 @@ import type {ProbeFinding, Workaround, WorkaroundContext} from './workaround.js'
 
 export type {AppliedRecord, ProbeFinding, ServerConfigFragment, Workaround, WorkaroundContext} from './workaround.js'
 
-/** Every workaround, in the order of docs/architecture.md, "Workarounds": the order they are applied in (and undone in reverse). */
-export const WORKAROUNDS: readonly Workaround[] = Object.freeze([
+/** Each workaround under its id: the compiler checks that every id of the inventory schema has one. */
+const BY_ID: {readonly [id in WorkaroundName]: Workaround} = {
   snapshotter,
   cadvisor,
   procsys,
@@ -26,7 +26,13 @@ export const WORKAROUNDS: readonly Workaround[] = Object.freeze([
   cgroups,
   iptables,
   cnibin,
-])
+}
+
+/**
+ * Every workaround, in the schema's order (that of docs/architecture.md, "Workarounds"): the order they
+ * are applied in (and undone in reverse).
+ */
+export const WORKAROUNDS: readonly Workaround[] = Object.freeze(WORKAROUND_IDS.map((id) => BY_ID[id]))
 
 export function workaroundById(id: string): Workaround {
   const workaround = WORKAROUNDS.find((w) => w.id === id)
