@@ -11,11 +11,14 @@ function canonical(value: unknown): string {
   return JSON.stringify(value)
 }
 
+/** What the state keeps of the inventory (`up` compares it; `preflight` probes a running cluster's data dir with it). */
+export type StoredSettings = Pick<Inventory, 'name' | 'k3s' | 'token' | 'controlPlane' | 'network'>
+
 /**
  * The settings that shape the control plane, as stored in the state: a second `up` whose settings equal
  * the stored ones changes nothing. Workers are converged separately and are not part of it.
  */
-export function controlPlaneSettings(inventory: Inventory): Record<string, unknown> {
+export function controlPlaneSettings(inventory: Inventory): StoredSettings {
   return {
     name: inventory.name,
     k3s: inventory.k3s,

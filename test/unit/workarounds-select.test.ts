@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 
 import {selectWorkarounds, workaroundById, WORKAROUNDS} from '../../src/sandbox/workarounds/index.js'
-import type {ProbeFinding, WorkaroundContext} from '../../src/sandbox/workarounds/workaround.js'
+import {type ProbeFinding, type WorkaroundContext, workaroundContext} from '../../src/sandbox/workarounds/workaround.js'
 
 const IDS = [
   'snapshotter',
@@ -40,6 +40,16 @@ describe('workaround registry and selection (docs/architecture.md, "Workarounds"
       assert.equal(workaroundById(w.id), w)
     }
     assert.throws(() => workaroundById('overlay'), /unknown workaround "overlay"/)
+  })
+
+  it("builds the workarounds' view from settings; what an older state lacks takes the inventory default", () => {
+    const where = {dataDir: '/var/lib/hybrid/lab', workDir: '/nonexistent/work'}
+    assert.deepEqual(workaroundContext({controlPlane: {agent: false}, network: {mode: 'direct'}}, where), {
+      ...where,
+      agent: false,
+      networkMode: 'direct',
+    })
+    assert.deepEqual(workaroundContext({}, where), withAgent)
   })
 
   it('auto applies exactly the found ones, in registry order, whatever order they were found in', () => {

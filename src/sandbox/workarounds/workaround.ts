@@ -1,6 +1,7 @@
 import type {Logger} from 'pino'
 
 import type {Rule} from '../../interceptor/index.js'
+import type {ControlPlaneSettings, NetworkSettings} from '../../inventory/model.js'
 import type {WorkaroundName} from '../../inventory/schema.js'
 
 /**
@@ -45,6 +46,23 @@ export interface WorkaroundContext {
   readonly k3sBinary?: string
   /** Aborted at a probe's time limit: the probe stops its child processes and cleans up. */
   readonly signal?: AbortSignal
+}
+
+/**
+ * The workarounds' view of a control plane, from its settings: an inventory's, or those a state stored
+ * (where an older state lacks one, the inventory's default). The one place this object is built.
+ */
+export function workaroundContext(
+  settings: {readonly controlPlane?: Partial<ControlPlaneSettings>; readonly network?: Partial<NetworkSettings>},
+  where: {readonly dataDir: string; readonly workDir: string; readonly logger?: Logger},
+): WorkaroundContext {
+  return {
+    dataDir: where.dataDir,
+    agent: settings.controlPlane?.agent ?? true,
+    networkMode: settings.network?.mode ?? 'tunnel',
+    workDir: where.workDir,
+    ...(where.logger ? {logger: where.logger} : {}),
+  }
 }
 
 export interface ProbeFinding {
