@@ -1,4 +1,4 @@
-import {isIP} from 'node:net'
+import {BlockList, isIP} from 'node:net'
 
 /**
  * Which proxy, if any, a request to a URL goes through, from the usual environment variables
@@ -58,39 +58,13 @@ function splitPort(entry: string): {name: string; entryPort?: number} {
   return withPort ? {name: withPort[1], entryPort: Number(withPort[2])} : {name: entry}
 }
 
+/** Is `address` in the block `cidr` (node's BlockList: IPv4, IPv6, and IPv4-mapped IPv6 alike)? */
 function inCidr(address: string, cidr: string): boolean {
   const [base, bitsText] = cidr.split('/')
+  const family = isIP(base)
   const bits = Number(bitsText)
-  const a = addressBits(address)
-  const b = addressBits(base)
-  if (!a || !b || a.length !== b.length || !Number.isInteger(bits) || bits < 0 || bits > a.length * 8) return false
-  for (let i = 0; i < bits; i++) {
-    const mask = 0x80 >> (i % 8)
-    if ((a[i >> 3] & mask) !== (b[i >> 3] & mask)) return false
-  }
-  return true
-}
-
-/** The bytes of an IPv4 or IPv6 address, or undefined. */
-function addressBits(address: string): number[] | undefined {
-  if (isIP(address) === 4) return address.split('.').map(Number)
-  if (isIP(address) !== 6) return undefined
-  const [head, tail = ''] = address.split('::')
-  const groups = (part: string) => (part === '' ? [] : part.split(':'))
-  let left = groups(head)
-  let right = address.includes('::') ? groups(tail) : []
-  // An embedded IPv4 tail (::ffff:1.2.3.4) is two groups.
-  const expand = (list: string[]) => list.flatMap((g) => (g.includes('.') ? ipv4Groups(g) : [g]))
-  left = expand(left)
-  right = expand(right)
-  const zeros = new Array<string>(8 - left.length - right.length).fill('0')
-  return [...left, ...zeros, ...right].flatMap((g) => {
-    const n = Number.parseInt(g, 16)
-    return [n >> 8, n & 0xff]
-  })
-}
-
-function ipv4Groups(v4: string): string[] {
-  const [a, b, c, d] = v4.split('.').map(Number)
-  return [((a << 8) | b).toString(16), ((c << 8) | d).toString(16)]
+  if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > (family === 4 ? 32 : 128)) return false
+  const block = new BlockList()
+  block.addSubnet(base, bits, family === 4 ? 'ipv4' : 'ipv6')
+  return block.check(address, isIP(address) === 4 ? 'ipv4' : 'ipv6')
 }

@@ -43,6 +43,9 @@ describe('k3s downloads: proxy from the environment', function () {
       ['http://[fd00::5]/x', 'fd00::/8', true],
       ['http://[fe80::5]/x', 'fd00::/8', false],
       ['http://[::ffff:10.0.0.1]/x', '::ffff:10.0.0.0/104', true],
+      ['http://[::ffff:10.0.0.1]/x', '10.0.0.0/8', true],
+      ['http://10.0.0.1/x', '10.0.0.0/33', false],
+      ['http://10.0.0.1/x', 'not-an-ip/8', false],
       ['https://GitHub.COM/x', 'github.com', true],
       ['https://github.com/x', '', false],
     ]
