@@ -1,19 +1,11 @@
-import {accessSync, constants, statSync} from 'node:fs'
-import {delimiter, join, resolve} from 'node:path'
+import {statSync} from 'node:fs'
+import {delimiter, resolve} from 'node:path'
+
+import which from 'which'
 
 import {UsageError} from '../errors.js'
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-
-function isExecutableFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false
-    accessSync(path, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
-}
 
 /**
  * The absolute path `execvp` would run for `command`: as given when it contains a slash (relative to
@@ -23,7 +15,7 @@ export function resolveCommand(command: string, env: NodeJS.ProcessEnv, cwd: str
   if (command === '') throw new UsageError('No command given to run under the interceptor.')
   if (command.includes('/')) {
     const path = resolve(cwd, command)
-    if (isExecutableFile(path)) return path
+    if (which.sync(path, {nothrow: true})) return path
     try {
       statSync(path)
     } catch {
@@ -31,9 +23,12 @@ export function resolveCommand(command: string, env: NodeJS.ProcessEnv, cwd: str
     }
     throw new UsageError(`${command} is not an executable file.`)
   }
-  for (const dir of (env.PATH ?? DEFAULT_PATH).split(delimiter)) {
-    const candidate = resolve(cwd, join(dir === '' ? '.' : dir, command))
-    if (isExecutableFile(candidate)) return candidate
-  }
+  // PATH entries are taken relative to the command's working directory (an empty one is that directory).
+  const path = (env.PATH ?? DEFAULT_PATH)
+    .split(delimiter)
+    .map((dir) => resolve(cwd, dir))
+    .join(delimiter)
+  const found = which.sync(command, {path, nothrow: true})
+  if (found) return found
   throw new UsageError(`Command not found: ${command} (not on PATH).`)
 }

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {chmod, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
+import {findProgram} from '../../src/sandbox/probes/find-program.js'
 import {mountContaining, mountsAt, mountsUnder, parseMountinfo} from '../../src/sandbox/probes/mountinfo.js'
 import {runTool, shellQuote, toolFailure} from '../../src/sandbox/probes/run-tool.js'
 import {formatSeconds, withTimeLimit} from '../../src/sandbox/probes/time-limit.js'
@@ -143,5 +144,27 @@ describe('probe plumbing: tools and time limits', () => {
     assert.equal(formatSeconds(50), '50 ms')
     assert.equal(formatSeconds(20_000), '20 s')
     assert.equal(formatSeconds(1500), '1.5 s')
+  })
+})
+
+describe('probe plumbing: finding a program', () => {
+  let dir: string
+  beforeEach(async () => (dir = await mkdtemp(join(tmpdir(), 'hybrid-find-program-'))))
+  afterEach(async () => rm(dir, {recursive: true, force: true}))
+
+  it('takes the first executable file on PATH: not a directory, not a file without x', async () => {
+    const [a, b, c] = ['a', 'b', 'c'].map((d) => join(dir, d))
+    await mkdir(join(a, 'tool'), {recursive: true})
+    await mkdir(b)
+    await writeFile(join(b, 'tool'), '#!/bin/sh\n', {mode: 0o644})
+    await mkdir(c)
+    await writeFile(join(c, 'tool'), '#!/bin/sh\n')
+    await chmod(join(c, 'tool'), 0o755)
+    assert.equal(findProgram('tool', [a, b, c].join(':')), join(c, 'tool'))
+  })
+
+  it("falls back to the system's sbin and bin dirs, and says undefined when there is none", () => {
+    assert.match(findProgram('sh', join(dir, 'empty')) ?? '', /^\/(usr\/)?s?bin\/sh$/)
+    assert.equal(findProgram('hybrid-no-such-program', ''), undefined)
   })
 })
