@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict'
 
+import {WORKAROUND_IDS} from '../../src/inventory/schema.js'
 import {selectWorkarounds, workaroundById, WORKAROUNDS} from '../../src/sandbox/workarounds/index.js'
 import {type ProbeFinding, type WorkaroundContext, workaroundContext} from '../../src/sandbox/workarounds/workaround.js'
 
-const IDS = [
-  'snapshotter',
-  'cadvisor',
-  'procsys',
-  'kmsg',
-  'flannel',
-  'egress',
-  'taint',
-  'cgroups',
-  'iptables',
-  'cnibin',
-]
+/** The order the design gives (the registry's, the schema's): applied in it, undone in reverse. */
+const IDS = 'snapshotter cadvisor procsys kmsg flannel egress taint cgroups iptables cnibin'.split(' ')
 const KUBELET_ONLY = ['snapshotter', 'cadvisor', 'procsys', 'kmsg', 'flannel', 'taint', 'cgroups']
 
 const withAgent: WorkaroundContext = {
@@ -34,6 +25,7 @@ const ids = (list: {id: string}[]) => list.map((w) => w.id)
 describe('workaround registry and selection (docs/architecture.md, "Workarounds")', () => {
   it('lists the ten workarounds in the design order, each with a blocker and a remedy', () => {
     assert.deepEqual(ids([...WORKAROUNDS]), IDS)
+    assert.deepEqual([...WORKAROUND_IDS], IDS, 'the inventory schema lists the same ids in the same order')
     for (const w of WORKAROUNDS) {
       assert.ok(w.blocker.length > 10, `${w.id} has a blocker text`)
       assert.ok(w.remedy.length > 5, `${w.id} has a remedy text`)
