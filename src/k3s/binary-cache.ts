@@ -5,6 +5,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {HybridError} from '../errors.js'
 import {writeFileAtomic} from '../util/fs-atomic.js'
+import {isAlive} from '../util/processes.js'
 import {sha256File} from './digest.js'
 
 /**
@@ -119,7 +120,7 @@ export async function withLock<T>(
     const text = await readFile(entry.lock, 'utf8').catch(() => undefined)
     if (text === undefined) continue // released just now: try to take it
     const holder = Number.parseInt(text, 10)
-    if (!alive(holder)) {
+    if (!(await isAlive(holder))) {
       await rm(entry.lock, {force: true})
       continue
     }
@@ -142,14 +143,4 @@ export async function withLock<T>(
 async function removeScratch(entry: CacheEntry): Promise<void> {
   await rm(entry.partial, {force: true})
   await rm(entry.layer, {force: true})
-}
-
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
