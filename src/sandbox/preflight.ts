@@ -1,11 +1,12 @@
 import {messageOf} from '../errors.js'
 import type {WorkaroundsSetting} from '../inventory/schema.js'
+import {within} from '../util/processes.js'
 import {describeFilesystem, type FilesystemFacts, probeFilesystem} from './probes/filesystem.js'
 import {describeGvisor, type GvisorFacts, probeGvisor} from './probes/gvisor.js'
 import {type PtraceFacts, probePtrace} from './probes/ptrace.js'
 import {describeRoot, probeRoot, type RootFacts} from './probes/root.js'
 import {probeSeccomp, type SeccompFacts} from './probes/seccomp.js'
-import {formatSeconds, type Limited, probeLimitMs, settleWithin, withTimeLimit} from './probes/time-limit.js'
+import {formatSeconds, type Limited, probeLimitMs, withTimeLimit} from './probes/time-limit.js'
 import {selectWorkarounds, WORKAROUNDS} from './workarounds/index.js'
 import type {ProbeFinding, Workaround, WorkaroundContext} from './workarounds/workaround.js'
 
@@ -97,7 +98,8 @@ export async function runPreflight(
     options.environment === false ? NOT_PROBED : probeEnvironment(ctx.dataDir, limited),
     Promise.all(registry.map((w) => probeOne(w, ctx, limited))),
   ])
-  await settleWithin(cleanups, options.graceMs ?? 10_000)
+  // Wait for the probes' clean-ups, but never longer than the grace period.
+  await within(Promise.allSettled(cleanups), options.graceMs ?? 10_000)
 
   const findings = new Map(registry.map((w, i) => [w.id, findingList[i].finding] as const))
   const selected = selectWorkarounds(setting, ctx, findings, registry)

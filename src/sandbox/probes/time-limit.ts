@@ -64,16 +64,6 @@ export function withTimeLimit<T>(limitMs: number, fn: (signal: AbortSignal) => P
   })
 }
 
-/** Wait for clean-ups, but never longer than `graceMs`. */
-export async function settleWithin(work: Iterable<Promise<void>>, graceMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  await Promise.race([
-    Promise.allSettled([...work]),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
-  ])
-  clearTimeout(timer)
-}
-
 /** What `fn` threw, as an Error (a thrown string keeps its text). */
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error))
