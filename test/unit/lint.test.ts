@@ -29,7 +29,7 @@ describe('npm run lint', function () {
       const run = await lint()
       assert.notEqual(run.code, 0, run.output)
       assert.match(run.output, new RegExp(`lint-probe-${process.pid}\\.ts`))
-      assert.match(run.output, /'unused' is assigned a value but never used\s+@typescript-eslint\/no-unused-vars/)
+      assert.match(run.output, /'unused' is assigned a value but never used.*@typescript-eslint\/no-unused-vars/)
       assert.match(run.output, /Promises must be awaited.*@typescript-eslint\/no-floating-promises/s)
     } finally {
       await rm(file, {force: true})
