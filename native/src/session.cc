@@ -57,39 +57,50 @@ Session::~Session() {
   if (report_fd_ >= 0) close(report_fd_);
 }
 
+// Drain every ready event before serving any: the kernel reports the newest tracees first, so taking
+// one event per wait would let a few busy young tracees starve an older one (k3s behind its own
+// containerd, shims and runc). Each tracee has at most one event in a batch, so all are served in turn.
 void Session::Loop() {
+  std::vector<std::pair<pid_t, int>> batch;
   for (;;) {
+    batch.clear();
     int status;
-    const pid_t tid = waitpid(-1, &status, __WALL | __WNOTHREAD);  // only our own tracees, never node's children
+    pid_t tid = waitpid(-1, &status, __WALL | __WNOTHREAD);  // only our own tracees, never node's children
     if (tid < 0) {
       if (errno == EINTR) continue;
       return;  // ECHILD: nothing traced is left
     }
-    if (WIFEXITED(status) || WIFSIGNALED(status)) {
-      OnGone(tid, status);
-      continue;
-    }
-    if (!WIFSTOPPED(status)) continue;
-    stops_.Bump();
-    if (alive_.count(tid) == 0) AddTracee(tid);  // a new thread or process's first stop
-    const int sig = WSTOPSIG(status);
-    const int event = status >> 16;
-    if (event == PTRACE_EVENT_SECCOMP) {
-      OnSeccomp(tid);
-    } else if (sig == (SIGTRAP | 0x80)) {
-      OnSyscallStop(tid);
-    } else if (event == PTRACE_EVENT_EXEC) {
-      OnExec(tid);
-    } else if (event == PTRACE_EVENT_STOP) {
-      // A group-stop stays a stop until SIGCONT (PTRACE_LISTEN); any other event-stop just resumes.
-      if (IsStopSignal(sig)) ptrace(PTRACE_LISTEN, tid, nullptr, nullptr);
-      else Resume(tid, 0);
-    } else if (event != 0) {
-      Resume(tid, 0);  // fork, vfork, clone: the new tracee reports its own first stop
-    } else {
-      signals_.Bump();  // a signal on its way to the tracee (Go's SIGURG among them): deliver it
-      Resume(tid, sig);
-    }
+    do batch.emplace_back(tid, status);
+    while ((tid = waitpid(-1, &status, __WALL | __WNOTHREAD | WNOHANG)) > 0);
+    for (const auto& [t, st] : batch) Serve(t, st);
+  }
+}
+
+void Session::Serve(pid_t tid, int status) {
+  if (WIFEXITED(status) || WIFSIGNALED(status)) {
+    OnGone(tid, status);
+    return;
+  }
+  if (!WIFSTOPPED(status)) return;
+  stops_.Bump();
+  if (alive_.count(tid) == 0) AddTracee(tid);  // a new thread or process's first stop
+  const int sig = WSTOPSIG(status);
+  const int event = status >> 16;
+  if (event == PTRACE_EVENT_SECCOMP) {
+    OnSeccomp(tid);
+  } else if (sig == (SIGTRAP | 0x80)) {
+    OnSyscallStop(tid);
+  } else if (event == PTRACE_EVENT_EXEC) {
+    OnExec(tid);
+  } else if (event == PTRACE_EVENT_STOP) {
+    // A group-stop stays a stop until SIGCONT (PTRACE_LISTEN); any other event-stop just resumes.
+    if (IsStopSignal(sig)) ptrace(PTRACE_LISTEN, tid, nullptr, nullptr);
+    else Resume(tid, 0);
+  } else if (event != 0) {
+    Resume(tid, 0);  // fork, vfork, clone: the new tracee reports its own first stop
+  } else {
+    signals_.Bump();  // a signal on its way to the tracee (Go's SIGURG among them): deliver it
+    Resume(tid, sig);
   }
 }
 

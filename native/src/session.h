@@ -96,6 +96,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool OpenTargets(StartError& error);
   bool Launch(StartError& error);
   void Loop();
+  void Serve(pid_t tid, int status);
   void OnGone(pid_t tid, int status);
   void OnSeccomp(pid_t tid);
   void TruncateForTracee(pid_t tid, const Regs& regs, const PathRule& rule, const char* remainder);
