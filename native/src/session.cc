@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,15 +46,12 @@ bool IsStopSignal(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == S
 
 }  // namespace
 
-Session::Session(SpawnSpec spec, Callbacks callbacks)
-    : spec_(std::move(spec)), callbacks_(std::move(callbacks)), rules_(spec_.rules) {
-  syscall_counts_ = std::make_unique<Counter[]>(TracedSyscalls().size());
-  rewrite_counts_ = std::make_unique<Counter[]>(rules_.size());
-  missed_counts_ = std::make_unique<Counter[]>(rules_.size());
-}
+Session::Session(SpawnSpec spec, Callbacks callbacks, CounterBlock counters)
+    : spec_(std::move(spec)), callbacks_(std::move(callbacks)), rules_(spec_.rules), counters_(counters) {}
 
 Session::~Session() {
   for (int fd : tracer_fds_) close(fd);
+  for (auto& [pid, fd] : pidfds_) close(fd);
   if (report_fd_ >= 0) close(report_fd_);
 }
 
@@ -82,7 +80,7 @@ void Session::Serve(pid_t tid, int status) {
     return;
   }
   if (!WIFSTOPPED(status)) return;
-  stops_.Bump();
+  counters_.stops().Bump();
   if (alive_.count(tid) == 0) AddTracee(tid);  // a new thread or process's first stop
   const int sig = WSTOPSIG(status);
   const int event = status >> 16;
@@ -99,7 +97,7 @@ void Session::Serve(pid_t tid, int status) {
   } else if (event != 0) {
     Resume(tid, 0);  // fork, vfork, clone: the new tracee reports its own first stop
   } else {
-    signals_.Bump();  // a signal on its way to the tracee (Go's SIGURG among them): deliver it
+    counters_.signals().Bump();  // a signal on its way to the tracee (Go's SIGURG among them): deliver it
     Resume(tid, sig);
   }
 }
@@ -112,16 +110,26 @@ void Session::Resume(pid_t tid, int sig) {
 // alive_ changes only here, under the lock: a tid in it is not reaped yet, so KillAll never signals a
 // reused pid.
 void Session::AddTracee(pid_t tid) {
+  // Only a process's leader has a pidfd (EINVAL for other threads); the leader is reaped last.
+  const int pidfd = pidfd_ok_ ? static_cast<int>(syscall(SYS_pidfd_open, tid, 0)) : -1;
+  if (pidfd < 0 && errno == ENOSYS) pidfd_ok_ = false;
+  if (pidfd >= 0) fcntl(pidfd, F_SETFD, FD_CLOEXEC);
   std::lock_guard<std::mutex> lock(alive_mutex_);
   alive_.insert(tid);
-  tracees_.Set(alive_.size());
+  if (pidfd >= 0) pidfds_.emplace(tid, pidfd);
+  counters_.tracees().Set(alive_.size());
 }
 
 void Session::ForgetTracee(pid_t tid) {
   {
     std::lock_guard<std::mutex> lock(alive_mutex_);
     alive_.erase(tid);
-    tracees_.Set(alive_.size());
+    auto it = pidfds_.find(tid);
+    if (it != pidfds_.end()) {
+      close(it->second);
+      pidfds_.erase(it);
+    }
+    counters_.tracees().Set(alive_.size());
   }
   pending_.erase(tid);
   access_.Forget(tid);
@@ -168,7 +176,7 @@ void Session::OnSeccomp(pid_t tid) {
     ptrace(PTRACE_CONT, tid, nullptr, nullptr);
     return;
   }
-  syscall_counts_[static_cast<size_t>(sc - TracedSyscalls().data())].Bump();
+  counters_.syscall(static_cast<size_t>(sc - TracedSyscalls().data())).Bump();
   char path[PATH_MAX];
   const uint64_t path_addr = Arg(regs, sc->path_arg);
   PathMatch match;
@@ -183,7 +191,7 @@ void Session::OnSeccomp(pid_t tid) {
     return;
   }
   if (!access_.HoldsTargetDir(tid, rule)) {
-    missed_counts_[index].Bump();  // fail safe: the call goes to the real path
+    counters_.missed(index).Bump();  // fail safe: the call goes to the real path
     ptrace(PTRACE_CONT, tid, nullptr, nullptr);
     return;
   }
@@ -193,7 +201,7 @@ void Session::OnSeccomp(pid_t tid) {
     ptrace(PTRACE_CONT, tid, nullptr, nullptr);
     return;
   }
-  rewrite_counts_[index].Bump();
+  counters_.rewrite(index).Bump();
   // Stop once more when the call returns, to give the tracee back the registers it made the call
   // with: the syscall ABI promises them unchanged and inlined syscalls rely on that.
   pending_[tid] = Pending{regs, false};
@@ -205,7 +213,7 @@ void Session::OnSeccomp(pid_t tid) {
 void Session::TruncateForTracee(pid_t tid, const Regs& regs, const PathRule& rule, const char* remainder) {
   const std::string target = rule.dir + "/" + remainder;
   const int64_t result = truncate(target.c_str(), static_cast<off_t>(Arg(regs, 1))) == 0 ? 0 : -errno;
-  if (SetRegs(tid, Skipped(regs, result))) rewrite_counts_[static_cast<size_t>(&rule - rules_.data())].Bump();
+  if (SetRegs(tid, Skipped(regs, result))) counters_.rewrite(static_cast<size_t>(&rule - rules_.data())).Bump();
   ptrace(PTRACE_CONT, tid, nullptr, nullptr);
 }
 
@@ -222,7 +230,7 @@ bool Session::Redirectable(pid_t tid, const TracedSyscall& sc, const Regs& regs,
   const RelativeMatch result = MatchRelative(rules_, base, path, full, match);
   if (result == RelativeMatch::kNone || (!match.rule->always && RealPathExists(full.c_str()))) return false;
   if (result == RelativeMatch::kUnreachable) {
-    missed_counts_[static_cast<size_t>(match.rule - rules_.data())].Bump();
+    counters_.missed(static_cast<size_t>(match.rule - rules_.data())).Bump();
     return false;
   }
   return true;
@@ -273,35 +281,28 @@ void Session::FinishRedirect(pid_t tid, std::unordered_map<pid_t, Pending>::iter
 }
 
 bool Session::Kill(int sig) {
+  std::lock_guard<std::mutex> lock(alive_mutex_);
   if (reaped_.load()) return false;
-  return ::kill(pid_, sig) == 0;
+  auto it = pidfds_.find(pid_);
+  if (it != pidfds_.end()) return syscall(SYS_pidfd_send_signal, it->second, sig, nullptr, 0) == 0;
+  return alive_.count(pid_) != 0 && ::kill(pid_, sig) == 0;
 }
 
 int Session::KillAll(int sig) {
   std::lock_guard<std::mutex> lock(alive_mutex_);
+  int signalled = 0;
+  if (pidfd_ok_) {
+    for (const auto& [pid, pidfd] : pidfds_) {
+      if (syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0) signalled++;
+    }
+    return signalled;
+  }
   std::unordered_set<pid_t> processes;  // one signal per process, not per thread
   for (pid_t tid : alive_) processes.insert(ThreadGroupOf(tid));
-  int signalled = 0;
   for (pid_t pid : processes) {
     if (::kill(pid, sig) == 0) signalled++;
   }
   return signalled;
-}
-
-CounterSnapshot Session::Counters() const {
-  CounterSnapshot s;
-  s.stops = stops_.Get();
-  s.signals = signals_.Get();
-  s.tracees = tracees_.Get();
-  const auto& table = TracedSyscalls();
-  for (size_t i = 0; i < table.size(); i++) {
-    if (uint64_t n = syscall_counts_[i].Get()) s.syscalls.emplace_back(table[i].name, n);
-  }
-  for (size_t i = 0; i < rules_.size(); i++) {
-    if (uint64_t n = rewrite_counts_[i].Get()) s.rewrites.emplace_back(rules_[i].key, n);
-    if (uint64_t n = missed_counts_[i].Get()) s.missed.emplace_back(rules_[i].key, n);
-  }
-  return s;
 }
 
 }  // namespace interceptor

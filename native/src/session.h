@@ -1,6 +1,6 @@
-// One intercepted command: a tracer thread of its own forks it, seizes it, installs the seccomp
-// filter before exec, and then serves every stop of the command and its descendants until none is
-// left. The JS thread only reads counters and sends signals; it never waits on the tracer.
+// One intercepted command, in the tracer process: a tracer thread of its own forks it, seizes it,
+// installs the seccomp filter before exec, and then serves every stop of the command and its
+// descendants until none is left. The process's main thread only sends signals for the addon.
 #pragma once
 
 #include <sys/types.h>
@@ -18,53 +18,13 @@
 #include <vector>
 
 #include "arch.h"
+#include "counter_block.h"
 #include "path_rules.h"
+#include "spawn_spec.h"
 #include "syscall_table.h"
 #include "tracee_access.h"
 
 namespace interceptor {
-
-struct SpawnSpec {
-  std::string file;  // absolute path of the executable
-  std::vector<std::string> argv;
-  std::vector<std::string> env;  // "NAME=value"
-  std::string cwd;               // empty: inherit
-  int stdio[3] = {0, 1, 2};
-  std::vector<PathRule> rules;
-};
-
-// Why the command did not start. stage: "target" (a target directory could not be opened),
-// "descriptors", "stdio", "fork", "ptrace", "cwd", "seccomp", "exec", "thread".
-struct StartError {
-  std::string stage;
-  int error = 0;  // errno, 0 when none applies
-  std::string path;
-};
-
-struct ExitInfo {
-  int code = -1;   // exit code, or -1 when killed by a signal
-  int signal = 0;  // the signal that killed it, or 0
-};
-
-struct CounterSnapshot {
-  uint64_t stops = 0;
-  uint64_t signals = 0;
-  uint64_t tracees = 0;
-  std::vector<std::pair<std::string, uint64_t>> syscalls;  // by syscall name
-  std::vector<std::pair<std::string, uint64_t>> rewrites;  // by rule source path
-  std::vector<std::pair<std::string, uint64_t>> missed;    // matched, but the tracee had lost the descriptor
-};
-
-// Written only by the tracer thread, read by any: a relaxed load/store pair is enough (no lock prefix).
-class Counter {
- public:
-  void Bump() { v_.store(v_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
-  void Set(uint64_t v) { v_.store(v, std::memory_order_relaxed); }
-  uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> v_{0};
-};
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -74,12 +34,11 @@ class Session : public std::enable_shared_from_this<Session> {
   };
 
   // Returns once the command has exec'ed; nullptr with `error` filled when it could not start.
-  static std::shared_ptr<Session> Start(SpawnSpec spec, Callbacks callbacks, StartError& error);
+  static std::shared_ptr<Session> Start(SpawnSpec spec, Callbacks callbacks, CounterBlock counters, StartError& error);
 
   ~Session();
 
   pid_t pid() const { return pid_; }
-  CounterSnapshot Counters() const;
   // Signal the command; false once it has been reaped (its pid may belong to someone else then).
   bool Kill(int sig);
   // Signal every traced process still alive (the command and all it started); how many were signalled.
@@ -91,7 +50,7 @@ class Session : public std::enable_shared_from_this<Session> {
     bool saw_entry = false;
   };
 
-  Session(SpawnSpec spec, Callbacks callbacks);
+  Session(SpawnSpec spec, Callbacks callbacks, CounterBlock counters);
   void Main();
   bool OpenTargets(StartError& error);
   bool Launch(StartError& error);
@@ -123,13 +82,14 @@ class Session : public std::enable_shared_from_this<Session> {
   TraceeAccess access_;
   bool syscall_info_ok_ = true;  // PTRACE_GET_SYSCALL_INFO works (not in gVisor)
   std::unordered_set<pid_t> alive_;  // written by the tracer thread under alive_mutex_, read by it freely
-  mutable std::mutex alive_mutex_;     // KillAll reads alive_ from the JS thread
+  // A pidfd per traced process (by its leader's id), opened at its first stop: a signal sent through
+  // it can never reach a process that reused the id of one reaped meanwhile. Empty without pidfd_open.
+  std::unordered_map<pid_t, int> pidfds_;
+  bool pidfd_ok_ = true;  // pidfd_open exists (Linux 5.3+)
+  mutable std::mutex alive_mutex_;  // Kill and KillAll read alive_ and pidfds_ from the main thread
   std::unordered_map<pid_t, Pending> pending_;
 
-  Counter stops_, signals_, tracees_;
-  std::unique_ptr<Counter[]> syscall_counts_;
-  std::unique_ptr<Counter[]> rewrite_counts_;
-  std::unique_ptr<Counter[]> missed_counts_;
+  CounterBlock counters_;
 };
 
 }  // namespace interceptor

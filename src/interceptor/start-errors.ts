@@ -56,6 +56,10 @@ export function startErrorToHybridError(error: NativeStartError, command: string
       return new HybridError(
         'No free descriptor numbers are left to hand the rule targets to the command (raise the open-files limit, ulimit -n).',
       )
+    case 'tracer':
+      return new HybridError(
+        `The interceptor's tracer process ${error.path} could not be started (${code}); rebuild it with npm run build:native.`,
+      )
     default:
       return new HybridError(`Could not start ${command} under the interceptor (${error.stage}: ${code}).`)
   }
