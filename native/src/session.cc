@@ -26,22 +26,6 @@ bool RealPathExists(const char* path) {
   return errno != ENOENT && errno != ENOTDIR;
 }
 
-// The process a traced thread belongs to; the thread's own id when /proc cannot tell (kill() with a
-// thread's id still reaches its whole process).
-pid_t ThreadGroupOf(pid_t tid) {
-  char file[64];
-  snprintf(file, sizeof file, "/proc/%d/status", tid);
-  FILE* f = fopen(file, "re");
-  if (f == nullptr) return tid;
-  char line[256];
-  pid_t tgid = tid;
-  while (fgets(line, sizeof line, f) != nullptr) {
-    if (sscanf(line, "Tgid: %d", &tgid) == 1) break;
-  }
-  fclose(f);
-  return tgid;
-}
-
 bool IsStopSignal(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
 
 }  // namespace
@@ -180,7 +164,15 @@ void Session::OnSeccomp(pid_t tid) {
   char path[PATH_MAX];
   const uint64_t path_addr = Arg(regs, sc->path_arg);
   PathMatch match;
-  if (!access_.ReadString(tid, path_addr, path, sizeof path) || !Redirectable(tid, *sc, regs, path, match)) {
+  const TraceeAccess::Path read = access_.ReadPath(tid, path_addr, path, sizeof path);
+  if (read == TraceeAccess::Path::kUnreadable) {
+    // Never let a path nobody could read reach the real file system: the call fails as the kernel's
+    // own read of it would (EFAULT), and the miss is counted.
+    if (SetRegs(tid, Skipped(regs, -EFAULT))) counters_.unreadable().Bump();
+    ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+    return;
+  }
+  if (read != TraceeAccess::Path::kRead || !Redirectable(tid, *sc, regs, path, match)) {
     ptrace(PTRACE_CONT, tid, nullptr, nullptr);
     return;
   }

@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/kcmp.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -24,38 +26,77 @@ TraceeAccess::~TraceeAccess() {
   for (auto& [tid, fd] : mem_fds_) close(fd);
 }
 
+pid_t ThreadGroupOf(pid_t tid) {
+  char file[64];
+  std::snprintf(file, sizeof file, "/proc/%d/status", tid);
+  FILE* f = std::fopen(file, "re");
+  if (f == nullptr) return tid;
+  char line[256];
+  pid_t tgid = tid;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "Tgid: %d", &tgid) == 1) break;
+  }
+  std::fclose(f);
+  return tgid;
+}
+
 ssize_t TraceeAccess::Read(pid_t tid, uint64_t addr, char* buf, size_t len) {
+  ssize_t n = -1;
   if (!use_proc_mem_) {
     iovec local{buf, len};
     iovec remote{reinterpret_cast<void*>(addr), len};
-    ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
-    if (n >= 0 || errno != ENOSYS) return n;
-    use_proc_mem_ = true;
+    n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
+    if (n < 0 && errno == ENOSYS) use_proc_mem_ = true;
   }
-  auto it = mem_fds_.find(tid);
+  if (use_proc_mem_) n = ReadProcMem(tid, addr, buf, len);
+  return n > 0 ? n : Peek(tid, addr, buf, len);
+}
+
+ssize_t TraceeAccess::ReadProcMem(pid_t tid, uint64_t addr, char* buf, size_t len) {
+  auto group = thread_groups_.find(tid);
+  if (group == thread_groups_.end()) group = thread_groups_.emplace(tid, ThreadGroupOf(tid)).first;
+  auto it = mem_fds_.find(group->second);
   if (it == mem_fds_.end()) {
+    // Opened through the stopped thread: a leader that has exited ahead of its threads has no memory.
     char name[48];
     std::snprintf(name, sizeof name, "/proc/%d/mem", tid);
-    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    const int fd = open(name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    it = mem_fds_.emplace(tid, fd).first;
+    it = mem_fds_.emplace(group->second, fd).first;
   }
   return pread(it->second, buf, len, static_cast<off_t>(addr));
 }
 
-bool TraceeAccess::ReadString(pid_t tid, uint64_t addr, char* buf, size_t cap) {
-  if (addr == 0) return false;
+// Word by word, as far as the words can be read.
+ssize_t TraceeAccess::Peek(pid_t tid, uint64_t addr, char* buf, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    const uint64_t at = addr + done;
+    const uint64_t word_at = at & ~uint64_t{sizeof(long) - 1};
+    errno = 0;
+    const long word = ptrace(PTRACE_PEEKDATA, tid, reinterpret_cast<void*>(word_at), nullptr);
+    if (errno != 0) break;
+    const size_t skip = static_cast<size_t>(at - word_at);
+    const size_t n = std::min(sizeof word - skip, len - done);
+    std::memcpy(buf + done, reinterpret_cast<const char*>(&word) + skip, n);
+    done += n;
+  }
+  return done > 0 ? static_cast<ssize_t>(done) : -1;
+}
+
+TraceeAccess::Path TraceeAccess::ReadPath(pid_t tid, uint64_t addr, char* buf, size_t cap) {
+  if (addr == 0) return Path::kNull;
   size_t off = 0;
   while (off < cap) {
     size_t chunk = kPage - ((addr + off) % kPage);
     if (off == 0 && chunk > kFirstRead) chunk = kFirstRead;
     if (chunk > cap - off) chunk = cap - off;
     ssize_t n = Read(tid, addr + off, buf + off, chunk);
-    if (n <= 0) return false;
-    if (std::memchr(buf + off, '\0', static_cast<size_t>(n)) != nullptr) return true;
+    if (n <= 0) return Path::kUnreadable;
+    if (std::memchr(buf + off, '\0', static_cast<size_t>(n)) != nullptr) return Path::kRead;
     off += static_cast<size_t>(n);
   }
-  return false;
+  return Path::kTooLong;
 }
 
 bool TraceeAccess::HoldsTargetDir(pid_t tid, const PathRule& rule) {
@@ -84,6 +125,7 @@ bool TraceeAccess::BaseDirectory(pid_t tid, int dirfd, std::string& out) {
 }
 
 void TraceeAccess::Forget(pid_t tid) {
+  thread_groups_.erase(tid);
   auto it = mem_fds_.find(tid);
   if (it == mem_fds_.end()) return;
   close(it->second);
