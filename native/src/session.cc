@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 
 #include "child.h"
@@ -30,8 +31,14 @@ bool IsStopSignal(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == S
 
 }  // namespace
 
+// HYBRID_INTERCEPTOR_NO_SYSCALL_INFO=1 makes the tracer do without PTRACE_GET_SYSCALL_INFO, as it must
+// inside gVisor and on Linux before 5.3: the tests use it to take that path on any kernel.
 Session::Session(SpawnSpec spec, Callbacks callbacks, CounterBlock counters)
-    : spec_(std::move(spec)), callbacks_(std::move(callbacks)), rules_(spec_.rules), counters_(counters) {}
+    : spec_(std::move(spec)),
+      callbacks_(std::move(callbacks)),
+      rules_(spec_.rules),
+      syscall_info_ok_(getenv("HYBRID_INTERCEPTOR_NO_SYSCALL_INFO") == nullptr),
+      counters_(counters) {}
 
 Session::~Session() {
   for (int fd : tracer_fds_) close(fd);
@@ -187,7 +194,7 @@ void Session::OnSeccomp(pid_t tid) {
     ptrace(PTRACE_CONT, tid, nullptr, nullptr);
     return;
   }
-  Regs redirected = regs;
+  Regs redirected = SyscallInfoWorks(tid) ? regs : MarkedNotRun(regs);
   ApplyRedirect(*sc, redirected, rule.tracee_fd, path_addr + match.suffix_offset);
   if (!SetRegs(tid, redirected)) {
     ptrace(PTRACE_CONT, tid, nullptr, nullptr);
@@ -228,6 +235,20 @@ bool Session::Redirectable(pid_t tid, const TracedSyscall& sc, const Regs& regs,
   return true;
 }
 
+// Asked once, at the first redirect's seccomp stop, before the call is marked or not.
+bool Session::SyscallInfoWorks(pid_t tid) {
+  if (!syscall_info_checked_) {
+    __ptrace_syscall_info info{};
+    if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, reinterpret_cast<void*>(sizeof info), &info) > 0) {
+      syscall_info_checked_ = true;
+    } else if (errno != ESRCH) {
+      syscall_info_checked_ = true;
+      syscall_info_ok_ = false;
+    }
+  }
+  return syscall_info_ok_;
+}
+
 void Session::OnSyscallStop(pid_t tid) {
   auto it = pending_.find(tid);
   if (it == pending_.end()) {
@@ -236,13 +257,13 @@ void Session::OnSyscallStop(pid_t tid) {
   }
   // Linux ≥ 4.8 goes from the seccomp stop straight to the exit stop; gVisor (like older Linux)
   // reports a syscall-entry stop in between. Ask the kernel which one this is where it can tell.
-  if (syscall_info_ok_) {
+  if (syscall_info_ok_ && !it->second.exit_due) {
     __ptrace_syscall_info info{};
     if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, reinterpret_cast<void*>(sizeof info), &info) > 0) {
       if (info.op == PTRACE_SYSCALL_INFO_EXIT) {
         FinishRedirect(tid, it, info.exit.rval);
       } else {
-        it->second.saw_entry = true;
+        it->second.exit_due = true;
         ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr);
       }
       return;
@@ -251,15 +272,15 @@ void Session::OnSyscallStop(pid_t tid) {
       pending_.erase(it);  // killed meanwhile; its exit is reported next
       return;
     }
-    syscall_info_ok_ = false;
   }
+  // Without it: this thread's own state, and the mark its seccomp stop left (arch.h). No guessing.
   Regs now;
   if (!GetRegs(tid, now)) {
     pending_.erase(it);
     return;
   }
-  if (!it->second.saw_entry && LooksLikeEntryStop(now)) {
-    it->second.saw_entry = true;
+  if (!it->second.exit_due && StillNotRun(now)) {
+    it->second.exit_due = true;
     ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr);
     return;
   }

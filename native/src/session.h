@@ -45,9 +45,10 @@ class Session : public std::enable_shared_from_this<Session> {
   int KillAll(int sig);
 
  private:
+  // A redirected call between its seccomp stop and its exit stop, per thread.
   struct Pending {
-    Regs original;  // the registers the tracee made the call with, restored at its exit stop
-    bool saw_entry = false;
+    Regs original;         // the registers the tracee made the call with, restored at its exit stop
+    bool exit_due = false;  // its entry stop has been seen (gVisor and Linux before 4.8 report one)
   };
 
   Session(SpawnSpec spec, Callbacks callbacks, CounterBlock counters);
@@ -60,6 +61,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnSeccomp(pid_t tid);
   void TruncateForTracee(pid_t tid, const Regs& regs, const PathRule& rule, const char* remainder);
   bool Redirectable(pid_t tid, const TracedSyscall& sc, const Regs& regs, const char* path, PathMatch& match);
+  bool SyscallInfoWorks(pid_t tid);
   void OnSyscallStop(pid_t tid);
   void FinishRedirect(pid_t tid, std::unordered_map<pid_t, Pending>::iterator it, int64_t result);
   void OnExec(pid_t tid);
@@ -79,8 +81,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::promise<StartError> started_;
   std::atomic<bool> reaped_{false};
 
+  bool syscall_info_ok_;  // PTRACE_GET_SYSCALL_INFO works (not in gVisor)
+  bool syscall_info_checked_ = false;
   TraceeAccess access_;
-  bool syscall_info_ok_ = true;  // PTRACE_GET_SYSCALL_INFO works (not in gVisor)
   std::unordered_set<pid_t> alive_;  // written by the tracer thread under alive_mutex_, read by it freely
   // A pidfd per traced process (by its leader's id), opened at its first stop: a signal sent through
   // it can never reach a process that reused the id of one reaped meanwhile. Empty without pidfd_open.
