@@ -20,10 +20,13 @@
 namespace interceptor {
 namespace {
 
-// In `missing` mode a path is redirected only when it really does not exist (same mount namespace).
-bool RealPathExists(const char* path) {
+// In `missing` mode a path is redirected only when it really does not exist, as the calling process
+// sees it: through its own root, in its own mount namespace (a container's, say), not the tracer's.
+bool RealPathExists(pid_t tid, const char* path) {
+  char in_root[PATH_MAX + 32];
+  if (snprintf(in_root, sizeof in_root, "/proc/%d/root%s", tid, path) >= static_cast<int>(sizeof in_root)) return true;
   struct stat st;
-  if (stat(path, &st) == 0) return true;
+  if (stat(in_root, &st) == 0) return true;
   return errno != ENOENT && errno != ENOTDIR;
 }
 
@@ -207,11 +210,19 @@ void Session::OnSeccomp(pid_t tid) {
   ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr);
 }
 
-// truncate(2) has no *at form: truncate the target here and skip the tracee's call with the result.
-// Only the result register changes, so unlike a redirect this needs no second stop.
+// truncate(2) has no *at form: the tracer truncates the target for the tracee and skips its call with
+// the result. It does so as the tracee would: with the calling thread's filesystem ids and groups
+// (TraceeCredentials), and resolving the remainder from the rule's target descriptor, as every
+// redirected call does, not by a path the tracer builds. Only the result register changes, so unlike
+// a redirect this needs no second stop.
 void Session::TruncateForTracee(pid_t tid, const Regs& regs, const PathRule& rule, const char* remainder) {
-  const std::string target = rule.dir + "/" + remainder;
-  const int64_t result = truncate(target.c_str(), static_cast<off_t>(Arg(regs, 1))) == 0 ? 0 : -errno;
+  int64_t result;
+  {
+    const TraceeCredentials as_tracee(tid);
+    const int fd = as_tracee.ok() ? openat(rule.tracer_fd, remainder, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) : -1;
+    result = !as_tracee.ok() ? -EPERM : fd < 0 ? -errno : ftruncate(fd, static_cast<off_t>(Arg(regs, 1))) == 0 ? 0 : -errno;
+    if (fd >= 0) close(fd);
+  }
   if (SetRegs(tid, Skipped(regs, result))) counters_.rewrite(static_cast<size_t>(&rule - rules_.data())).Bump();
   ptrace(PTRACE_CONT, tid, nullptr, nullptr);
 }
@@ -220,14 +231,14 @@ void Session::TruncateForTracee(pid_t tid, const Regs& regs, const PathRule& rul
 // directory (its descriptor's, or the working directory); one whose remainder the redirect cannot
 // point at in the tracee's own string goes to the real path, counted as missed.
 bool Session::Redirectable(pid_t tid, const TracedSyscall& sc, const Regs& regs, const char* path, PathMatch& match) {
-  if (MatchPath(rules_, path, match)) return match.rule->always || !RealPathExists(path);
+  if (MatchPath(rules_, path, match)) return match.rule->always || !RealPathExists(tid, path);
   if (path[0] == '/' || path[0] == '\0' || !MayMatchRelative(rules_, path)) return false;
   std::string base;
   std::string full;
   const int dirfd = sc.path_arg == 1 ? static_cast<int>(Arg(regs, 0)) : AT_FDCWD;
   if (!access_.BaseDirectory(tid, dirfd, base)) return false;
   const RelativeMatch result = MatchRelative(rules_, base, path, full, match);
-  if (result == RelativeMatch::kNone || (!match.rule->always && RealPathExists(full.c_str()))) return false;
+  if (result == RelativeMatch::kNone || (!match.rule->always && RealPathExists(tid, full.c_str()))) return false;
   if (result == RelativeMatch::kUnreachable) {
     counters_.missed(static_cast<size_t>(match.rule - rules_.data())).Bump();
     return false;

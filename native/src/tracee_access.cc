@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace interceptor {
@@ -82,6 +83,85 @@ ssize_t TraceeAccess::Peek(pid_t tid, uint64_t addr, char* buf, size_t len) {
     done += n;
   }
   return done > 0 ? static_cast<ssize_t>(done) : -1;
+}
+
+namespace {
+
+// The filesystem ids (the fourth of each line) and the groups of a thread, from /proc/TID/status.
+bool ReadCredentials(pid_t tid, uid_t& fsuid, gid_t& fsgid, std::vector<gid_t>& groups) {
+  char file[64];
+  std::snprintf(file, sizeof file, "/proc/%d/status", tid);
+  FILE* f = std::fopen(file, "re");
+  if (f == nullptr) return false;
+  char line[4096];
+  int found = 0;
+  unsigned r, e, saved, fs;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "Uid: %u %u %u %u", &r, &e, &saved, &fs) == 4) {
+      fsuid = fs;
+      found |= 1;
+    } else if (std::sscanf(line, "Gid: %u %u %u %u", &r, &e, &saved, &fs) == 4) {
+      fsgid = fs;
+      found |= 2;
+    } else if (std::strncmp(line, "Groups:", 7) == 0) {
+      char* p = line + 7;
+      for (char* end; (fs = static_cast<unsigned>(std::strtoul(p, &end, 10))), end != p; p = end) groups.push_back(fs);
+      found |= 4;
+    }
+  }
+  std::fclose(f);
+  return found == 7;
+}
+
+std::vector<gid_t> OwnGroups() {
+  std::vector<gid_t> groups(static_cast<size_t>(std::max(0L, syscall(SYS_getgroups, 0, nullptr))));
+  const long n = syscall(SYS_getgroups, groups.size(), groups.data());
+  groups.resize(static_cast<size_t>(std::max(0L, n)));
+  return groups;
+}
+
+// The calling thread's filesystem ids (an invalid id changes nothing and returns the current one);
+// where setfsuid and setfsgid are missing (gVisor) they are the effective ids, and cannot be switched.
+uid_t FsUid() {
+  const long r = syscall(SYS_setfsuid, static_cast<uid_t>(-1));
+  return r < 0 ? geteuid() : static_cast<uid_t>(r);
+}
+gid_t FsGid() {
+  const long r = syscall(SYS_setfsgid, static_cast<gid_t>(-1));
+  return r < 0 ? getegid() : static_cast<gid_t>(r);
+}
+
+}  // namespace
+
+TraceeCredentials::TraceeCredentials(pid_t tid) {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  if (!ReadCredentials(tid, uid, gid, groups)) return;
+  old_uid_ = FsUid();
+  old_gid_ = FsGid();
+  old_groups_ = OwnGroups();
+  std::vector<gid_t> sorted = groups, own = old_groups_;
+  std::sort(sorted.begin(), sorted.end());
+  std::sort(own.begin(), own.end());
+  if (uid == old_uid_ && gid == old_gid_ && sorted == own) {
+    ok_ = true;
+    return;
+  }
+  switched_ = true;
+  syscall(SYS_setgroups, groups.size(), groups.data());
+  syscall(SYS_setfsgid, gid);
+  syscall(SYS_setfsuid, uid);  // last: leaving fs uid 0 drops the file capabilities needed above
+  std::vector<gid_t> now = OwnGroups();
+  std::sort(now.begin(), now.end());
+  ok_ = FsUid() == uid && FsGid() == gid && now == sorted;
+}
+
+TraceeCredentials::~TraceeCredentials() {
+  if (!switched_) return;
+  syscall(SYS_setfsuid, old_uid_);  // first: back to fs uid 0 restores the capabilities for the rest
+  syscall(SYS_setfsgid, old_gid_);
+  syscall(SYS_setgroups, old_groups_.size(), old_groups_.data());
 }
 
 TraceeAccess::Path TraceeAccess::ReadPath(pid_t tid, uint64_t addr, char* buf, size_t cap) {

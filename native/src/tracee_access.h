@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "path_rules.h"
 
@@ -53,6 +54,26 @@ class TraceeAccess {
   // the process's id; and which process each thread seen so far belongs to.
   std::unordered_map<pid_t, int> mem_fds_;
   std::unordered_map<pid_t, pid_t> thread_groups_;
+};
+
+// For as long as it lives, the calling thread has a tracee thread's filesystem uid and gid and its
+// supplementary groups, so that a call the tracer makes for the tracee gets the tracee's permission
+// checks. Raw per-thread syscalls: the tracer's other thread keeps its own credentials. Not ok() when
+// they could not be read or taken on (an unprivileged tracer, a tracee with other ids).
+class TraceeCredentials {
+ public:
+  explicit TraceeCredentials(pid_t tid);
+  ~TraceeCredentials();
+  TraceeCredentials(const TraceeCredentials&) = delete;
+  TraceeCredentials& operator=(const TraceeCredentials&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  bool ok_ = false;
+  bool switched_ = false;
+  uid_t old_uid_ = 0;
+  gid_t old_gid_ = 0;
+  std::vector<gid_t> old_groups_;
 };
 
 // The process a thread belongs to; the thread's own id when /proc cannot tell (kill() with a thread's
