@@ -124,6 +124,34 @@ describe('spawnIntercepted: options, live counters, and the fail-safe when a tra
     await traced.exited
   })
 
+  it('the tracer is a process of its own, holding a pidfd for each traced process (killAll signals through them)', async () => {
+    const pidFile = join(work, 'sleeps.pid')
+    const traced = spawnIntercepted('sh', ['-c', `sleep 1000 & a=$!; sleep 1000 & echo "$a $!" > ${pidFile}; wait`], {
+      rules: [],
+    })
+    started.push(traced)
+    let sleeps = ''
+    while (sleeps === '') {
+      sleeps = (await readFile(pidFile, 'utf8').catch(() => '')).trim()
+      await sleep(20)
+    }
+    leftovers.push(...sleeps.split(' ').map(Number))
+    const tracer = Number(/^PPid:\s*(\d+)/m.exec(await readFile(`/proc/${traced.pid}/status`, 'utf8'))?.[1])
+    assert.notEqual(tracer, process.pid, "the command's parent is the tracer process, not node")
+    const pidfdTargets: number[] = []
+    for (const fd of await readdir(`/proc/${tracer}/fd`)) {
+      if ((await readlink(`/proc/${tracer}/fd/${fd}`).catch(() => '')) !== 'anon_inode:[pidfd]') continue
+      const pid = /^Pid:\s*(-?\d+)/m.exec(await readFile(`/proc/${tracer}/fdinfo/${fd}`, 'utf8'))?.[1]
+      pidfdTargets.push(Number(pid))
+    }
+    assert.deepEqual(
+      pidfdTargets.sort((a, b) => a - b),
+      [traced.pid, ...sleeps.split(' ').map(Number)].sort((a, b) => a - b),
+    )
+    assert.equal(traced.killAll('SIGKILL'), 3)
+    assert.ok(await within(traced.finished, 10_000), 'nothing traced is left')
+  })
+
   it('killAll ends the command and what it left behind; finished settles after', async () => {
     const pidFile = join(work, 'leftover.pid')
     const traced = spawnIntercepted('sh', ['-c', `sleep 1000 & echo $! > ${pidFile}; exec sleep 1000`], {
