@@ -20,6 +20,7 @@ namespace interceptor {
 #if defined(__x86_64__)
 
 constexpr uint32_t kAuditArch = AUDIT_ARCH_X86_64;
+constexpr bool kCanChangeSyscall = true;  // orig_rax is writable at a seccomp stop
 
 struct Regs {
   user_regs_struct r;
@@ -81,9 +82,19 @@ inline Regs Skipped(const Regs& original, int64_t result) {
   return out;
 }
 
+// At the exit stop of a call made in place of `original` (whose seccomp stop it replaced): back to the
+// `syscall` instruction (2 bytes) with the original call, which the tracee then makes again.
+inline Regs Restarted(const Regs& original) {
+  Regs out = original;
+  out.r.rax = original.r.orig_rax;
+  out.r.rip -= 2;
+  return out;
+}
+
 #elif defined(__aarch64__)
 
 constexpr uint32_t kAuditArch = AUDIT_ARCH_AARCH64;
+constexpr bool kCanChangeSyscall = false;  // needs NT_ARM_SYSTEM_CALL, which this file does not use yet
 
 struct Regs {
   user_regs_struct r;  // glibc's name for the kernel's user_pt_regs: regs[31], sp, pc, pstate
@@ -122,6 +133,13 @@ inline Regs WithResult(const Regs& original, int64_t result) {
 // Skipping a call needs NT_ARM_SYSTEM_CALL; arm64's table has no call done by the tracer, so this is
 // never reached there.
 inline Regs Skipped(const Regs& original, int64_t result) { return WithResult(original, result); }
+
+// Back to the `svc` instruction (4 bytes); x0 to x8 still hold the original call.
+inline Regs Restarted(const Regs& original) {
+  Regs out = original;
+  out.r.pc -= 4;
+  return out;
+}
 
 #else
 #error "the interceptor supports x86_64 and aarch64"

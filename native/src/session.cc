@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
@@ -166,6 +167,10 @@ void Session::OnExec(pid_t tid) {
 void Session::OnSeccomp(pid_t tid) {
   Regs regs;
   const TracedSyscall* sc = GetRegs(tid, regs) ? FindTraced(SyscallNr(regs)) : nullptr;
+  if (sc == nullptr && IsRootChange(SyscallNr(regs))) {
+    DropTargetsBeforeRootChange(tid, regs);
+    return;
+  }
   if (sc == nullptr) {
     ptrace(PTRACE_CONT, tid, nullptr, nullptr);
     return;
@@ -207,6 +212,45 @@ void Session::OnSeccomp(pid_t tid) {
   // Stop once more when the call returns, to give the tracee back the registers it made the call
   // with: the syscall ABI promises them unchanged and inlined syscalls rely on that.
   pending_[tid] = Pending{regs, false};
+  ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr);
+}
+
+// The rule targets reach every tracee as inherited descriptors. A process that changes its root or
+// joins another mount namespace (runc init entering a container) has left the file system the rules
+// are written for, and a directory descriptor of the host in a container's process is what
+// CVE-2024-21626 turned into an escape (a working directory of /proc/self/fd/N, with runc before
+// 1.1.12). So before such a call the tracer closes them in the process, one per stop: the call is
+// turned into close(fd), and at its exit stop the tracee is sent back to make its own call again
+// (registers only), which stops here once more until it holds none.
+void Session::DropTargetsBeforeRootChange(pid_t tid, const Regs& regs) {
+  const long nr = SyscallNr(regs);
+  const auto nstype = static_cast<int>(Arg(regs, 1));
+  bool leaves = nr != SYS_setns || (nstype & CLONE_NEWNS) != 0;
+  if (!leaves && nstype == 0) {
+    char name[64], target[64];
+    snprintf(name, sizeof name, "/proc/%d/fd/%d", tid, static_cast<int>(Arg(regs, 0)));
+    const ssize_t n = readlink(name, target, sizeof target - 1);
+    leaves = n > 4 && std::string(target, 4) == "mnt:";
+  }
+  const PathRule* held = nullptr;
+  for (const PathRule& rule : rules_) {
+    if (leaves && kCanChangeSyscall && access_.HoldsTargetDir(tid, rule)) {
+      held = &rule;
+      break;
+    }
+  }
+  if (held == nullptr) {
+    ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+    return;
+  }
+  Regs close_it = SyscallInfoWorks(tid) ? regs : MarkedNotRun(regs);
+  SetSyscallNr(close_it, SYS_close);
+  SetArg(close_it, 0, static_cast<uint64_t>(held->tracee_fd));
+  if (!SetRegs(tid, close_it)) {
+    ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+    return;
+  }
+  pending_[tid] = Pending{regs, false, true};
   ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr);
 }
 
@@ -299,7 +343,7 @@ void Session::OnSyscallStop(pid_t tid) {
 }
 
 void Session::FinishRedirect(pid_t tid, std::unordered_map<pid_t, Pending>::iterator it, int64_t result) {
-  SetRegs(tid, WithResult(it->second.original, result));
+  SetRegs(tid, it->second.restart ? Restarted(it->second.original) : WithResult(it->second.original, result));
   pending_.erase(it);
   ptrace(PTRACE_CONT, tid, nullptr, nullptr);
 }

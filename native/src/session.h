@@ -49,6 +49,7 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Pending {
     Regs original;         // the registers the tracee made the call with, restored at its exit stop
     bool exit_due = false;  // its entry stop has been seen (gVisor and Linux before 4.8 report one)
+    bool restart = false;   // a close() made in place of the call: the tracee makes its call again
   };
 
   Session(SpawnSpec spec, Callbacks callbacks, CounterBlock counters);
@@ -59,6 +60,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Serve(pid_t tid, int status);
   void OnGone(pid_t tid, int status);
   void OnSeccomp(pid_t tid);
+  void DropTargetsBeforeRootChange(pid_t tid, const Regs& regs);
   void TruncateForTracee(pid_t tid, const Regs& regs, const PathRule& rule, const char* remainder);
   bool Redirectable(pid_t tid, const TracedSyscall& sc, const Regs& regs, const char* path, PathMatch& match);
   bool SyscallInfoWorks(pid_t tid);

@@ -8,8 +8,8 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {type InterceptedProcess, spawnIntercepted, writeProcSysTree} from '../../src/interceptor/index.js'
 import {isAlive, within} from '../../src/state/processes.js'
 import {requireGvisor} from '../helpers/gvisor.js'
-import {requireTool} from '../helpers/requires.js'
-import {runHybridInGvisor, trailingJson} from './helpers/run-hybrid.js'
+import {requireRoot, requireTool} from '../helpers/requires.js'
+import {runHybrid, runHybridInGvisor, trailingJson} from './helpers/run-hybrid.js'
 
 describe('spawnIntercepted: options, live counters, and the fail-safe when a tracee drops the tree', function () {
   this.timeout(60_000)
@@ -150,6 +150,33 @@ describe('spawnIntercepted: options, live counters, and the fail-safe when a tra
     )
     assert.equal(traced.killAll('SIGKILL'), 3)
     assert.ok(await within(traced.finished, 10_000), 'nothing traced is left')
+  })
+
+  // CVE-2024-21626: a host directory's descriptor in a container's runc init became its working
+  // directory (/proc/self/fd/N). A process leaving the rules' file system gets no rule target.
+  const leaveTheRoot = (how: string) => `${how} sh -c 'readlink /proc/self/fd/1000 || echo dropped'`
+  const holdsThenDrops = (ways: string[]) =>
+    ['readlink /proc/self/fd/1000 >/dev/null && echo held', ...ways.map(leaveTheRoot)].join('; ')
+
+  it('a process that changes its root or joins another mount namespace first loses the rule targets', async function () {
+    requireRoot(this)
+    requireTool(this, 'nsenter', 'util-linux')
+    const result = await runHybrid([
+      'intercept',
+      '--',
+      'sh',
+      '-c',
+      holdsThenDrops(['chroot /', 'nsenter --mount=/proc/self/ns/mnt']),
+    ])
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout, 'held\ndropped\ndropped\n')
+  })
+
+  it('the same for chroot inside gVisor', async function () {
+    requireGvisor(this)
+    const result = await runHybridInGvisor(['intercept', '--', 'sh', '-c', holdsThenDrops(['chroot /'])])
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout, 'held\ndropped\n')
   })
 
   it('killAll ends the command and what it left behind; finished settles after', async () => {
