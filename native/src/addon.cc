@@ -88,7 +88,7 @@ class TracedProcess : public Napi::ObjectWrap<TracedProcess> {
   std::shared_ptr<TracerClient> tracer_;
 };
 
-// Runs on the JS thread for each event the tracer thread queued.
+// Runs on the JS thread for each event the reader thread queued.
 void DeliverEvent(Napi::Env env, Napi::Function callback, std::nullptr_t*, wire::Event* event) {
   std::unique_ptr<wire::Event> owned(event);
   if (env == nullptr) return;  // shutting down

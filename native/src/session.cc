@@ -58,7 +58,7 @@ void Session::Loop() {
   for (;;) {
     batch.clear();
     int status;
-    pid_t tid = waitpid(-1, &status, __WALL | __WNOTHREAD);  // only our own tracees, never node's children
+    pid_t tid = waitpid(-1, &status, __WALL | __WNOTHREAD);  // the tracer thread's tracees
     if (tid < 0) {
       if (errno == EINTR) continue;
       return;  // ECHILD: nothing traced is left
