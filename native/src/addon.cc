@@ -1,20 +1,16 @@
-// The N-API face: turns the JS spawn spec into a Session, and the Session's counters and events back
-// into JS values. No decisions are made here; TypeScript validates, resolves and explains.
+// The N-API face: turns the JS spawn spec into a tracer process (tracer_client.h), and its counters
+// and events back into JS values. No decisions are made here; TypeScript validates, resolves and
+// explains.
 #include <napi.h>
 
 #include <cstring>
 #include <memory>
 #include <string>
 
-#include "session.h"
+#include "tracer_client.h"
 
 namespace interceptor {
 namespace {
-
-struct Event {
-  bool done;  // false: the command exited (info); true: no traced process is left
-  ExitInfo info;
-};
 
 std::string StringProp(const Napi::Object& o, const char* key) { return o.Get(key).As<Napi::String>().Utf8Value(); }
 
@@ -62,15 +58,15 @@ class TracedProcess : public Napi::ObjectWrap<TracedProcess> {
   }
 
   explicit TracedProcess(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TracedProcess>(info) {
-    session_ = *info[0].As<Napi::External<std::shared_ptr<Session>>>().Data();
+    tracer_ = *info[0].As<Napi::External<std::shared_ptr<TracerClient>>>().Data();
   }
 
  private:
-  Napi::Value Pid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), session_->pid()); }
+  Napi::Value Pid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), tracer_->pid()); }
 
   Napi::Value Counters(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    CounterSnapshot s = session_->Counters();
+    CounterSnapshot s = tracer_->Counters();
     Napi::Object o = Napi::Object::New(env);
     o.Set("stops", Napi::Number::New(env, static_cast<double>(s.stops)));
     o.Set("syscalls", Record(env, s.syscalls));
@@ -82,32 +78,32 @@ class TracedProcess : public Napi::ObjectWrap<TracedProcess> {
   }
 
   Napi::Value Kill(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), session_->Kill(info[0].As<Napi::Number>().Int32Value()));
+    return Napi::Boolean::New(info.Env(), tracer_->Kill(info[0].As<Napi::Number>().Int32Value()));
   }
 
   Napi::Value KillAll(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), session_->KillAll(info[0].As<Napi::Number>().Int32Value()));
+    return Napi::Number::New(info.Env(), tracer_->KillAll(info[0].As<Napi::Number>().Int32Value()));
   }
 
-  std::shared_ptr<Session> session_;
+  std::shared_ptr<TracerClient> tracer_;
 };
 
-// Runs on the JS thread for each event the tracer thread queued.
-void DeliverEvent(Napi::Env env, Napi::Function callback, std::nullptr_t*, Event* event) {
-  std::unique_ptr<Event> owned(event);
+// Runs on the JS thread for each event the reader thread queued.
+void DeliverEvent(Napi::Env env, Napi::Function callback, std::nullptr_t*, wire::Event* event) {
+  std::unique_ptr<wire::Event> owned(event);
   if (env == nullptr) return;  // shutting down
   Napi::Object o = Napi::Object::New(env);
-  if (owned->done) {
+  if (owned->type == wire::EventType::kDone) {
     o.Set("type", "done");
   } else {
     o.Set("type", "exit");
-    o.Set("code", owned->info.code < 0 ? env.Null() : Napi::Number::New(env, owned->info.code));
-    o.Set("signal", Napi::Number::New(env, owned->info.signal));
+    o.Set("code", owned->exit.code < 0 ? env.Null() : Napi::Number::New(env, owned->exit.code));
+    o.Set("signal", Napi::Number::New(env, owned->exit.signal));
   }
   callback.Call({o});
 }
 
-using EventChannel = Napi::TypedThreadSafeFunction<std::nullptr_t, Event, DeliverEvent>;
+using EventChannel = Napi::TypedThreadSafeFunction<std::nullptr_t, wire::Event, DeliverEvent>;
 
 struct AddonData {
   Napi::FunctionReference traced_process;
@@ -116,21 +112,17 @@ struct AddonData {
 // spawn(spec, onEvent) → TracedProcess; throws an Error with {stage, errno, path} when it cannot start.
 Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  SpawnSpec spec = ParseSpec(info[0].As<Napi::Object>());
+  const Napi::Object o = info[0].As<Napi::Object>();
+  SpawnSpec spec = ParseSpec(o);
   EventChannel channel = EventChannel::New(env, info[1].As<Napi::Function>(), "hybrid-interceptor", 0, 1);
-  Session::Callbacks callbacks;
-  callbacks.on_exit = [channel](const ExitInfo& exit) mutable {
-    auto* event = new Event{false, exit};
+  auto on_event = [channel](const wire::Event& e) mutable {
+    auto* event = new wire::Event(e);
     if (channel.NonBlockingCall(event) != napi_ok) delete event;
-  };
-  callbacks.on_done = [channel]() mutable {
-    auto* event = new Event{true, {}};
-    if (channel.NonBlockingCall(event) != napi_ok) delete event;
-    channel.Release();
+    if (e.type == wire::EventType::kDone) channel.Release();
   };
   StartError error;
-  std::shared_ptr<Session> session = Session::Start(std::move(spec), std::move(callbacks), error);
-  if (!session) {
+  std::shared_ptr<TracerClient> tracer = TracerClient::Start(StringProp(o, "tracer"), std::move(spec), on_event, error);
+  if (!tracer) {
     channel.Release();
     Napi::Error e = Napi::Error::New(env, "the interceptor could not start the command (" + error.stage + ")");
     e.Set("stage", Napi::String::New(env, error.stage));
@@ -140,9 +132,9 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     e.Set("path", Napi::String::New(env, error.path));
     throw e;
   }
-  auto* holder = new std::shared_ptr<Session>(std::move(session));
-  Napi::External<std::shared_ptr<Session>> external =
-      Napi::External<std::shared_ptr<Session>>::New(env, holder, [](Napi::Env, std::shared_ptr<Session>* p) { delete p; });
+  auto* holder = new std::shared_ptr<TracerClient>(std::move(tracer));
+  Napi::External<std::shared_ptr<TracerClient>> external = Napi::External<std::shared_ptr<TracerClient>>::New(
+      env, holder, [](Napi::Env, std::shared_ptr<TracerClient>* p) { delete p; });
   return env.GetInstanceData<AddonData>()->traced_process.New({external});
 }
 

@@ -20,6 +20,7 @@ namespace interceptor {
 #if defined(__x86_64__)
 
 constexpr uint32_t kAuditArch = AUDIT_ARCH_X86_64;
+constexpr bool kCanChangeSyscall = true;  // orig_rax is writable at a seccomp stop
 
 struct Regs {
   user_regs_struct r;
@@ -53,9 +54,17 @@ inline void SetArg(Regs& regs, int i, uint64_t v) {
   }
 }
 
-// At a syscall-entry stop the kernel (and gVisor) has already put -ENOSYS into rax; an exit stop
-// holds the result. Only used where PTRACE_GET_SYSCALL_INFO is missing (gVisor).
-inline bool LooksLikeEntryStop(const Regs& regs) { return static_cast<long long>(regs.r.rax) == -ENOSYS; }
+// Where PTRACE_GET_SYSCALL_INFO is missing (gVisor, Linux before 5.3), whether the call of a stop has
+// run yet: the tracer marks rax at the seccomp stop (the syscall reads its number from orig_rax and
+// its arguments elsewhere); an entry stop still shows the mark, an exit stop the call's result, which
+// for these calls is an int and never the mark. -ENOSYS is a result like any other.
+constexpr uint64_t kNotRunYet = 0x6879627269640000ULL;  // "hybrid\0\0"
+inline Regs MarkedNotRun(const Regs& regs) {
+  Regs out = regs;
+  out.r.rax = kNotRunYet;
+  return out;
+}
+inline bool StillNotRun(const Regs& regs) { return regs.r.rax == kNotRunYet; }
 
 inline int64_t ReturnValue(const Regs& regs) { return static_cast<int64_t>(regs.r.rax); }
 
@@ -73,9 +82,19 @@ inline Regs Skipped(const Regs& original, int64_t result) {
   return out;
 }
 
+// At the exit stop of a call made in place of `original` (whose seccomp stop it replaced): back to the
+// `syscall` instruction (2 bytes) with the original call, which the tracee then makes again.
+inline Regs Restarted(const Regs& original) {
+  Regs out = original;
+  out.r.rax = original.r.orig_rax;
+  out.r.rip -= 2;
+  return out;
+}
+
 #elif defined(__aarch64__)
 
 constexpr uint32_t kAuditArch = AUDIT_ARCH_AARCH64;
+constexpr bool kCanChangeSyscall = false;  // needs NT_ARM_SYSTEM_CALL, which this file does not use yet
 
 struct Regs {
   user_regs_struct r;  // glibc's name for the kernel's user_pt_regs: regs[31], sp, pc, pstate
@@ -98,9 +117,10 @@ inline void SetSyscallNr(Regs&, long) {}
 inline uint64_t Arg(const Regs& regs, int i) { return regs.r.regs[i]; }
 inline void SetArg(Regs& regs, int i, uint64_t v) { regs.r.regs[i] = v; }
 
-// x0 carries the first argument at entry, so there is no marker; without PTRACE_GET_SYSCALL_INFO
-// assume gVisor's order (entry stop first).
-inline bool LooksLikeEntryStop(const Regs&) { return true; }
+// x0 carries the first argument, so the tracer cannot mark it; the kernel itself reports the
+// direction of a syscall stop in x7 (0 at entry, 1 at exit) to the tracer.
+inline Regs MarkedNotRun(const Regs& regs) { return regs; }
+inline bool StillNotRun(const Regs& regs) { return regs.r.regs[7] == 0; }
 
 inline int64_t ReturnValue(const Regs& regs) { return static_cast<int64_t>(regs.r.regs[0]); }
 
@@ -113,6 +133,13 @@ inline Regs WithResult(const Regs& original, int64_t result) {
 // Skipping a call needs NT_ARM_SYSTEM_CALL; arm64's table has no call done by the tracer, so this is
 // never reached there.
 inline Regs Skipped(const Regs& original, int64_t result) { return WithResult(original, result); }
+
+// Back to the `svc` instruction (4 bytes); x0 to x8 still hold the original call.
+inline Regs Restarted(const Regs& original) {
+  Regs out = original;
+  out.r.pc -= 4;
+  return out;
+}
 
 #else
 #error "the interceptor supports x86_64 and aarch64"

@@ -19,7 +19,7 @@ namespace {
   _exit(127);
 }
 
-// Node ignores SIGPIPE and its threads may block signals; an ignored disposition survives exec, so
+// The tracer ignores terminal signals and SIGPIPE; an ignored disposition survives exec, so
 // reset every one, as libuv does for child_process.spawn.
 void ResetSignals() {
   sigset_t none;

@@ -1,4 +1,4 @@
-// What the forked child does between fork and exec. The parent (a node process) is multi-threaded,
+// What the forked child does between fork and exec. The parent (the tracer process) is multi-threaded,
 // so the child may only make plain system calls: everything it needs is prepared before the fork.
 #pragma once
 

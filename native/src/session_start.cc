@@ -33,8 +33,8 @@ std::vector<char*> CStrings(std::vector<std::string>& v) {
 
 }  // namespace
 
-std::shared_ptr<Session> Session::Start(SpawnSpec spec, Callbacks callbacks, StartError& error) {
-  std::shared_ptr<Session> session(new Session(std::move(spec), std::move(callbacks)));
+std::shared_ptr<Session> Session::Start(SpawnSpec spec, Callbacks callbacks, CounterBlock counters, StartError& error) {
+  std::shared_ptr<Session> session(new Session(std::move(spec), std::move(callbacks), counters));
   std::future<StartError> started = session->started_.get_future();
   try {
     std::thread(&Session::Main, session).detach();  // the thread's copy of `session` keeps it alive

@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <array>
+#include <iterator>
 
 namespace interceptor {
 namespace {
@@ -60,6 +62,8 @@ std::vector<TracedSyscall> MakeTable() {
 
 constexpr long kLookupSize = 512;  // every traced number is below this on both architectures
 
+constexpr long kRootChanges[] = {SYS_chroot, SYS_pivot_root, SYS_setns};
+
 }  // namespace
 
 const std::vector<TracedSyscall>& TracedSyscalls() {
@@ -79,16 +83,20 @@ const TracedSyscall* FindTraced(long nr) {
   return &TracedSyscalls()[index[nr]];
 }
 
+bool IsRootChange(long nr) { return std::find(std::begin(kRootChanges), std::end(kRootChanges), nr) != std::end(kRootChanges); }
+
 std::vector<sock_filter> BuildSeccompFilter() {
-  const auto& t = TracedSyscalls();
-  const auto n = static_cast<uint8_t>(t.size());
+  std::vector<long> traced;
+  for (const TracedSyscall& sc : TracedSyscalls()) traced.push_back(sc.nr);
+  traced.insert(traced.end(), std::begin(kRootChanges), std::end(kRootChanges));
+  const auto n = static_cast<uint8_t>(traced.size());
   std::vector<sock_filter> f;
   // Another ABI (i386 via int 0x80) has other numbers: let it run untouched.
   f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)));
   f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kAuditArch, 0, static_cast<uint8_t>(n + 1)));
   f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
   for (uint8_t i = 0; i < n; i++) {
-    f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(t[i].nr), static_cast<uint8_t>(n - i), 0));
+    f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(traced[i]), static_cast<uint8_t>(n - i), 0));
   }
   f.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
   f.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE));

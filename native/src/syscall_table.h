@@ -44,7 +44,13 @@ const std::vector<TracedSyscall>& TracedSyscalls();
 // The entry for `nr`, or nullptr when the syscall is not traced.
 const TracedSyscall* FindTraced(long nr);
 
-// ALLOW for everything except the traced syscalls of this architecture, which return TRACE.
+// The calls by which a process leaves the file system the rules are written for: chroot, pivot_root,
+// and setns (which may join another mount namespace, as `runc exec` does). Stopped too, so that the
+// tracer can take the rule targets' descriptors away first (session.cc).
+bool IsRootChange(long nr);
+
+// ALLOW for everything except the traced syscalls and the root changes of this architecture, which
+// return TRACE.
 std::vector<sock_filter> BuildSeccompFilter();
 
 // Turn the stopped call into `redirect_nr(dirfd, path + suffix_offset, ...)`. Registers only: the

@@ -18,7 +18,8 @@ set -euo pipefail
 ROUNDS=${1:-3}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 FIXTURES=$REPO/test/native/fixtures
-[ -f "$REPO/native/build/Release/hybrid_interceptor.node" ] && [ -f "$REPO/dist/src/commands/intercept.js" ] ||
+[ -f "$REPO/native/build/Release/hybrid_interceptor.node" ] && [ -x "$REPO/native/build/Release/hybrid_tracer" ] &&
+  [ -f "$REPO/dist/src/commands/intercept.js" ] ||
   { echo "build hybrid first: npm run build" >&2; exit 1; }
 for tool in cc go strace proot; do command -v $tool >/dev/null || { echo "$tool is needed (apt-get install gcc golang-go strace proot)" >&2; exit 1; }; done
 

@@ -39,7 +39,7 @@ function statsText(c: InterceptCounters): string {
     `  rewrites: ${list(c.rewrites)}`,
     ...(Object.keys(c.missed).length > 0
       ? [
-          `  matched but left to the real path (descriptor closed by the process, or a relative path's remainder outside it): ${list(c.missed)}`,
+          `  matched but not redirected (descriptor closed by the process, a relative path's remainder outside it, or a path that could not be read): ${list(c.missed)}`,
         ]
       : []),
   ].join('\n')

@@ -19,6 +19,8 @@ export interface NativeRule {
 }
 
 export interface NativeSpawnSpec {
+  /** The tracer executable the addon starts (a process of its own; see docs/interceptor.md). */
+  tracer: string
   file: string
   argv: string[]
   env: string[]
@@ -38,7 +40,7 @@ export interface NativeTracedProcess {
 
 /** Thrown by `spawn` when the command could not start; `stage` says where. */
 export interface NativeStartError extends Error {
-  stage: 'target' | 'descriptors' | 'stdio' | 'fork' | 'ptrace' | 'cwd' | 'seccomp' | 'exec' | 'thread'
+  stage: 'target' | 'descriptors' | 'stdio' | 'fork' | 'ptrace' | 'cwd' | 'seccomp' | 'exec' | 'thread' | 'tracer'
   errno: number
   code: string | null
   path: string
@@ -49,7 +51,10 @@ export interface NativeBinding {
 }
 
 // dist/src/interceptor/ → native/build/Release/ at the package root.
-const addonPath = fileURLToPath(new URL('../../../native/build/Release/hybrid_interceptor.node', import.meta.url))
+const buildDir = fileURLToPath(new URL('../../../native/build/Release/', import.meta.url))
+const addonPath = `${buildDir}hybrid_interceptor.node`
+/** The tracer process's executable, built beside the addon. */
+export const tracerPath = `${buildDir}hybrid_tracer`
 
 let binding: NativeBinding | undefined
 
@@ -57,11 +62,13 @@ export function loadBinding(): NativeBinding {
   if (binding) return binding
   if (process.platform !== 'linux')
     throw new HybridError('INTERCEPTOR_UNAVAILABLE', 'the interceptor needs Linux (it is built on ptrace and seccomp)')
-  if (!existsSync(addonPath))
-    throw new HybridError(
-      'INTERCEPTOR_NOT_BUILT',
-      `the interceptor's native module is not built (${addonPath} is missing; run npm run build:native)`,
-    )
+  for (const path of [addonPath, tracerPath]) {
+    if (!existsSync(path))
+      throw new HybridError(
+        'INTERCEPTOR_NOT_BUILT',
+        `the interceptor's native module is not built (${path} is missing; run npm run build:native)`,
+      )
+  }
   binding = createRequire(import.meta.url)(addonPath) as NativeBinding
   return binding
 }

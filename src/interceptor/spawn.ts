@@ -3,7 +3,7 @@ import {constants} from 'node:os'
 import {resolve} from 'node:path'
 
 import {UsageError} from '../errors.js'
-import {isNativeStartError, loadBinding, type NativeEvent} from './native-binding.js'
+import {isNativeStartError, loadBinding, type NativeEvent, tracerPath} from './native-binding.js'
 import {resolveCommand} from './resolve-command.js'
 import {compileRules} from './rules.js'
 import {startErrorToHybridError} from './start-errors.js'
@@ -60,7 +60,7 @@ export function spawnIntercepted(file: string, args: string[], options: Intercep
   let traced
   try {
     traced = loadBinding().spawn(
-      {file: executable, argv: [file, ...args], env: envArray(env), cwd, stdio, rules},
+      {tracer: tracerPath, file: executable, argv: [file, ...args], env: envArray(env), cwd, stdio, rules},
       onEvent,
     )
   } catch (error) {

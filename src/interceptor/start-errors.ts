@@ -61,6 +61,11 @@ export function startErrorToHybridError(error: NativeStartError, command: string
         'INTERCEPTOR_START_FAILED',
         'No free descriptor numbers are left to hand the rule targets to the command (raise the open-files limit, ulimit -n).',
       )
+    case 'tracer':
+      return new HybridError(
+        'INTERCEPTOR_START_FAILED',
+        `The interceptor's tracer process ${error.path} could not be started (${code}); rebuild it with npm run build:native.`,
+      )
     default:
       return new HybridError(
         'INTERCEPTOR_START_FAILED',

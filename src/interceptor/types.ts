@@ -40,7 +40,9 @@ export interface InterceptCounters {
   /**
    * Accesses that matched a rule but went to the real path, by `from` path: the process had closed (or
    * replaced) the descriptor of the rule's target the interceptor hands down, or a relative path's
-   * remainder began in its base directory (see Rule).
+   * remainder began in its base directory (see Rule). Under '(path unreadable)': calls whose path the
+   * interceptor could not read from the process's memory; they fail with EFAULT, as the kernel's own
+   * read of it would, and never reach the real path.
    */
   missed: Record<string, number>
   /** Signals passed on to tracees (Go's SIGURG preemption signals included). */

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
-import {mkdir, mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 
 import {requireGvisor, runInGvisor} from '../helpers/gvisor.js'
-import {requireTool} from '../helpers/requires.js'
+import {requireRoot, requireTool} from '../helpers/requires.js'
 import {HYBRID, REPO, runHybrid, trailingJson} from './helpers/run-hybrid.js'
 import {TraceeBuilds} from './helpers/tracees.js'
 
@@ -148,6 +148,59 @@ describe('the interceptor redirects reads and writes of rule paths through every
         9,
         'eight calls redirected, one made for the tracee',
       )
+    })
+
+    it("truncate(2) is made with the calling process's credentials: a user who may not write the fake file gets EACCES", async function () {
+      requireTool(this, 'setpriv', 'util-linux')
+      requireRoot(this) // taking on another user's ids needs root
+      await chmod(builds.dir, 0o755) // so that nobody can run the tracee
+      const result = await runHybrid([
+        'intercept',
+        ...alwaysRules(),
+        '--mode',
+        'always',
+        '--',
+        'setpriv',
+        '--reuid=nobody',
+        '--regid=nogroup',
+        '--clear-groups',
+        pathSyscalls,
+        '-t',
+        '4',
+        '/proc/sys/vm/panic_on_oom',
+      ])
+      assert.equal(result.code, 0, result.stderr)
+      assert.equal(parseReaches(result.stdout)[0].truncate, -13, "EACCES: the fake file is root's, mode 644")
+      assert.equal(await readFile(join(tree, 'vm/panic_on_oom'), 'utf8'), 'fake vm/panic_on_oom\n', 'left whole')
+    })
+
+    it("mode missing: whether the real path exists is judged in the calling process's mount namespace", async function () {
+      requireTool(this, 'unshare', 'util-linux')
+      requireRoot(this) // a mount namespace of its own needs root
+      // In the tracee's own mount namespace, a bind mount puts a real file where the tracer sees none.
+      const shadowed = join(work, 'shadowed')
+      const real = join(work, 'real')
+      await mkdir(shadowed, {recursive: true})
+      await mkdir(real, {recursive: true})
+      await writeFile(join(real, 'present'), 'real present\n')
+      const fake = join(work, 'fake-shadowed')
+      await mkdir(fake, {recursive: true})
+      await writeFile(join(fake, 'present'), 'fake present\n')
+      await writeFile(join(fake, 'absent'), 'fake absent\n')
+      const script = `mount --bind ${real} ${shadowed} && cat ${shadowed}/present ${shadowed}/absent`
+      const result = await runHybrid([
+        'intercept',
+        '--rule',
+        `${shadowed}=${fake}`,
+        '--',
+        'unshare',
+        '-m',
+        'sh',
+        '-c',
+        script,
+      ])
+      assert.equal(result.code, 0, result.stderr)
+      assert.equal(result.stdout, 'real present\nfake absent\n')
     })
 
     it('mode missing: an existing real file is read from the real one, a missing one from the fake tree', async () => {

@@ -8,8 +8,8 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {type InterceptedProcess, spawnIntercepted, writeProcSysTree} from '../../src/interceptor/index.js'
 import {isAlive, within} from '../../src/util/processes.js'
 import {requireGvisor} from '../helpers/gvisor.js'
-import {requireTool} from '../helpers/requires.js'
-import {runHybridInGvisor, trailingJson} from './helpers/run-hybrid.js'
+import {requireRoot, requireTool} from '../helpers/requires.js'
+import {runHybrid, runHybridInGvisor, trailingJson} from './helpers/run-hybrid.js'
 
 describe('spawnIntercepted: options, live counters, and the fail-safe when a tracee drops the tree', function () {
   this.timeout(60_000)
@@ -122,6 +122,61 @@ describe('spawnIntercepted: options, live counters, and the fail-safe when a tra
       assert.ok(n >= 1000, `descriptor ${n} is out of the way of the low numbers programs use`)
     traced.kill('SIGKILL')
     await traced.exited
+  })
+
+  it('the tracer is a process of its own, holding a pidfd for each traced process (killAll signals through them)', async () => {
+    const pidFile = join(work, 'sleeps.pid')
+    const traced = spawnIntercepted('sh', ['-c', `sleep 1000 & a=$!; sleep 1000 & echo "$a $!" > ${pidFile}; wait`], {
+      rules: [],
+    })
+    started.push(traced)
+    let sleeps = ''
+    while (sleeps === '') {
+      sleeps = (await readFile(pidFile, 'utf8').catch(() => '')).trim()
+      await sleep(20)
+    }
+    leftovers.push(...sleeps.split(' ').map(Number))
+    const tracer = Number(/^PPid:\s*(\d+)/m.exec(await readFile(`/proc/${traced.pid}/status`, 'utf8'))?.[1])
+    assert.notEqual(tracer, process.pid, "the command's parent is the tracer process, not node")
+    const pidfdTargets: number[] = []
+    for (const fd of await readdir(`/proc/${tracer}/fd`)) {
+      if ((await readlink(`/proc/${tracer}/fd/${fd}`).catch(() => '')) !== 'anon_inode:[pidfd]') continue
+      const pid = /^Pid:\s*(-?\d+)/m.exec(await readFile(`/proc/${tracer}/fdinfo/${fd}`, 'utf8'))?.[1]
+      pidfdTargets.push(Number(pid))
+    }
+    assert.deepEqual(
+      pidfdTargets.sort((a, b) => a - b),
+      [traced.pid, ...sleeps.split(' ').map(Number)].sort((a, b) => a - b),
+    )
+    assert.equal(traced.killAll('SIGKILL'), 3)
+    assert.ok(await within(traced.finished, 10_000), 'nothing traced is left')
+  })
+
+  // CVE-2024-21626: a host directory's descriptor in a container's runc init became its working
+  // directory (/proc/self/fd/N). A process leaving the rules' file system gets no rule target.
+  const leaveTheRoot = (how: string) => `${how} sh -c 'readlink /proc/self/fd/1000 || echo dropped'`
+  const holdsThenDrops = (ways: string[]) =>
+    ['readlink /proc/self/fd/1000 >/dev/null && echo held', ...ways.map(leaveTheRoot)].join('; ')
+
+  it('a process that changes its root or joins another mount namespace first loses the rule targets', async function () {
+    requireRoot(this)
+    requireTool(this, 'nsenter', 'util-linux')
+    const result = await runHybrid([
+      'intercept',
+      '--',
+      'sh',
+      '-c',
+      holdsThenDrops(['chroot /', 'nsenter --mount=/proc/self/ns/mnt']),
+    ])
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout, 'held\ndropped\ndropped\n')
+  })
+
+  it('the same for chroot inside gVisor', async function () {
+    requireGvisor(this)
+    const result = await runHybridInGvisor(['intercept', '--', 'sh', '-c', holdsThenDrops(['chroot /'])])
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout, 'held\ndropped\n')
   })
 
   it('killAll ends the command and what it left behind; finished settles after', async () => {
