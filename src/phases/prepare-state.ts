@@ -20,6 +20,8 @@ import {
 
 /** What prepare-state remembers for its clean-up: the topmost directory it created for the data dir. */
 interface Created {
+  /** This run created the state (a failed `up` removes it again). */
+  readonly createdState: boolean
   readonly createdDataDir?: string
 }
 
@@ -65,12 +67,13 @@ export const prepareState: Phase<ClusterContext & InventoryInput & LoadedState, 
     }
     await ctx.wet(CONTROL_PLANE_HOST, `record cluster ${cluster} in ${ctx.paths.state}`, () => createState(state))
     const createdDataDir = await ensureDataDir(ctx, inventory.controlPlane.dataDir)
-    return {state, ...(createdDataDir ? {createdDataDir} : {})}
+    return {state, createdState: !ctx.dryRun, ...(createdDataDir ? {createdDataDir} : {})}
   },
   async cleanUp(ctx) {
-    // The file says whether this run created the state (run may have failed before returning it).
-    const recorded = await readState(ctx.cluster).catch(() => undefined)
-    if (recorded?.supervisor?.pid !== process.pid) return
+    // run() may have failed after creating the state and before returning: then the file names this
+    // process as the owner (no supervisor took it over yet).
+    const recorded = ctx.createdState ? undefined : await readState(ctx.cluster).catch(() => undefined)
+    if (!ctx.createdState && recorded?.supervisor?.pid !== process.pid) return
     await removeRuntimeFiles(ctx.cluster)
     if (ctx.createdDataDir) await removeCreatedDir(ctx.createdDataDir, ctx)
   },
