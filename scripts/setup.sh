@@ -12,10 +12,10 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # runsc: the gVisor sandbox (the lab's control plane runs in it; the sandbox tier tests in it);
 # golang-go: the Go tracee; strace, proot: benchmark baselines; openssh-server, openssh-client, iproute2:
-# lab worker hosts; iptables: runsc's network set-up; tinyproxy, docker-registry: k3s download tests
-# (HTTP proxy, OCI registry); g++, make, python3: node-gyp for the native addon; hyperfine: benchmarks.
+# lab worker hosts (sudo, openssl: their users' sudo with a password); iptables: runsc's network set-up;
+# tinyproxy, docker-registry: k3s download tests and the remote tier (HTTP proxy, OCI registry); g++, make, python3: node-gyp for the native addon; hyperfine: benchmarks.
 apt-get install -y -qq --no-install-recommends \
-  runsc golang-go strace proot openssh-server openssh-client iproute2 iptables tinyproxy docker-registry \
+  runsc golang-go strace proot openssh-server openssh-client iproute2 sudo openssl iptables tinyproxy docker-registry \
   g++ make python3 ca-certificates util-linux procps perl hyperfine >/dev/null
 # kubectl: tests and users check the cluster with it. Debian ships it as kubernetes-client.
 command -v kubectl >/dev/null || apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null

@@ -8,7 +8,8 @@ import {acquireK3s, type K3sSpec} from '../../src/k3s/acquire.js'
 import {HybridError} from '../../src/errors.js'
 import {requireTool} from '../helpers/requires.js'
 import {pushK3sImage} from './k3s-image-push.js'
-import {clearProxyEnv, freePort, type Mirror, sha256, startMirror} from './k3s-mirror.js'
+import {freePort} from '../helpers/free-port.js'
+import {clearProxyEnv, type Mirror, sha256, startMirror} from './k3s-mirror.js'
 import {blobPath, type Registry, startRegistry} from './k3s-registry.js'
 
 /**

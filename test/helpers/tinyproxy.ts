@@ -3,13 +3,20 @@ import {readFile, writeFile} from 'node:fs/promises'
 import {connect} from 'node:net'
 import {join} from 'node:path'
 
-import {freePort} from './k3s-mirror.js'
+import {freePort} from './free-port.js'
 
 /**
  * A real HTTP proxy for tests: Debian's tinyproxy in the foreground (`tinyproxy -d -c FILE`) on
  * 127.0.0.1 with its own config and log in the test's temp dir. `connectPorts` limits CONNECT to those
  * ports, so a tunnel to any other port is refused with 403, as sandbox proxies refuse GitHub's storage.
+ * `allowHosts` lets requests through to those hosts only (tinyproxy's filter, default deny): any other
+ * host is answered `403 Filtered`, as an egress proxy that allows a list of destinations answers.
  */
+export interface TinyproxyOptions {
+  connectPorts?: number[]
+  allowHosts?: string[]
+}
+
 export interface Tinyproxy {
   url: string
   /** The CONNECT requests tinyproxy logged, e.g. `127.0.0.1:5000`, and those it refused (by port). */
@@ -18,10 +25,11 @@ export interface Tinyproxy {
   close(): Promise<void>
 }
 
-export async function startTinyproxy(dir: string, options: {connectPorts?: number[]} = {}): Promise<Tinyproxy> {
+export async function startTinyproxy(dir: string, options: TinyproxyOptions = {}): Promise<Tinyproxy> {
   const port = await freePort()
   const logFile = join(dir, `tinyproxy-${port}.log`)
   const config = join(dir, `tinyproxy-${port}.conf`)
+  const filter = join(dir, `tinyproxy-${port}.filter`)
   const lines = [
     `Port ${port}`,
     'Listen 127.0.0.1',
@@ -32,6 +40,11 @@ export async function startTinyproxy(dir: string, options: {connectPorts?: numbe
     'Allow 127.0.0.1',
     ...(options.connectPorts ?? []).map((p) => `ConnectPort ${p}`),
   ]
+  if (options.allowHosts) {
+    const exact = (host: string) => `^${host.replace(/[.[\]()*+?{}|^$\\]/g, '\\$&')}$`
+    await writeFile(filter, options.allowHosts.map((host) => `${exact(host)}\n`).join(''))
+    lines.push(`Filter "${filter}"`, 'FilterType ere', 'FilterDefaultDeny Yes', 'FilterCaseSensitive Yes')
+  }
   await writeFile(config, `${lines.join('\n')}\n`)
   const child: ChildProcess = spawn('tinyproxy', ['-d', '-c', config], {stdio: 'ignore'})
   const close = async () => {

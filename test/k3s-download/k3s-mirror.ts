@@ -100,15 +100,6 @@ export async function startMirror(version: string, assets: Record<string, Buffer
   }
 }
 
-/** A port on 127.0.0.1 that nothing listens on (just now): for servers the test starts, or for "offline". */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const {port} = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
 export const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy']
 
 /**

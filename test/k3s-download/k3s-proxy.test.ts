@@ -8,9 +8,10 @@ import {acquireK3s, type K3sSpec} from '../../src/k3s/acquire.js'
 import {HybridError} from '../../src/errors.js'
 import {requireTool} from '../helpers/requires.js'
 import {pushK3sImage} from './k3s-image-push.js'
-import {clearProxyEnv, freePort, type Mirror, PROXY_VARS, sha256, startMirror} from './k3s-mirror.js'
+import {freePort} from '../helpers/free-port.js'
+import {clearProxyEnv, type Mirror, PROXY_VARS, sha256, startMirror} from './k3s-mirror.js'
 import {type Registry, startRegistry} from './k3s-registry.js'
-import {startTinyproxy, type Tinyproxy} from './k3s-tinyproxy.js'
+import {startTinyproxy, type Tinyproxy} from '../helpers/tinyproxy.js'
 
 /**
  * Downloads through a real HTTP proxy (Debian's tinyproxy, started here on 127.0.0.1) named by

@@ -6,7 +6,7 @@ import {createServer, type Server} from 'node:http'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 
-import {freePort} from './k3s-mirror.js'
+import {freePort} from '../helpers/free-port.js'
 
 /**
  * A real OCI registry for tests: Debian's `docker-registry` (distribution 2.8) on 127.0.0.1, its storage in

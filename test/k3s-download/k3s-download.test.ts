@@ -6,7 +6,8 @@ import {join} from 'node:path'
 
 import {acquireK3s, type K3sSpec, type ProgressEvent} from '../../src/k3s/acquire.js'
 import {HybridError} from '../../src/errors.js'
-import {clearProxyEnv, freePort, type Mirror, sha256, startMirror} from './k3s-mirror.js'
+import {freePort} from '../helpers/free-port.js'
+import {clearProxyEnv, type Mirror, sha256, startMirror} from './k3s-mirror.js'
 
 /**
  * The k3s binary from a release mirror: a real HTTP server on 127.0.0.1 serving a fake 3 MiB "k3s" and its

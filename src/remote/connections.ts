@@ -1,0 +1,115 @@
+import type {Client} from 'ssh2'
+
+import type {ResolvedBastion, WorkerSpec} from '../inventory/model.js'
+import {RemoteError} from './errors.js'
+import {proxyForWorker} from './http-connect.js'
+import {ConnectError, connectSsh, type SshTarget} from './ssh-connect.js'
+import {SshHost} from './ssh-host.js'
+
+/**
+ * One SSH connection per worker for the whole run, shared by every step that touches it (and one per
+ * bastion, shared by the workers behind it). The entry point for everything remote:
+ *   const hosts = new SshConnections(); const host = await hosts.host(worker); … await hosts.closeAll()
+ */
+export class SshConnections {
+  private readonly hosts = new Map<string, Promise<SshHost>>()
+  private readonly bastions = new Map<string, Promise<Client>>()
+
+  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+
+  /** The worker's host, connecting on first use. A failed connection is not cached: a later call tries again. */
+  host(worker: WorkerSpec): Promise<SshHost> {
+    let host = this.hosts.get(worker.name)
+    if (!host) {
+      host = this.connect(worker)
+      this.hosts.set(worker.name, host)
+      host.catch(() => this.hosts.delete(worker.name))
+    }
+    return host
+  }
+
+  /** Close every connection (workers first, then bastions). */
+  async closeAll(): Promise<void> {
+    const hosts = [...this.hosts.values()]
+    const bastions = [...this.bastions.values()]
+    this.hosts.clear()
+    this.bastions.clear()
+    await Promise.all(
+      hosts.map((h) =>
+        h.then(
+          (host) => host.close(),
+          () => undefined,
+        ),
+      ),
+    )
+    await Promise.all(
+      bastions.map((b) =>
+        b.then(
+          (client) => client.end(),
+          () => undefined,
+        ),
+      ),
+    )
+  }
+
+  private async connect(worker: WorkerSpec): Promise<SshHost> {
+    const ssh = worker.ssh
+    const via = ssh.bastion ? await this.bastion(worker, ssh.bastion) : undefined
+    const target: SshTarget = {
+      host: worker.name,
+      address: worker.address,
+      port: ssh.port,
+      user: ssh.user,
+      identityFile: ssh.identityFile,
+      policy: ssh.hostKeyPolicy,
+      knownHosts: ssh.knownHosts,
+      pinned: worker.hostKey,
+      connectTimeoutSeconds: ssh.connectTimeoutSeconds,
+      proxy: via ? undefined : proxyForWorker(ssh.proxy, worker.address, ssh.port, this.env),
+      via,
+    }
+    const {client, hostKey} = await connectSsh(target, this.env)
+    return new SshHost(client, {name: worker.name, user: ssh.user, sudo: ssh.sudo, hostKey, env: this.env})
+  }
+
+  /**
+   * The bastion's connection. Its key is checked against the worker's knownHosts (a pinned hostKey
+   * belongs to the worker, so under pinned the bastion is checked as under strict); the proxy, when
+   * set, leads to the bastion.
+   */
+  private async bastion(worker: WorkerSpec, bastion: ResolvedBastion): Promise<{client: Client; name: string}> {
+    const name = `${bastion.user}@${bastion.address}:${bastion.port}`
+    let client = this.bastions.get(name)
+    if (!client) {
+      const ssh = worker.ssh
+      client = connectSsh(
+        {
+          host: `bastion ${bastion.address}`,
+          address: bastion.address,
+          port: bastion.port,
+          user: bastion.user,
+          identityFile: bastion.identityFile,
+          policy: ssh.hostKeyPolicy === 'pinned' ? 'strict' : ssh.hostKeyPolicy,
+          knownHosts: ssh.knownHosts,
+          pinned: null,
+          connectTimeoutSeconds: ssh.connectTimeoutSeconds,
+          proxy: proxyForWorker(ssh.proxy, bastion.address, bastion.port, this.env),
+        },
+        this.env,
+      ).then((c) => c.client)
+      this.bastions.set(name, client)
+      client.catch(() => this.bastions.delete(name))
+    }
+    try {
+      return {client: await client, name: bastion.address}
+    } catch (error) {
+      // The worker itself was never reached: its row shows the bastion's failure at the first stage.
+      if (error instanceof RemoteError)
+        throw new ConnectError(
+          new RemoteError('SSH_BASTION_FAILED', `${worker.name}: ${error.message}`, worker.name),
+          'tcp',
+        )
+      throw error
+    }
+  }
+}

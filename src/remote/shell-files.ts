@@ -1,0 +1,136 @@
+import type {FileStat, RunOptions, WriteOptions} from './host.js'
+
+/**
+ * File operations as small POSIX shell programs run through a Host's command runner, so they work the
+ * same over SSH and under sudo. Paths and values are passed as positional arguments ("$1"…), never
+ * pasted into the program text. Data travels on standard input, never on a command line.
+ */
+
+export interface RawResult {
+  readonly exitCode: number | null
+  readonly signal?: string
+  readonly stdout: Buffer
+  readonly stderr: string
+}
+
+export type RawRun = (argv: readonly string[], options?: RunOptions) => Promise<RawResult>
+
+/** Exit status the programs below use for "no such file" (sysexits' EX_NOINPUT). */
+const MISSING = 66
+
+/** Thrown with the program's stderr; the Host turns it into a RemoteError naming itself. */
+export class ShellFileError extends Error {}
+
+function sh(program: string, ...args: string[]): string[] {
+  return ['sh', '-c', program, 'sh', ...args]
+}
+
+function failed(what: string, path: string, result: RawResult): ShellFileError {
+  const why = result.stderr.trim().split('\n').pop() || `exit ${result.exitCode ?? result.signal}`
+  return new ShellFileError(`cannot ${what} ${path}: ${why}`)
+}
+
+export async function readFileVia(run: RawRun, path: string, sudo = false): Promise<Buffer | undefined> {
+  const result = await run(sh(`[ -e "$1" ] || exit ${MISSING}; exec cat -- "$1"`, path), {sudo})
+  if (result.exitCode === MISSING) return undefined
+  if (result.exitCode !== 0) throw failed('read', path, result)
+  return result.stdout
+}
+
+/** Octal text for chmod: 0o600 → "600". */
+export function octal(mode: number): string {
+  return (mode & 0o7777).toString(8)
+}
+
+/**
+ * Write `data` to a temp file beside `path` (created under umask 077, so never readable by others
+ * before its mode is set), set mode and owner, fsync, and rename it over `path`. The temp file is
+ * removed when any step fails. Missing parent directories are created with the usual umask.
+ */
+export async function writeFileVia(
+  run: RawRun,
+  path: string,
+  data: string | Uint8Array,
+  options: WriteOptions,
+): Promise<void> {
+  const program = [
+    'set -e',
+    'd=$(dirname -- "$1")',
+    'mkdir -p -- "$d"',
+    'umask 077',
+    't="$d/.$(basename -- "$1").hybrid-$$"',
+    `trap 'rm -f -- "$t"' EXIT`,
+    'cat > "$t"',
+    'chmod "$2" "$t"',
+    '[ -z "$3" ] || chown "$3" "$t"',
+    'sync -- "$t" 2>/dev/null || true',
+    'mv -f -- "$t" "$1"',
+  ].join('\n')
+  const result = await run(sh(program, path, octal(options.mode), options.owner ?? ''), {
+    stdin: data,
+    sudo: options.sudo,
+  })
+  if (result.exitCode !== 0) throw failed('write', path, result)
+}
+
+export async function statVia(run: RawRun, path: string, sudo = false): Promise<FileStat | undefined> {
+  const result = await run(
+    sh(`[ -e "$1" ] || [ -L "$1" ] || exit ${MISSING}; exec stat -c '%F|%s|%a|%u|%g' -- "$1"`, path),
+    {sudo},
+  )
+  if (result.exitCode === MISSING) return undefined
+  if (result.exitCode !== 0) throw failed('stat', path, result)
+  const [kind, size, mode, uid, gid] = result.stdout.toString().trim().split('|')
+  const type = /regular/.test(kind)
+    ? 'file'
+    : kind === 'directory'
+      ? 'directory'
+      : kind === 'symbolic link'
+        ? 'symlink'
+        : 'other'
+  return {type, size: Number(size), mode: Number.parseInt(mode, 8), uid: Number(uid), gid: Number(gid)}
+}
+
+/** The file's sha256 on the host (hex), or undefined when it does not exist. */
+export async function sha256Via(run: RawRun, path: string, sudo = false): Promise<string | undefined> {
+  const result = await run(sh(`[ -f "$1" ] || exit ${MISSING}; exec sha256sum -- "$1"`, path), {sudo})
+  if (result.exitCode === MISSING) return undefined
+  if (result.exitCode !== 0) throw failed('checksum', path, result)
+  return /^[0-9a-f]{64}/.exec(result.stdout.toString())?.[0]
+}
+
+/**
+ * Move a checked temp file into place: copied beside `path` first when it lies elsewhere (a staging
+ * directory: rename is only atomic within one filesystem), mode and owner set, then renamed over `path`.
+ */
+export async function placeVia(
+  run: RawRun,
+  temp: string,
+  path: string,
+  options: WriteOptions & {sameDir: boolean},
+): Promise<void> {
+  const program = [
+    'set -e',
+    'src="$1"',
+    'if [ "$5" != same ]; then',
+    '  mkdir -p -- "$(dirname -- "$4")"',
+    '  umask 077',
+    '  t="$(dirname -- "$4")/.$(basename -- "$4").hybrid-$$"',
+    `  trap 'rm -f -- "$t"' EXIT`,
+    '  cp -- "$src" "$t"',
+    '  src="$t"',
+    'fi',
+    'chmod "$2" "$src"',
+    '[ -z "$3" ] || chown "$3" "$src"',
+    'mv -f -- "$src" "$4"',
+  ].join('\n')
+  const result = await run(
+    sh(program, temp, octal(options.mode), options.owner ?? '', path, options.sameDir ? 'same' : 'copy'),
+    {sudo: options.sudo},
+  )
+  if (result.exitCode !== 0) throw failed('move into place', path, result)
+}
+
+export async function removeVia(run: RawRun, path: string, sudo = false): Promise<void> {
+  await run(['rm', '-f', '--', path], {sudo})
+}
