@@ -206,6 +206,13 @@ async function forward(host: string, port: number, to: number): Promise<{close()
 
 const readyOf = (n: V1Node) => n.status?.conditions?.find((c) => c.type === 'Ready')
 
+/** `k3s agent` NAME joining `s` through --server on 127.0.0.1 with the server's agent token. */
+function joinAgent(s: Server, name: string, extra: string[], env?: NodeJS.ProcessEnv): Proc {
+  const server = `https://127.0.0.1:${s.port}`
+  const token = join(s.dataDir, 'server/agent-token')
+  return standin(['agent', '--server', server, '--token-file', token, '--node-name', name, ...extra], env)
+}
+
 /** client-node returns class instances; compare their JSON. */
 const plain = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown
 const node = (name: string, labels: Record<string, string> = {}): V1Node => ({metadata: {name, labels}})
@@ -411,14 +418,7 @@ describe('k3s stand-in', function () {
     it('joins with the token, registers its Node with labels and taints, heartbeats, re-registers, stops on SIGTERM', async () => {
       const s = await startServer(['--disable-agent'])
       const agentDir = await tempDir('standin-agent-')
-      const agent = standin([
-        'agent',
-        '--server',
-        `https://127.0.0.1:${s.port}`,
-        '--token-file',
-        join(s.dataDir, 'server/agent-token'),
-        '--node-name',
-        'w1',
+      const agent = joinAgent(s, 'w1', [
         '--node-label',
         'zone=a',
         '--node-taint',
@@ -494,15 +494,10 @@ describe('k3s stand-in', function () {
       assert.deepEqual(plain(ep.subsets), [
         {addresses: [{ip: '127.0.0.2'}], ports: [{name: 'https', port: advertisePort, protocol: 'TCP'}]},
       ])
-      const agent = standin(
+      const agent = joinAgent(
+        s,
+        'w2',
         [
-          'agent',
-          '--server',
-          `https://127.0.0.1:${s.port}`,
-          '--token-file',
-          join(s.dataDir, 'server/agent-token'),
-          '--node-name',
-          'w2',
           '--node-label',
           'zone=b',
           '--node-taint',
