@@ -3,7 +3,7 @@ import {type ChildProcess, execFile, spawn} from 'node:child_process'
 import {X509Certificate, createHash} from 'node:crypto'
 import {mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {request} from 'node:https'
-import {createServer} from 'node:net'
+import {type Socket, connect, createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -47,6 +47,7 @@ interface Proc {
 
 let procs: Proc[] = []
 let dirs: string[] = []
+let forwards: Array<ReturnType<typeof createServer>> = []
 
 function start(argv: string[], env: NodeJS.ProcessEnv = {}): Proc {
   const child = spawn(argv[0], argv.slice(1), {env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
@@ -166,6 +167,8 @@ async function startServer(extra: string[] = [], how: {setup?: string; env?: Nod
     '127.0.0.1',
     '--write-kubeconfig',
     kubeconfig,
+    // the advertised address is dialled by agents (and the server's own): keep it on loopback
+    ...(extra.includes('--advertise-address') ? [] : ['--advertise-address', '127.0.0.1']),
     ...extra,
   ]
   const proc = how.setup ? standinPrivate(how.setup, args, how.env) : standin(args, how.env)
@@ -173,6 +176,41 @@ async function startServer(extra: string[] = [], how: {setup?: string; env?: Nod
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfig)
   return {proc, port, dataDir, kubeconfig, api: kc.makeApiClient(CoreV1Api), kc}
+}
+
+/** A TCP forward from host:port to 127.0.0.1:to, as an SSH remote forward would be; close() cuts its connections too. */
+async function forward(host: string, port: number, to: number): Promise<{close(): Promise<void>}> {
+  const sockets = new Set<Socket>()
+  const server = createServer((inbound) => {
+    const outbound = connect(to, '127.0.0.1')
+    for (const s of [inbound, outbound]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+      s.on('error', () => {})
+    }
+    inbound.pipe(outbound).pipe(inbound)
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, resolve)
+  })
+  forwards.push(server)
+  return {
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+const readyOf = (n: V1Node) => n.status?.conditions?.find((c) => c.type === 'Ready')
+
+/** `k3s agent` NAME joining `s` through --server on 127.0.0.1 with the server's agent token. */
+function joinAgent(s: Server, name: string, extra: string[], env?: NodeJS.ProcessEnv): Proc {
+  const server = `https://127.0.0.1:${s.port}`
+  const token = join(s.dataDir, 'server/agent-token')
+  return standin(['agent', '--server', server, '--token-file', token, '--node-name', name, ...extra], env)
 }
 
 /** client-node returns class instances; compare their JSON. */
@@ -190,6 +228,8 @@ describe('k3s stand-in', function () {
   })
 
   afterEach(async () => {
+    for (const f of forwards) f.close()
+    forwards = []
     for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL')
     await Promise.all(procs.map((p) => p.exited))
     procs = []
@@ -378,14 +418,7 @@ describe('k3s stand-in', function () {
     it('joins with the token, registers its Node with labels and taints, heartbeats, re-registers, stops on SIGTERM', async () => {
       const s = await startServer(['--disable-agent'])
       const agentDir = await tempDir('standin-agent-')
-      const agent = standin([
-        'agent',
-        '--server',
-        `https://127.0.0.1:${s.port}`,
-        '--token-file',
-        join(s.dataDir, 'server/agent-token'),
-        '--node-name',
-        'w1',
+      const agent = joinAgent(s, 'w1', [
         '--node-label',
         'zone=a',
         '--node-taint',
@@ -448,6 +481,73 @@ describe('k3s stand-in', function () {
       assert.deepEqual((await s.api.listNode()).items, [])
     })
 
+    it('after bootstrapping through --server talks only to the advertised address: waits, registers, reconnects', async () => {
+      const advertisePort = await freePort()
+      const s = await startServer([
+        '--disable-agent',
+        '--advertise-address',
+        '127.0.0.2',
+        '--advertise-port',
+        String(advertisePort),
+      ])
+      const ep = await s.api.readNamespacedEndpoints({name: 'kubernetes', namespace: 'default'})
+      assert.deepEqual(plain(ep.subsets), [
+        {addresses: [{ip: '127.0.0.2'}], ports: [{name: 'https', port: advertisePort, protocol: 'TCP'}]},
+      ])
+      const agent = joinAgent(
+        s,
+        'w2',
+        [
+          '--node-label',
+          'zone=b',
+          '--node-taint',
+          'dedicated=edge:NoExecute',
+          '--data-dir',
+          await tempDir('standin-agent-'),
+        ],
+        {K3S_STANDIN_GIVE_UP_SECONDS: '50'},
+      )
+      const url = `wss://127.0.0.2:${advertisePort}/v1-k3s/connect`
+      const dark = new RegExp(
+        `level=error msg="Remotedialer proxy error; reconnecting..." error="dial tcp 127.0.0.2:${advertisePort}: connect: connection refused" url="${url}"`,
+      )
+      await waitForOutput(
+        agent,
+        new RegExp(`Got apiserver addresses from supervisor: \\[127.0.0.2:${advertisePort}\\]`),
+      )
+      await waitForOutput(agent, dark)
+      await new Promise((r) => setTimeout(r, 3000))
+      assert.deepEqual((await s.api.listNode()).items, [], 'no Node while the advertised address is dark')
+
+      let fwd = await forward('127.0.0.2', advertisePort, s.port)
+      const w2 = await waitFor('the Node through the advertised address', async () =>
+        (await s.api.listNode({labelSelector: 'zone=b'})).items.find((n) => readyOf(n)?.status === 'True'),
+      )
+      assert.equal(w2.metadata?.name, 'w2')
+      assert.deepEqual(plain(w2.spec?.taints), [{key: 'dedicated', value: 'edge', effect: 'NoExecute'}])
+      assert.match(agent.output(), new RegExp(`level=info msg="Connecting to proxy" url="${url}"`))
+
+      await fwd.close()
+      const lostAt = agent.output().length
+      await waitFor('the agent to notice', async () => (dark.test(agent.output().slice(lostAt)) ? true : undefined))
+      const stale = String(readyOf(await s.api.readNode({name: 'w2'}))?.lastHeartbeatTime)
+      await new Promise((r) => setTimeout(r, 2 * 5000 + 1000))
+      assert.equal(
+        String(readyOf(await s.api.readNode({name: 'w2'}))?.lastHeartbeatTime),
+        stale,
+        'no heartbeat reaches the server by --server while the advertised address is dark',
+      )
+
+      fwd = await forward('127.0.0.2', advertisePort, s.port)
+      await waitFor(
+        'heartbeats again',
+        async () =>
+          String(readyOf(await s.api.readNode({name: 'w2'}))?.lastHeartbeatTime) !== stale ? true : undefined,
+        15_000,
+      )
+      assert.equal(agent.child.exitCode, null)
+    })
+
     it('exits 1 when the server stays unreachable', async () => {
       const port = await freePort()
       const agent = standin(
@@ -503,6 +603,37 @@ describe('k3s stand-in', function () {
       assert.deepEqual(plain(n.spec?.taints), [{key: 'hybrid.dev/sandbox', value: 'true', effect: 'NoSchedule'}])
       assert.equal(n.metadata?.labels?.['node-role.kubernetes.io/control-plane'], 'true')
       assert.equal(n.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True')
+    })
+
+    it('dials the advertised address after registering, in k3s words while it is dark, and stays Ready', async () => {
+      const fake = await fakeProcSys(Object.fromEntries(TUNABLES.map(([n, v]) => [n, String(v)])))
+      const advertisePort = await freePort()
+      const s = await startServer(
+        ['--node-name', 'sandbox', '--advertise-address', '127.0.0.2', '--advertise-port', String(advertisePort)],
+        {setup: FAKE_PROC_SYS, env: {FAKE_PROC_SYS: fake}},
+      )
+      const url = `wss://127.0.0.2:${advertisePort}/v1-k3s/connect`
+      const out = await waitForOutput(
+        s.proc,
+        new RegExp(
+          `level=error msg="Remotedialer proxy error; reconnecting..." error="dial tcp 127.0.0.2:${advertisePort}: connect: connection refused" url="${url}"`,
+        ),
+      )
+      assert.ok(out.indexOf('Successfully registered node') < out.indexOf('Remotedialer'), 'registers first')
+      const before = readyOf(await s.api.readNode({name: 'sandbox'}))
+      await waitFor(
+        'a heartbeat while the advertised address is dark',
+        async () => {
+          const r = readyOf(await s.api.readNode({name: 'sandbox'}))
+          return r?.status === 'True' && String(r.lastHeartbeatTime) !== String(before?.lastHeartbeatTime)
+            ? true
+            : undefined
+        },
+        15_000,
+      )
+      await forward('127.0.0.2', advertisePort, s.port)
+      await waitForOutput(s.proc, new RegExp(`Stopped tunnel to 127.0.0.1:${s.port}`))
+      assert.match(s.proc.output(), new RegExp(`level=info msg="Connecting to proxy" url="${url}"`))
     })
 
     it('fails like containerd where overlay is refused, and --snapshotter=native skips the check', async () => {
