@@ -1,8 +1,10 @@
 import {readFile} from 'node:fs/promises'
 
-import {kubeConfigFromFile, serverOf} from '../kube/client.js'
+import {kubeConfigFromFile, kubeConfigFromString, serverOf} from '../kube/client.js'
+import {clusterKubeconfig} from '../kube/cluster-kubeconfig.js'
 import {listNodes, type NodeSummary} from '../kube/nodes.js'
 import {apiReady} from '../kube/readiness.js'
+import {isElsewhere} from '../sandbox/location.js'
 import {clusterPaths, readState} from '../state/cluster-state.js'
 import {ownerAlive} from '../state/owner.js'
 import {isK3sServer} from '../util/processes.js'
@@ -11,8 +13,13 @@ import {pathExists} from '../util/path-exists.js'
 /** What `hybrid status` shows, and prints with --json. */
 export interface StatusResult {
   readonly cluster: string
-  /** The supervisor runs (k3s may be restarting). */
+  /** The supervisor runs (k3s may be restarting); for a cluster elsewhere: its API answers. */
   readonly up: boolean
+  /**
+   * The cluster runs in another pid namespace (a sandbox, seen from its host): its pids are not this
+   * machine's, so the API's health stands for the processes.
+   */
+  readonly elsewhere?: boolean
   /** From the state: preparing, starting, ready, stopped; absent when there is no state. */
   readonly phase?: string
   /** Why the supervisor gave up (phase stopped). */
@@ -45,25 +52,32 @@ export async function collectStatus(cluster: string): Promise<StatusResult> {
   const paths = clusterPaths(cluster)
   const state = await readState(cluster)
   if (!state) return {cluster, up: false, workarounds: [], interceptor: null, nodes: []}
-  const supervisorAlive = await ownerAlive(state)
+  const elsewhere = await isElsewhere(state.location)
+  const supervisorAlive = !elsewhere && (await ownerAlive(state))
   const binary = state.launch?.binary ?? ''
-  const k3sAlive = state.k3s ? await isK3sServer(state.k3s.pid, binary) : false
-  const kubeconfigFile = (await pathExists(paths.kubeconfig)) ? paths.kubeconfig : state.launch?.k3sKubeconfig
+  const k3sAlive = !elsewhere && state.k3s ? await isK3sServer(state.k3s.pid, binary) : false
   let api: StatusResult['api']
   let nodes: NodeSummary[] = []
-  if (kubeconfigFile && k3sAlive && (await pathExists(kubeconfigFile))) {
-    try {
-      const kc = kubeConfigFromFile(kubeconfigFile)
+  try {
+    // From elsewhere only the user's kubeconfig, pointed at the recorded address, reaches the API.
+    const found = await clusterKubeconfig(cluster, state)
+    const kc = found
+      ? kubeConfigFromString(found.text, found.file)
+      : !elsewhere && state.launch && (await pathExists(state.launch.k3sKubeconfig))
+        ? kubeConfigFromFile(state.launch.k3sKubeconfig)
+        : undefined
+    if (kc && (elsewhere || k3sAlive)) {
       const ready = await apiReady(kc, 3000)
       api = {server: serverOf(kc), ready}
       if (ready) nodes = await listNodes(kc).catch(() => [])
-    } catch {
-      api = undefined
     }
+  } catch {
+    api = undefined
   }
   return {
     cluster,
-    up: supervisorAlive,
+    up: elsewhere ? api?.ready === true : supervisorAlive,
+    ...(elsewhere ? {elsewhere} : {}),
     phase: state.phase,
     ...(state.failure ? {failure: state.failure} : {}),
     inventory: state.inventory,
@@ -90,7 +104,7 @@ export async function collectStatus(cluster: string): Promise<StatusResult> {
         }
       : {}),
     workarounds: state.workarounds.map((r) => r.id),
-    interceptor: supervisorAlive ? await readCounters(paths.counters) : null,
+    interceptor: supervisorAlive || elsewhere ? await readCounters(paths.counters) : null,
     ...(api ? {api} : {}),
     nodes,
     ...((await pathExists(paths.kubeconfig)) ? {kubeconfig: paths.kubeconfig} : {}),

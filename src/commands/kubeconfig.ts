@@ -1,12 +1,11 @@
-import {readFile} from 'node:fs/promises'
-
 import {Flags} from '@oclif/core'
 
 import {inventoryFlag} from '../cli/flags.js'
 import {HybridCommand} from '../cli/hybrid-command.js'
 import {HybridError, UsageError} from '../errors.js'
+import {clusterKubeconfig} from '../kube/cluster-kubeconfig.js'
 import {mergeIntoFile, mergeTarget, renameKubeconfig} from '../kube/kubeconfig.js'
-import {clusterPaths} from '../state/cluster-state.js'
+import {readState} from '../state/cluster-state.js'
 import {resolveCluster} from '../state/current.js'
 
 export interface KubeconfigResult {
@@ -21,7 +20,7 @@ export interface KubeconfigResult {
 export default class Kubeconfig extends HybridCommand {
   static override summary = "Print the cluster's kubeconfig, or merge it into ~/.kube/config"
   static override description =
-    'The kubeconfig is a secret: it goes to stdout only (or, with --merge, into the kubeconfig file, 0600), never to a log. With --json, the document names the files instead of holding the secret.'
+    "The kubeconfig is a secret: it goes to stdout only (or, with --merge, into the kubeconfig file, 0600), never to a log. With --json, the document names the files instead of holding the secret. Where the cluster runs, its server is https://127.0.0.1:PORT; on the host of the sandbox it runs in (another pid and network namespace that shares its files) it is the sandbox's own address, which is in the API's certificate."
   static override examples = [
     '<%= config.bin %> kubeconfig > lab.kubeconfig',
     '<%= config.bin %> kubeconfig --merge',
@@ -47,16 +46,15 @@ export default class Kubeconfig extends HybridCommand {
         `--context ${JSON.stringify(context)} is not a usable context name (letters, digits and . _ @ : / -, starting with a letter or digit)`,
       )
     }
-    const file = clusterPaths(cluster).kubeconfig
-    let text: string
-    try {
-      text = await readFile(file, 'utf8')
-    } catch {
+    const found = await clusterKubeconfig(cluster, await readState(cluster))
+    if (!found) {
       throw new HybridError(
         'CLUSTER_NOT_UP',
         `cluster ${cluster} is not up (it has no kubeconfig); \`hybrid up --inventory FILE\` brings it up`,
       )
     }
+    const {file} = found
+    let text = found.text
     if (context !== cluster) text = renameKubeconfig(text, context)
     if (flags.merge) {
       const target = mergeTarget()

@@ -20,6 +20,11 @@ export interface ServerConfigInput {
   readonly tokenFile: string
   /** The fragments of the workarounds `up` applies, in the order they are applied. */
   readonly fragments: readonly ServerConfigFragment[]
+  /**
+   * This machine's own addresses, where clients elsewhere (the host of a sandbox) reach the API: they go
+   * into the serving certificate, as k3s does for its node IP (which hybrid sets to the advertise address).
+   */
+  readonly addresses?: readonly string[]
 }
 
 export interface ServerConfig {
@@ -74,7 +79,7 @@ export function buildServerConfig(input: ServerConfigInput): ServerConfig {
     'data-dir': cp.dataDir,
     'token-file': input.tokenFile,
     'advertise-address': cp.advertiseAddress,
-    'tls-san': unique([cp.advertiseAddress, '127.0.0.1', 'localhost']),
+    'tls-san': unique([cp.advertiseAddress, '127.0.0.1', 'localhost', ...(input.addresses ?? [])]),
     'https-listen-port': cp.apiPort,
     'write-kubeconfig': k3sKubeconfigPath(cp.dataDir),
     'write-kubeconfig-mode': '0600',

@@ -4,6 +4,7 @@ import {join, resolve} from 'node:path'
 import {HybridError, messageOf} from '../errors.js'
 import type {Phase} from '../plan/index.js'
 import {stopControlPlaneOf} from '../sandbox/control-plane-stop.js'
+import {currentLocation} from '../sandbox/location.js'
 import {mountsUnder, readMountinfo} from '../sandbox/probes/mountinfo.js'
 import {undoRecordedWorkarounds} from '../sandbox/workarounds/undo-recorded.js'
 import {type ClusterState, createState, readState, removeRuntimeFiles} from '../state/cluster-state.js'
@@ -63,6 +64,7 @@ export const prepareState: Phase<ClusterContext & InventoryInput & LoadedState, 
       workarounds: [],
       kubeconfig: ctx.paths.kubeconfig,
       supervisor: {pid: process.pid, startedAt: now, detached: false, argv: ownCommandLine()},
+      location: await currentLocation(),
       phase: 'preparing',
     }
     await ctx.wet(CONTROL_PLANE_HOST, `record cluster ${cluster} in ${ctx.paths.state}`, () => createState(state))

@@ -5,13 +5,14 @@ import {
   type ChosenWorkarounds,
   type ClusterContext,
   type InventoryInput,
+  type OwnedState,
   type ServerConfigWritten,
   type TokenFile,
 } from './context.js'
 
 /** `<dataDir>/config.yaml` from the inventory and the applied workarounds (src/k3s/server-config.ts). */
 export const writeServerConfigPhase: Phase<
-  ClusterContext & InventoryInput & ChosenWorkarounds & TokenFile,
+  ClusterContext & InventoryInput & OwnedState & ChosenWorkarounds & TokenFile,
   ServerConfigWritten
 > = {
   title: 'write the k3s server config',
@@ -21,6 +22,7 @@ export const writeServerConfigPhase: Phase<
       inventory,
       tokenFile: ctx.tokenFile,
       fragments: ctx.selected.map((w) => w.serverConfig(workaroundContext)),
+      addresses: ctx.state.location?.addresses,
     })
     const path = serverConfigPath(inventory.controlPlane.dataDir)
     const keys = Object.keys(serverConfig.config).join(', ')

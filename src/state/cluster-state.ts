@@ -2,6 +2,7 @@ import {mkdir, readFile, rm, rmdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {HybridError, messageOf} from '../errors.js'
+import type {Location} from '../sandbox/location.js'
 import type {AppliedRecord} from '../sandbox/workarounds/workaround.js'
 import {writeFileAtomic} from '../util/fs-atomic.js'
 import {stateDir} from './paths.js'
@@ -56,6 +57,8 @@ export interface ClusterState {
    * or the detached child). `argv` lets `down` check a recorded pid still is that process.
    */
   readonly supervisor?: ProcessRecord & {readonly detached: boolean; readonly argv: readonly string[]}
+  /** Where the supervisor and k3s live (pid namespace, addresses): a hybrid elsewhere must not act on their pids. */
+  readonly location?: Location
   readonly k3s?: ProcessRecord & {readonly restarts: number}
   /** preparing: phases running; starting: k3s launched; ready: API (and Node) ready; stopped: given up. */
   readonly phase: 'preparing' | 'starting' | 'ready' | 'stopped'

@@ -6,17 +6,16 @@ import {renderTable} from './table.js'
 export function renderStatus(s: StatusResult): string {
   if (!s.phase) return `cluster ${s.cluster} is not up`
   const lines: string[] = []
-  const head = s.up
-    ? `cluster ${s.cluster} is up (${s.phase})`
-    : s.phase === 'stopped'
-      ? `cluster ${s.cluster} stopped: ${s.failure ?? 'unknown reason'}`
-      : `cluster ${s.cluster} is not running (its supervisor is gone; \`hybrid down\` cleans up)`
-  lines.push(head)
+  lines.push(headline(s))
   if (s.supervisor)
     lines.push(
-      `supervisor  pid ${s.supervisor.pid}, ${s.supervisor.alive ? 'running' : 'gone'}${s.supervisor.detached ? ', detached' : ', foreground'}`,
+      `supervisor  pid ${s.supervisor.pid}, ${s.elsewhere ? 'in that namespace' : s.supervisor.alive ? 'running' : 'gone'}${s.supervisor.detached ? ', detached' : ', foreground'}`,
     )
-  if (s.k3s)
+  if (s.k3s && s.elsewhere)
+    lines.push(
+      `k3s server  pid ${s.k3s.pid} in that namespace, ${s.k3s.restarts} restart${s.k3s.restarts === 1 ? '' : 's'}`,
+    )
+  else if (s.k3s)
     lines.push(
       `k3s server  pid ${s.k3s.pid}, ${s.k3s.alive ? `up ${formatDuration((s.k3s.uptimeSeconds ?? 0) * 1000)}` : 'not running'}, ${s.k3s.restarts} restart${s.k3s.restarts === 1 ? '' : 's'}`,
     )
@@ -29,7 +28,12 @@ export function renderStatus(s: StatusResult): string {
     )
   }
   if (s.api) lines.push(`API         ${s.api.server} ${s.api.ready ? 'ready' : 'not ready'}`)
-  if (s.kubeconfig) lines.push(`kubeconfig  ${s.kubeconfig}`)
+  if (s.kubeconfig)
+    lines.push(
+      s.elsewhere
+        ? `kubeconfig  \`hybrid kubeconfig\` prints it for here (${s.kubeconfig} is for the sandbox)`
+        : `kubeconfig  ${s.kubeconfig}`,
+    )
   let out = lines.join('\n')
   if (s.nodes.length > 0)
     out += `\n\n${renderTable(
@@ -37,4 +41,18 @@ export function renderStatus(s: StatusResult): string {
       s.nodes.map((n) => [n.name, n.ready ? 'Ready' : `NotReady (${n.reason})`, n.taints.join(', ') || '-']),
     )}`.trimEnd()
   return out
+}
+
+/**
+ * The first line. A cluster in another pid namespace (a sandbox seen from its host) is judged by its
+ * API: its pids mean nothing here, and a `down` here would act on this machine, not on the sandbox.
+ */
+function headline(s: StatusResult): string {
+  if (s.elsewhere)
+    return s.up
+      ? `cluster ${s.cluster} is up (${s.phase}) in another pid namespace (its sandbox); its API answers`
+      : `cluster ${s.cluster} runs in another pid namespace (its sandbox), and its API does not answer from here; hybrid status there tells more`
+  if (s.up) return `cluster ${s.cluster} is up (${s.phase})`
+  if (s.phase === 'stopped') return `cluster ${s.cluster} stopped: ${s.failure ?? 'unknown reason'}`
+  return `cluster ${s.cluster} is not running (its supervisor is gone; \`hybrid down\` cleans up)`
 }
