@@ -13,12 +13,16 @@ apt-get update -qq
 # runsc: the gVisor sandbox (the lab's control plane runs in it; the sandbox tier tests in it);
 # golang-go: the Go tracee; strace, proot: benchmark baselines; openssh-server, openssh-client, iproute2:
 # lab worker hosts (sudo, openssl: their users' sudo with a password); iptables: runsc's network set-up;
-# tinyproxy, docker-registry: k3s download tests and the remote tier (HTTP proxy, OCI registry); g++, make, python3: node-gyp for the native addon; hyperfine: benchmarks.
+# tinyproxy, docker-registry: k3s download tests and the remote tier (HTTP proxy, OCI registry); g++, make, python3: node-gyp for the native addon; hyperfine: benchmarks;
+# tmux: the lab test types Ctrl-C into a real terminal.
 apt-get install -y -qq --no-install-recommends \
   runsc golang-go strace proot openssh-server openssh-client iproute2 sudo openssl iptables tinyproxy docker-registry \
-  g++ make python3 ca-certificates util-linux procps perl hyperfine >/dev/null
+  g++ make python3 ca-certificates util-linux procps perl hyperfine tmux >/dev/null
 # kubectl: tests and users check the cluster with it. Debian ships it as kubernetes-client.
 command -v kubectl >/dev/null || apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
 
+# npm ci builds the native addon and the TypeScript (scripts/build.js: node-gyp's output only on failure).
 npm ci
-echo "setup: done"
+# `hybrid` on PATH (in the lab's sandbox too, which sees this root), as the hints hybrid prints name it.
+ln -sfn "$PWD/bin/run.js" /usr/local/bin/hybrid
+echo "setup: done (hybrid --version: $(hybrid --version))"
