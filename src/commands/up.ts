@@ -6,6 +6,7 @@ import {UpAction, type UpResult} from '../actions/up.js'
 import {superviseDetached} from '../actions/supervise.js'
 import {dryRunFlag, inventoryFlag} from '../cli/flags.js'
 import {HybridCommand} from '../cli/hybrid-command.js'
+import {selfCommand} from '../cli/self-command.js'
 import {UsageError} from '../errors.js'
 import {loadInventory} from '../inventory/load.js'
 import {createProgress, renderChanges} from '../ui/index.js'
@@ -78,13 +79,14 @@ export default class Up extends HybridCommand {
 }
 
 function howToUse(ready: UpResult, detach: boolean): string {
+  const hybrid = selfCommand()
   const lines = [
     `cluster ${ready.cluster} is up`,
     `  kubectl --kubeconfig ${ready.kubeconfig} get nodes`,
-    `  hybrid kubeconfig --merge    (adds context ${ready.cluster} to ~/.kube/config)`,
+    `  ${hybrid} kubeconfig --merge    (adds context ${ready.cluster} to ~/.kube/config)`,
     detach
-      ? '  hybrid down                  (stops it and undoes the workarounds)'
-      : 'supervising k3s in the foreground; Ctrl-C or `hybrid down` stops it and undoes the workarounds',
+      ? `  ${hybrid} down                  (stops it and undoes the workarounds)`
+      : `supervising k3s in the foreground; Ctrl-C or \`${hybrid} down\` stops it and undoes the workarounds`,
   ]
   return lines.join('\n')
 }

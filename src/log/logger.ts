@@ -72,7 +72,8 @@ function prettySink(level: LogLevel): pino.DestinationStream {
   const pretty = prettyFactory({
     colorize: Boolean(process.stderr.isTTY) && !process.env.NO_COLOR,
     translateTime: 'SYS:HH:MM:ss',
-    ignore: 'pid,hostname,command,host,phase,step',
+    // phaseError: the sentence the command prints last as `hybrid: …`, not to be said twice.
+    ignore: 'pid,hostname,command,host,phase,step,phaseError',
     messageFormat: '{if host}{host}: {end}{msg}',
     singleLine: false,
   })
@@ -85,7 +86,10 @@ function prettySink(level: LogLevel): pino.DestinationStream {
         writeStderr(line)
         return
       }
-      if (!verbose) briefErrors(entry)
+      if (!verbose) {
+        briefErrors(entry)
+        briefFields(entry)
+      }
       writeStderr(pretty(entry))
     },
   }
@@ -99,6 +103,22 @@ function briefErrors(entry: Record<string, unknown>): void {
     const message = typeof value.message === 'string' ? value.message : undefined
     if (message === undefined || (typeof entry.msg === 'string' ? entry.msg : '').includes(message)) delete entry[key]
     else entry[key] = message
+  }
+}
+
+/**
+ * A field the message already says (a word, or a list of words it lists) is dropped; another list of
+ * words shows on one line (pino-pretty would give each its own). The JSON sinks keep the fields as data.
+ */
+function briefFields(entry: Record<string, unknown>): void {
+  const message = typeof entry.msg === 'string' ? entry.msg : ''
+  for (const [key, value] of Object.entries(entry)) {
+    if (key === 'msg' || key === 'level' || key === 'time') continue
+    const words = Array.isArray(value) && value.every((v) => typeof v === 'string' || typeof v === 'number')
+    const text = words ? value.join(', ') : typeof value === 'string' ? value : undefined
+    if (text === undefined) continue
+    if (text !== '' && message.includes(text)) delete entry[key]
+    else if (words) entry[key] = text
   }
 }
 

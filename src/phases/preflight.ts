@@ -21,10 +21,11 @@ export const preflight: Phase<ClusterContext & InventoryInput, ChosenWorkarounds
     const {report, findings, selected} = await runPreflight(workaroundContext, controlPlane.workarounds)
     // `hybrid preflight` exits 1 for these. `up` goes on: whether k3s really needs the missing remedy
     // (an agentless server may not need iptables) shows when it starts, and its failure names the blocker.
-    for (const problem of report.problems) ctx.logger.warn(`no remedy here for ${problem}; trying anyway`)
+    for (const problem of report.problems) ctx.logger.warn(`no remedy here for ${problem}; going on without it`)
+    const setting = Array.isArray(controlPlane.workarounds) ? 'listed' : controlPlane.workarounds
     ctx.logger.info(
       {setting: controlPlane.workarounds},
-      `workarounds to apply: ${selected.map((w) => w.id).join(', ') || 'none'}`,
+      `workarounds to apply (${setting}): ${selected.map((w) => w.id).join(', ') || 'none'}`,
     )
     return {findings, selected, workaroundContext}
   },

@@ -102,11 +102,13 @@ export async function runPreflight(
   await within(Promise.allSettled(cleanups), options.graceMs ?? 10_000)
 
   const findings = new Map(registry.map((w, i) => [w.id, findingList[i].finding] as const))
-  const selected = selectWorkarounds(setting, ctx, findings, registry)
-  const rows = registry.map((w, i) => row(w, findingList[i], ctx, setting, selected.includes(w)))
+  const chosen = selectWorkarounds(setting, ctx, findings, registry)
+  const rows = registry.map((w, i) => row(w, findingList[i], ctx, setting, chosen.includes(w)))
   const problems = rows
     .filter((r) => r.action === 'none-available')
     .map((r) => `${r.id}: ${r.blocker}, and ${r.reason}`)
+  // A remedy that cannot work here is not applied (and not reported as applied): the problem says so.
+  const selected = chosen.filter((w) => rows.find((r) => r.id === w.id)?.action !== 'none-available')
   const report: PreflightReport = {
     dataDir: ctx.dataDir,
     setting,

@@ -76,6 +76,12 @@ class Reporter implements Progress {
     switch (event.event) {
       case 'phase': {
         const level = {start: 'info', skipped: 'info', failed: 'error', done: 'debug', interrupted: 'debug'} as const
+        // A failure's sentence ends the command (`hybrid: …`): on a terminal this line only says which
+        // phase failed; the sentence stays in the field, for the log file and JSON.
+        if (event.status === 'failed') {
+          this.logger.error({phase: event.phase, phaseError: event.error}, phaseLine({...event, error: undefined}))
+          return
+        }
         this.logger[level[event.status]]({phase: event.phase}, phaseLine(event))
         return
       }

@@ -112,9 +112,13 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
     assert.match(again.stdout, /cluster lab is already up; nothing to change/)
     assert.deepEqual(await recordPids(fixture), first, 'the second up started nothing')
 
-    const down = await hybrid(fixture, ['down'])
+    // The hint up printed, run as printed by a shell whose PATH has no `hybrid`.
+    const hint = /^ {2}(.+ down) +\(stops it/m.exec(up.stdout)?.[1]
+    assert.ok(hint, up.stdout)
+    const down = await run('sh', ['-c', hint], {env: {...fixture.env, PATH: '/usr/bin:/bin'}})
     assert.equal(down.code, 0, down.stderr)
     assert.match(down.stdout, /cluster lab is down/)
+    assert.doesNotMatch(down.stderr, / skipped\n/, 'a phase down skips says why')
     assert.equal(await cmdline(first.supervisor), undefined, 'the supervisor is gone')
     assert.equal(await cmdline(first.k3s), undefined, 'k3s is gone')
     assert.deepEqual((await readdir(paths)).sort(), ['k3s.log', 'supervisor.log'], 'only the logs stay')
@@ -234,6 +238,7 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
       errorSentence(up.stderr),
       `hybrid: the data dir ${fixture.dataDir} (spec.controlPlane.dataDir) is not writable: a part of the path is not a directory`,
     )
+    assert.equal(up.stderr.split('is not writable').length, 2, `said once:\n${up.stderr}`)
     assert.ok(await gone(join(fixture.stateDir, 'clusters', 'lab')), 'no state')
     assert.ok(await gone(join(fixture.dir, 'lab.token')), 'not even the token it would have made')
   })

@@ -55,6 +55,13 @@ describe('createLogger (real process: stderr and the log file)', function () {
     )
   })
 
+  it('pretty: fields the message already says are left out, other lists of words take one line; the file keeps them as data', async () => {
+    const {stderr} = await run('pretty', 'info', 'file', 'fields')
+    assert.match(stderr, /^\[\d\d:\d\d:\d\d\] INFO: applying \(auto\): a, b\n {4}found: "a, b, c"\n$/)
+    const line = JSON.parse((await readFile(logFile(), 'utf8')).trim()) as Record<string, unknown>
+    assert.deepEqual([line.applying, line.found, line.setting], [['a', 'b'], ['a', 'b', 'c'], 'auto'])
+  })
+
   it('the log file gets every line from debug up, as JSON, whatever stderr shows; dir 0700, file 0600', async () => {
     const {stderr} = await run('pretty', 'warn', 'file')
     assert.ok(!stderr.includes('hello from w9'))

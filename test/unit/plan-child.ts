@@ -144,10 +144,14 @@ async function tty(): Promise<number> {
   return result.exitCode
 }
 
-/** The logger alone: `log FORMAT LEVEL file|nofile`. */
+/** The logger alone: `log FORMAT LEVEL file|nofile [fields]` (fields: one line with list and word fields). */
 async function log(): Promise<number> {
-  const [format, level, file] = process.argv.slice(3)
+  const [format, level, file, fields] = process.argv.slice(3)
   const logger = createLogger({format: format as LogFormat, level, command: 'child', file: file === 'file'})
+  if (fields) {
+    logger.info({applying: ['a', 'b'], found: ['a', 'b', 'c'], setting: 'auto'}, 'applying (auto): a, b')
+    return 0
+  }
   logger.debug('a debug line')
   logger.child({host: 'w9'}).info('hello from w9')
   logger.warn('careful now')

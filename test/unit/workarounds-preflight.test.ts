@@ -98,6 +98,22 @@ describe('preflight table', () => {
     assert.deepEqual(report.problems, ['p: p blocker, and ptrace is forbidden'])
   })
 
+  it('a found blocker without a remedy here is not among the workarounds applied', async () => {
+    const unremediable = fake('p', async () => ({found: true, evidence: 'missing', unremediable: 'no way here'}))
+    const {report, selected} = await runPreflight(ctx, 'auto', {
+      environment: false,
+      workarounds: [unremediable, fake('b', async () => ({found: true, evidence: 'missing'}))],
+    })
+    assert.deepEqual(
+      report.rows.map((r) => r.action),
+      ['none-available', 'apply'],
+    )
+    assert.deepEqual(
+      selected.map((w) => w.id),
+      ['b'],
+    )
+  })
+
   it('an unremediable blocker that was not found is not a problem', async () => {
     const {report} = await runPreflight(ctx, 'auto', {
       environment: false,
