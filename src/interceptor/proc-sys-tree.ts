@@ -1,8 +1,8 @@
-import {lstat, mkdtemp, readdir, readlink, rm} from 'node:fs/promises'
+import {lstat, mkdtemp, readdir, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {isAlive} from '../util/processes.js'
+import {isAlive, pidNamespaceId} from '../util/processes.js'
 import {writeFileAtomic} from '../util/fs-atomic.js'
 import type {Rule} from './types.js'
 
@@ -44,7 +44,7 @@ const PRIVATE_TREE_PREFIX = 'hybrid-procsys-'
  * are gone.
  */
 export async function writePrivateProcSysTree(): Promise<{dir: string; rules: Rule[]}> {
-  const owner = `${PRIVATE_TREE_PREFIX}${await pidNamespace()}-`
+  const owner = `${PRIVATE_TREE_PREFIX}${(await pidNamespaceId()) || '0'}-`
   await removeOrphanedTrees(owner)
   const dir = await mkdtemp(join(tmpdir(), `${owner}${process.pid}-`))
   return {dir, rules: await writeProcSysTree(dir)}
@@ -59,10 +59,4 @@ async function removeOrphanedTrees(namespacePrefix: string): Promise<void> {
     const info = await lstat(dir).catch(() => undefined)
     if (info?.isDirectory() && info.uid === uid) await rm(dir, {recursive: true, force: true}).catch(() => {})
   }
-}
-
-/** The pid namespace's inode number ("pid:[4026531836]"), or 0 where /proc does not say. */
-async function pidNamespace(): Promise<string> {
-  const link = await readlink('/proc/self/ns/pid').catch(() => '')
-  return /\[(\d+)\]/.exec(link)?.[1] ?? '0'
 }

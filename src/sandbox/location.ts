@@ -1,5 +1,6 @@
-import {readFile} from 'node:fs/promises'
 import {networkInterfaces} from 'node:os'
+
+import {pidNamespaceId} from '../util/processes.js'
 
 /**
  * Where a cluster's supervisor lives, recorded in the state so that a hybrid run elsewhere (the host of
@@ -7,10 +8,7 @@ import {networkInterfaces} from 'node:os'
  * another network namespace, at one of the addresses recorded here.
  */
 export interface Location {
-  /**
-   * The pid namespace: the boot time and the start time of its init (pid 1). /proc/self/ns/pid would be
-   * the obvious name, but gVisor gives every process its own number there.
-   */
+  /** The pid namespace (`pidNamespaceId`). */
   readonly pidNamespace: string
   /** The machine's own IPv4 addresses (not loopback): where others reach its API. */
   readonly addresses: readonly string[]
@@ -18,19 +16,6 @@ export interface Location {
 
 export async function currentLocation(): Promise<Location> {
   return {pidNamespace: await pidNamespaceId(), addresses: ownAddresses()}
-}
-
-/** "boot 1796003133 init 6", or '' where /proc does not say. */
-export async function pidNamespaceId(): Promise<string> {
-  try {
-    const boot = /^btime (\d+)$/m.exec(await readFile('/proc/stat', 'utf8'))?.[1]
-    const init = await readFile('/proc/1/stat', 'utf8')
-    // Field 22 (starttime) counts from the parenthesised command name, which may itself hold spaces.
-    const start = init.slice(init.lastIndexOf(')') + 2).split(' ')[19]
-    return boot && start ? `boot ${boot} init ${start}` : ''
-  } catch {
-    return ''
-  }
 }
 
 function ownAddresses(): string[] {

@@ -101,3 +101,20 @@ export async function within(promise: Promise<unknown>, ms: number): Promise<boo
     clearTimeout(timer)
   }
 }
+
+/**
+ * This pid namespace, as "<boot time>.<its init's start time>" ('' where /proc does not say): what tells
+ * a sandbox from its host. /proc/self/ns/pid would be the obvious name, but gVisor gives every process
+ * its own number there.
+ */
+export async function pidNamespaceId(): Promise<string> {
+  try {
+    const boot = /^btime (\d+)$/m.exec(await readFile('/proc/stat', 'utf8'))?.[1]
+    const init = await readFile('/proc/1/stat', 'utf8')
+    // Field 22 (starttime), counted after the parenthesised command name, which may itself hold spaces.
+    const start = init.slice(init.lastIndexOf(')') + 2).split(' ')[19]
+    return boot && start ? `${boot}.${start}` : ''
+  } catch {
+    return ''
+  }
+}

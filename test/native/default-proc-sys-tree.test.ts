@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
-import {access, constants, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat} from 'node:fs/promises'
+import {access, constants, mkdir, mkdtemp, readdir, readFile, rm, stat} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {KUBELET_TUNABLES, writeProcSysTree} from '../../src/interceptor/index.js'
+import {pidNamespaceId} from '../../src/util/processes.js'
 import {requireGvisor, runInGvisor} from '../helpers/gvisor.js'
 import {HYBRID, REPO, runHybrid, startHybrid} from './helpers/run-hybrid.js'
 
@@ -73,7 +74,7 @@ describe("the default rule set: the kubelet's six tunables in a tree hybrid writ
     await killed.waitForStdout('started')
     const orphans = (await leftoverTrees()).filter((name) => !before.includes(name))
     orphanedTrees.push(...orphans)
-    const pidns = /\[(\d+)\]/.exec(await readlink('/proc/self/ns/pid'))![1]
+    const pidns = await pidNamespaceId()
     assert.deepEqual(
       orphans.map((name) => name.startsWith(`hybrid-procsys-${pidns}-${killed.child.pid}-`)),
       [true],
