@@ -52,7 +52,7 @@ export async function collectStatus(cluster: string): Promise<StatusResult> {
   const paths = clusterPaths(cluster)
   const state = await readState(cluster)
   if (!state) return {cluster, up: false, workarounds: [], interceptor: null, nodes: []}
-  const elsewhere = await isElsewhere(state.location)
+  const elsewhere = await isElsewhere(state)
   const supervisorAlive = !elsewhere && (await ownerAlive(state))
   const binary = state.launch?.binary ?? ''
   const k3sAlive = !elsewhere && state.k3s ? await isK3sServer(state.k3s.pid, binary) : false

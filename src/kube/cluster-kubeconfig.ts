@@ -30,7 +30,7 @@ export async function clusterKubeconfig(
   const text = await readFile(file, 'utf8').catch(() => undefined)
   if (text === undefined) return undefined
   const local = `https://127.0.0.1:${state?.apiPort ?? 6443}`
-  if (!state || !(await isElsewhere(state.location))) return {file, text, server: local, elsewhere: false}
+  if (!state || !(await isElsewhere(state))) return {file, text, server: local, elsewhere: false}
   const server = serverFromElsewhere(state.location, state.apiPort)
   if (!server) {
     throw new HybridError(

@@ -13,7 +13,7 @@ export const loadState: Phase<ClusterContext, LoadedState> = {
   title: 'load the cluster state',
   async run(ctx) {
     const state = await readState(ctx.cluster)
-    if (state && (await isElsewhere(state.location))) {
+    if (state && (await isElsewhere(state))) {
       throw new HybridError(
         'CLUSTER_ELSEWHERE',
         `cluster ${ctx.cluster} was brought up in another pid namespace (a sandbox or container sharing these files), whose processes and workarounds this hybrid cannot see; run hybrid there (if that sandbox is gone for good, removing ${ctx.paths.dir} forgets the cluster)`,

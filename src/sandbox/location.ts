@@ -1,6 +1,6 @@
 import {networkInterfaces} from 'node:os'
 
-import {pidNamespaceId} from '../util/processes.js'
+import {isRecordedProcess, pidNamespaceId} from '../util/processes.js'
 
 /**
  * Where a cluster's supervisor lives, recorded in the state so that a hybrid run elsewhere (the host of
@@ -25,11 +25,24 @@ function ownAddresses(): string[] {
     .map((a) => a.address)
 }
 
-/** Is a recorded location somewhere else than this process? Unknown (not recorded, /proc silent) counts as here. */
-export async function isElsewhere(recorded: Location | undefined): Promise<boolean> {
-  if (!recorded?.pidNamespace) return false
+/** What isElsewhere reads of a cluster's state. */
+export interface Recorded {
+  readonly location?: Location
+  readonly supervisor?: {readonly pid: number; readonly argv: readonly string[]}
+}
+
+/**
+ * Does the cluster's supervisor live somewhere else than this process? Only when the recorded pid
+ * namespace differs and the recorded supervisor is not running here (so a state written by another
+ * version of hybrid, or a namespace /proc describes differently, never locks its own machine out).
+ * Unknown (not recorded, /proc silent) counts as here.
+ */
+export async function isElsewhere(state: Recorded | undefined): Promise<boolean> {
+  if (!state?.location?.pidNamespace) return false
   const here = await pidNamespaceId()
-  return here !== '' && here !== recorded.pidNamespace
+  if (here === '' || here === state.location.pidNamespace) return false
+  const owner = state.supervisor
+  return !(owner && (await isRecordedProcess(owner.pid, owner.argv)))
 }
 
 /** The API's URL as seen from elsewhere: the first recorded address; undefined when none was recorded. */
