@@ -31,7 +31,10 @@ const force = args.includes('--force')
 const parts = args.filter((a) => !a.startsWith('--'))
 const wanted = parts.length > 0 ? parts : ['native', 'ts']
 
-const ADDON = join(root, 'native', 'build', 'Release', 'hybrid_interceptor.node')
+const RELEASE = join(root, 'native', 'build', 'Release')
+const ADDON = join(RELEASE, 'hybrid_interceptor.node')
+/** What node-gyp builds and hybrid uses: the tracer executable, then the addon (last: it is the stamp). */
+const PRODUCTS = ['hybrid_tracer', 'hybrid_interceptor.node']
 
 /** The newest modification time of the files under `paths` whose names pass `keep` (0 when none). */
 function newest(paths, keep = () => true) {
@@ -79,7 +82,8 @@ function nodeGyp() {
 
 function buildNative() {
   const native = join(root, 'native')
-  if (!stale(ADDON, [join(native, 'binding.gyp'), join(native, 'src')])) return
+  const missing = PRODUCTS.some((name) => !existsSync(join(RELEASE, name)))
+  if (!missing && !stale(ADDON, [join(native, 'binding.gyp'), join(native, 'src')])) return
   process.stderr.write('build: the native addon (node-gyp)… ')
   const scratch = mkdtempSync(join(native, '.build-'))
   try {
@@ -90,9 +94,9 @@ function buildNative() {
       process.stderr.write('failed\n')
       throw new BuildError('node-gyp rebuild', result)
     }
-    mkdirSync(dirname(ADDON), {recursive: true})
-    renameSync(join(scratch, 'build', 'Release', 'hybrid_interceptor.node'), ADDON)
-    process.stderr.write(`done: ${relative(root, ADDON)}\n`)
+    mkdirSync(RELEASE, {recursive: true})
+    for (const name of PRODUCTS) renameSync(join(scratch, 'build', 'Release', name), join(RELEASE, name))
+    process.stderr.write(`done: ${PRODUCTS.map((name) => relative(root, join(RELEASE, name))).join(', ')}\n`)
   } finally {
     rmSync(scratch, {recursive: true, force: true})
   }
