@@ -1,8 +1,9 @@
+import {execFile} from 'node:child_process'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {createLab} from '../../test/helpers/lab.js'
+import {createLab, type Lab, type LabHost} from '../../test/helpers/lab.js'
 import {runHybrid} from '../../test/native/helpers/run-hybrid.js'
 import {writeLabInventory} from '../../test/remote/lab-workers.js'
 
@@ -18,6 +19,24 @@ const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = sorted.length >> 1
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/** The floor: OpenSSH's own client, one login and one command per host, all hosts at once. */
+function sshAll(lab: Lab, hosts: readonly LabHost[]): Promise<void> {
+  const one = (host: LabHost) =>
+    new Promise<void>((resolve, reject) => {
+      const options = [
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-o',
+        `UserKnownHostsFile=${lab.knownHosts}`,
+      ]
+      const argv = [...options, '-i', lab.identityFile, '-p', String(host.port), `root@${host.address}`, 'uname -m']
+      execFile('ssh', argv, (error) => (error ? reject(new Error(`ssh ${host.address}: ${error.message}`)) : resolve()))
+    })
+  return Promise.all(hosts.map(one)).then(() => undefined)
 }
 
 async function main(): Promise<void> {
@@ -36,6 +55,7 @@ async function main(): Promise<void> {
     }
     const wall = {one: [] as number[], many: [] as number[]}
     const checks = {one: [] as number[], many: [] as number[]}
+    const floor = {one: [] as number[], many: [] as number[]}
     for (let round = 0; round < rounds; round++) {
       for (const size of ['one', 'many'] as const) {
         const started = performance.now()
@@ -44,6 +64,9 @@ async function main(): Promise<void> {
         const document = JSON.parse(result.stdout) as {workers: {ok: boolean; elapsedMs: number}}
         if (result.code !== 0 || !document.workers.ok) throw new Error(`preflight failed: ${result.stderr}`)
         checks[size].push(document.workers.elapsedMs)
+        const floorStarted = performance.now()
+        await sshAll(lab, size === 'one' ? lab.hosts.slice(0, 1) : lab.hosts)
+        floor[size].push(performance.now() - floorStarted)
       }
     }
     const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
@@ -52,6 +75,10 @@ async function main(): Promise<void> {
     console.log(`  ${many} workers  wall ${s(median(wall.many))}   worker checks ${s(median(checks.many))}`)
     console.log(`ratio ${many}/1 (wall, target <= 1.5): ${(median(wall.many) / median(wall.one)).toFixed(2)}`)
     console.log(`ratio ${many}/1 (worker checks alone): ${(median(checks.many) / median(checks.one)).toFixed(2)}`)
+    console.log(
+      `floor: OpenSSH ssh, one login + one command per host, all at once: 1 host ${s(median(floor.one))}, ` +
+        `${many} hosts ${s(median(floor.many))}, ratio ${(median(floor.many) / median(floor.one)).toFixed(2)}`,
+    )
   } finally {
     await lab.destroy()
     await rm(work, {recursive: true, force: true})
