@@ -2,7 +2,7 @@ import type {FactsOptions, Host} from './host.js'
 import type {SudoResolution} from './sudo.js'
 
 /**
- * What hybrid needs to know about a worker before it changes anything (DESIGN.md §6): gathered with
+ * What hybrid needs to know about a worker before it changes anything (docs/architecture.md, "Workers"): gathered with
  * one read-only shell program (plus `sshd -T` where the user may run it), parsed here. Works on any
  * Host, so the sandbox's own machine reports the same shape.
  */

@@ -28,7 +28,7 @@ export interface Host {
   stat(path: string, options?: {sudo?: boolean}): Promise<FileStat | undefined>
   /** How the login user becomes root (probed once, read-only). */
   privilege(): Promise<SudoResolution>
-  /** Gathered once per Host and kept (DESIGN.md §6: OS, arch, init, k3s, ports, sshd, sudo). */
+  /** Gathered once per Host and kept (docs/architecture.md, "Workers": OS, arch, init, k3s, ports, sshd, sudo). */
   facts(options: FactsOptions): Promise<HostFacts>
   /** Let go of the host (an SSH host closes its connection; later calls reconnect nothing and fail). */
   close(): Promise<void>

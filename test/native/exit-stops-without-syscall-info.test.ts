@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 
-import {requireTool} from '../helpers/requires.js'
+import {requireTool, skipUnless} from '../helpers/requires.js'
 import {runHybrid, trailingJson} from './helpers/run-hybrid.js'
 import {TraceeBuilds} from './helpers/tracees.js'
 
@@ -19,7 +19,11 @@ describe('the exit stop of a redirected call is recognised without PTRACE_GET_SY
 
   before(async function () {
     requireTool(this, 'cc', 'gcc')
-    if (process.arch !== 'x64') this.skip() // the ENOSYS fixture makes its syscall in x86_64 assembly
+    skipUnless(
+      this,
+      process.arch === 'x64',
+      `the ENOSYS fixture makes its syscall in x86_64 assembly; this is ${process.arch}`,
+    )
     builds = await TraceeBuilds.create()
     loop = await builds.c('syscall-loop')
     enosys = await builds.c('enosys-after-redirect')
