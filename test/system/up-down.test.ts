@@ -1,6 +1,7 @@
 import {strict as assert} from 'node:assert'
 import {spawn} from 'node:child_process'
 import {once} from 'node:events'
+import {existsSync} from 'node:fs'
 import {access, mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -47,7 +48,12 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
 
   it('brings the cluster up detached, does nothing the second time, and brings it down (twice)', async () => {
     fixture = await makeFixture()
-    const up = await hybrid(fixture, ['up', '--inventory', fixture.inventory, '--detach'])
+    // Up runs where no `hybrid` is on PATH (setup may have linked one), so the hints it prints must name the program.
+    const noHybridPath = (process.env.PATH ?? '')
+      .split(':')
+      .filter((dir) => dir !== '' && !existsSync(join(dir, 'hybrid')))
+      .join(':')
+    const up = await hybrid(fixture, ['up', '--inventory', fixture.inventory, '--detach'], {env: {PATH: noHybridPath}})
     assert.equal(up.code, 0, up.stderr)
     assert.match(up.stdout, /cluster lab is up/)
     const first = await recordPids(fixture)
@@ -115,7 +121,7 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
     // The hint up printed, run as printed by a shell whose PATH has no `hybrid`.
     const hint = /^ {2}(.+ down) +\(stops it/m.exec(up.stdout)?.[1]
     assert.ok(hint, up.stdout)
-    const down = await run('sh', ['-c', hint], {env: {...fixture.env, PATH: '/usr/bin:/bin'}})
+    const down = await run('sh', ['-c', hint], {env: {...fixture.env, PATH: noHybridPath}})
     assert.equal(down.code, 0, down.stderr)
     assert.match(down.stdout, /cluster lab is down/)
     assert.doesNotMatch(down.stderr, / skipped\n/, 'a phase down skips says why')
