@@ -64,6 +64,8 @@ export const ERROR_CODES = [
   // the API and kubeconfigs
   'KUBECONFIG_INVALID',
   'KUBECONFIG_UNREADABLE',
+  'KUBE_APPLY_FAILED',
+  'KUBE_DELETE_FAILED',
   'TIMEOUT',
   // a run as a whole
   'INTERRUPTED',

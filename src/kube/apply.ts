@@ -1,0 +1,191 @@
+import {createHash} from 'node:crypto'
+
+import {ApiException, KubernetesObjectApi, type KubeConfig, type KubernetesObject} from '@kubernetes/client-node'
+
+import {HybridError, messageOf} from '../errors.js'
+
+/**
+ * Manifests applied through the API, the way `kubectl apply` leaves a cluster: read each object, create it
+ * when missing, replace it when it differs, leave it alone when it is already right. The one helper for
+ * every caller that puts objects into the cluster (the workers' CNI, and whatever comes next) and takes
+ * them out again (`down`).
+ */
+
+export type ApplyOutcome = 'created' | 'updated' | 'unchanged'
+export type DeleteOutcome = 'deleted' | 'absent'
+
+export interface Applied<O extends string> {
+  /** "DaemonSet kube-system/kube-flannel-ds", "ClusterRole flannel": how summaries and errors name it. */
+  readonly object: string
+  readonly outcome: O
+}
+
+/**
+ * The annotation holding a digest of what hybrid last applied. The API server adds defaults to what it
+ * stores, so "already right" is: the digest matches (nothing was removed from the manifest since) and
+ * every field of the manifest has its value in the live object (nobody changed it since).
+ */
+export const APPLIED_ANNOTATION = 'hybrid.dev/applied-digest'
+
+export interface ApplyOptions {
+  /** Recorded by the API server as the writer of the fields. */
+  readonly fieldManager?: string
+}
+
+/** Apply `objects` in order (a namespace or a ConfigMap before what uses it); the first failure stops. */
+export async function applyObjects(
+  kc: KubeConfig,
+  objects: readonly KubernetesObject[],
+  options: ApplyOptions = {},
+): Promise<Array<Applied<ApplyOutcome>>> {
+  const api = KubernetesObjectApi.makeApiClient(kc)
+  const fieldManager = options.fieldManager ?? 'hybrid'
+  const results: Array<Applied<ApplyOutcome>> = []
+  for (const object of objects) {
+    const name = objectName(object)
+    try {
+      results.push({object: name, outcome: await applyOne(api, object, fieldManager)})
+    } catch (error) {
+      throw new HybridError('KUBE_APPLY_FAILED', `cannot apply ${name}: ${apiMessage(error)}`, {cause: error})
+    }
+  }
+  return results
+}
+
+/** Delete `objects` in reverse order (users before what they use); one already gone counts as 'absent'. */
+export async function deleteObjects(
+  kc: KubeConfig,
+  objects: readonly KubernetesObject[],
+): Promise<Array<Applied<DeleteOutcome>>> {
+  const api = KubernetesObjectApi.makeApiClient(kc)
+  const results: Array<Applied<DeleteOutcome>> = []
+  for (const object of [...objects].reverse()) {
+    const name = objectName(object)
+    try {
+      // Background: the DaemonSet's pods go after it, as `kubectl delete` does.
+      await api.delete(header(object), undefined, undefined, undefined, undefined, 'Background')
+      results.push({object: name, outcome: 'deleted'})
+    } catch (error) {
+      if (statusOf(error) === 404) results.push({object: name, outcome: 'absent'})
+      else throw new HybridError('KUBE_DELETE_FAILED', `cannot delete ${name}: ${apiMessage(error)}`, {cause: error})
+    }
+  }
+  return results.reverse()
+}
+
+async function applyOne(
+  api: KubernetesObjectApi,
+  desired: KubernetesObject,
+  fieldManager: string,
+): Promise<ApplyOutcome> {
+  const digest = digestOf(desired)
+  let live: KubernetesObject
+  try {
+    live = plain(await api.read(header(desired)))
+  } catch (error) {
+    if (statusOf(error) !== 404) throw error
+    await api.create(withAnnotations(desired, {}, digest), undefined, undefined, fieldManager)
+    return 'created'
+  }
+  if (live.metadata?.annotations?.[APPLIED_ANNOTATION] === digest && contains(live, desired)) return 'unchanged'
+  const next = withAnnotations(desired, live.metadata ?? {}, digest)
+  // The live resourceVersion makes the replace conditional: a writer in between is a conflict, not a loss.
+  next.metadata = {...next.metadata, resourceVersion: live.metadata?.resourceVersion}
+  await api.replace(next, undefined, undefined, fieldManager)
+  return 'updated'
+}
+
+/**
+ * The manifest with the digest annotation; labels and annotations others put on the live object (the
+ * DaemonSet controller's, a user's) are kept beside hybrid's own.
+ */
+function withAnnotations(
+  desired: KubernetesObject,
+  live: NonNullable<KubernetesObject['metadata']>,
+  digest: string,
+): KubernetesObject {
+  const metadata = desired.metadata ?? {}
+  return {
+    ...desired,
+    metadata: {
+      ...metadata,
+      labels: {...live.labels, ...metadata.labels},
+      annotations: {...live.annotations, ...metadata.annotations, [APPLIED_ANNOTATION]: digest},
+    },
+  }
+}
+
+/** sha256 of the manifest in a canonical form (keys sorted), so key order never counts as a change. */
+export function digestOf(object: KubernetesObject): string {
+  return createHash('sha256').update(canonical(object)).digest('hex').slice(0, 32)
+}
+
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined)
+    return `{${entries
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`)
+      .join(',')}}`
+  }
+  return JSON.stringify(value)
+}
+
+/**
+ * Does `live` hold every field of `wanted` with the same value? Lists must have the same length (an
+ * element removed is a change); fields only `live` has are the server's defaults and do not count.
+ */
+export function contains(live: unknown, wanted: unknown): boolean {
+  if (Array.isArray(wanted)) {
+    return Array.isArray(live) && live.length === wanted.length && wanted.every((w, i) => contains(live[i], w))
+  }
+  if (wanted !== null && typeof wanted === 'object') {
+    if (live === null || typeof live !== 'object' || Array.isArray(live)) return false
+    const have = live as Record<string, unknown>
+    return Object.entries(wanted as Record<string, unknown>).every(([k, w]) => w === undefined || contains(have[k], w))
+  }
+  return live === wanted
+}
+
+/** "Kind namespace/name" or "Kind name". */
+export function objectName(object: KubernetesObject): string {
+  const {name = '?', namespace} = object.metadata ?? {}
+  return `${object.kind ?? '?'} ${namespace ? `${namespace}/` : ''}${name}`
+}
+
+function header(object: KubernetesObject) {
+  const {name = '', namespace} = object.metadata ?? {}
+  return {apiVersion: object.apiVersion, kind: object.kind, metadata: {name, ...(namespace ? {namespace} : {})}}
+}
+
+/** The client returns typed class instances (dates as Date): compare them as the JSON the API sent. */
+function plain(object: KubernetesObject): KubernetesObject {
+  return JSON.parse(JSON.stringify(object)) as KubernetesObject
+}
+
+function statusOf(error: unknown): number | undefined {
+  return error instanceof ApiException ? error.code : undefined
+}
+
+/** The API's own sentence (a Status object's message), else the transport's. */
+function apiMessage(error: unknown): string {
+  if (error instanceof ApiException) {
+    const body: unknown = typeof error.body === 'string' ? parseJson(error.body) : error.body
+    const message = (body as {message?: unknown} | undefined)?.message
+    return typeof message === 'string' && message !== '' ? message : `the API answered ${String(error.code)}`
+  }
+  const text = messageOf(error)
+  // The client's own wording for a kind the API does not serve.
+  const unknownKind = /^Unrecognized API version and kind: (.*)$/.exec(text)
+  if (unknownKind) return `the API serves no ${unknownKind[1]}`
+  return text.split('\n')[0]
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
