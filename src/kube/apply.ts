@@ -11,6 +11,24 @@ import {HybridError, messageOf} from '../errors.js'
  * them out again (`down`).
  */
 
+/** The client's object API, with its discovery lookup (protected there) telling whether a kind is served. */
+class ObjectApi extends KubernetesObjectApi {
+  static forConfig(kc: KubeConfig): ObjectApi {
+    const api = kc.makeApiClient(ObjectApi)
+    api.setDefaultNamespace(kc)
+    return api
+  }
+
+  async serves(object: KubernetesObject): Promise<boolean> {
+    try {
+      return (await this.resource(object.apiVersion ?? '', object.kind ?? '')) !== undefined
+    } catch (error) {
+      if (statusOf(error) === 404) return false // the whole group/version is unknown
+      throw error
+    }
+  }
+}
+
 export type ApplyOutcome = 'created' | 'updated' | 'unchanged'
 export type DeleteOutcome = 'deleted' | 'absent'
 
@@ -38,7 +56,7 @@ export async function applyObjects(
   objects: readonly KubernetesObject[],
   options: ApplyOptions = {},
 ): Promise<Array<Applied<ApplyOutcome>>> {
-  const api = KubernetesObjectApi.makeApiClient(kc)
+  const api = ObjectApi.forConfig(kc)
   const fieldManager = options.fieldManager ?? 'hybrid'
   const results: Array<Applied<ApplyOutcome>> = []
   for (const object of objects) {
@@ -57,11 +75,15 @@ export async function deleteObjects(
   kc: KubeConfig,
   objects: readonly KubernetesObject[],
 ): Promise<Array<Applied<DeleteOutcome>>> {
-  const api = KubernetesObjectApi.makeApiClient(kc)
+  const api = ObjectApi.forConfig(kc)
   const results: Array<Applied<DeleteOutcome>> = []
   for (const object of [...objects].reverse()) {
     const name = objectName(object)
     try {
+      if (!(await api.serves(object))) {
+        results.push({object: name, outcome: 'absent'}) // no such kind here, so no such object either
+        continue
+      }
       // Background: the DaemonSet's pods go after it, as `kubectl delete` does.
       await api.delete(header(object), undefined, undefined, undefined, undefined, 'Background')
       results.push({object: name, outcome: 'deleted'})
@@ -73,11 +95,10 @@ export async function deleteObjects(
   return results.reverse()
 }
 
-async function applyOne(
-  api: KubernetesObjectApi,
-  desired: KubernetesObject,
-  fieldManager: string,
-): Promise<ApplyOutcome> {
+async function applyOne(api: ObjectApi, desired: KubernetesObject, fieldManager: string): Promise<ApplyOutcome> {
+  // Asked first, so a kind the API does not serve is not mistaken for an object that is missing.
+  if (!(await api.serves(desired)))
+    throw new Error(`no matches for kind "${desired.kind}" in version "${desired.apiVersion}"`)
   const digest = digestOf(desired)
   let live: KubernetesObject
   try {
@@ -175,11 +196,7 @@ function apiMessage(error: unknown): string {
     const message = (body as {message?: unknown} | undefined)?.message
     return typeof message === 'string' && message !== '' ? message : `the API answered ${String(error.code)}`
   }
-  const text = messageOf(error)
-  // The client's own wording for a kind the API does not serve.
-  const unknownKind = /^Unrecognized API version and kind: (.*)$/.exec(text)
-  if (unknownKind) return `the API serves no ${unknownKind[1]}`
-  return text.split('\n')[0]
+  return messageOf(error).split('\n')[0]
 }
 
 function parseJson(text: string): unknown {
