@@ -8,7 +8,7 @@ import {promisify} from 'node:util'
 import {AppsV1Api, CoreV1Api, type KubernetesObject, type V1Node} from '@kubernetes/client-node'
 
 import {HybridError} from '../../src/errors.js'
-import {applyObjects, deleteObjects} from '../../src/kube/apply.js'
+import {applyObjects, contains, deleteObjects, digestOf} from '../../src/kube/apply.js'
 import {flannelManifests} from '../../src/kube/flannel.js'
 import {requireTool} from '../helpers/requires.js'
 import {startStandinServer, type StandinServer} from '../helpers/standin-server.js'
@@ -98,6 +98,23 @@ describe('applying manifests through the API (k3s stand-in server)', function ()
     )
   })
 
+  it('removes what the manifest no longer has, and keeps what others added to labels and annotations', async () => {
+    const {kc} = server!
+    const core = kc.makeApiClient(CoreV1Api)
+    const cm = (data: Record<string, string>): KubernetesObject =>
+      ({apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'c', namespace: 'default'}, data}) as KubernetesObject
+    assert.deepEqual(outcomes(await applyObjects(kc, [cm({a: '1', b: '2'})])), ['ConfigMap default/c: created'])
+    await core.patchNamespacedConfigMap(
+      {name: 'c', namespace: 'default', body: [{op: 'add', path: '/metadata/labels', value: {owner: 'someone'}}]},
+      undefined,
+    )
+    assert.deepEqual(outcomes(await applyObjects(kc, [cm({a: '1'})])), ['ConfigMap default/c: updated'])
+    const live = await core.readNamespacedConfigMap({name: 'c', namespace: 'default'})
+    assert.deepEqual(live.data, {a: '1'}, 'b was removed from the manifest, so it is gone')
+    assert.equal(live.metadata?.labels?.owner, 'someone')
+    assert.deepEqual(outcomes(await applyObjects(kc, [cm({a: '1'})])), ['ConfigMap default/c: unchanged'])
+  })
+
   it('kubectl shows the DaemonSet with its affinity, scheduled for the workers and not the sandbox Node', async function () {
     requireTool(this, 'kubectl', 'kubernetes-client')
     const {kc} = server!
@@ -140,5 +157,23 @@ describe('applying manifests through the API (k3s stand-in server)', function ()
       applyObjects(kc, [unknown]),
       /^HybridError: cannot apply Widget w: no matches for kind "Widget" in version "example\.com\/v1"$/,
     )
+  })
+})
+
+describe('comparing a manifest with the live object', () => {
+  it('ignores what the server added, but not a changed value or a list of another length', () => {
+    const wanted = {spec: {containers: [{name: 'c', image: 'i:1'}]}}
+    assert.ok(contains({spec: {dnsPolicy: 'ClusterFirst', containers: [{name: 'c', image: 'i:1', x: 1}]}}, wanted))
+    assert.ok(!contains({spec: {containers: [{name: 'c', image: 'i:2'}]}}, wanted))
+    assert.ok(!contains({spec: {containers: [{name: 'c', image: 'i:1'}, {name: 'd'}]}}, wanted))
+    assert.ok(!contains({spec: {}}, wanted))
+  })
+
+  it('digests a manifest whatever the order of its keys', () => {
+    assert.equal(
+      digestOf({kind: 'A', metadata: {name: 'a', labels: {x: '1'}}}),
+      digestOf({metadata: {labels: {x: '1'}, name: 'a'}, kind: 'A'}),
+    )
+    assert.notEqual(digestOf({kind: 'A', metadata: {name: 'a'}}), digestOf({kind: 'A', metadata: {name: 'b'}}))
   })
 })
