@@ -56,15 +56,35 @@ export async function applyObjects(
   objects: readonly KubernetesObject[],
   options: ApplyOptions = {},
 ): Promise<Array<Applied<ApplyOutcome>>> {
-  const api = ObjectApi.forConfig(kc)
   const fieldManager = options.fieldManager ?? 'hybrid'
+  return eachObject(kc, objects, 'apply', (api, object) => applyOne(api, object, fieldManager))
+}
+
+/**
+ * What `applyObjects` would do, changing nothing: the read a phase makes outside `ctx.wet` to say
+ * "already" or to list, in a dry run, what it would create and update.
+ */
+export async function compareObjects(
+  kc: KubeConfig,
+  objects: readonly KubernetesObject[],
+): Promise<Array<Applied<ApplyOutcome>>> {
+  return eachObject(kc, objects, 'read', async (api, object) => (await judge(api, object)).outcome)
+}
+
+async function eachObject(
+  kc: KubeConfig,
+  objects: readonly KubernetesObject[],
+  verb: string,
+  fn: (api: ObjectApi, object: KubernetesObject) => Promise<ApplyOutcome>,
+): Promise<Array<Applied<ApplyOutcome>>> {
+  const api = ObjectApi.forConfig(kc)
   const results: Array<Applied<ApplyOutcome>> = []
   for (const object of objects) {
     const name = objectName(object)
     try {
-      results.push({object: name, outcome: await applyOne(api, object, fieldManager)})
+      results.push({object: name, outcome: await fn(api, object)})
     } catch (error) {
-      throw new HybridError('KUBE_APPLY_FAILED', `cannot apply ${name}: ${apiMessage(error)}`, {cause: error})
+      throw new HybridError('KUBE_APPLY_FAILED', `cannot ${verb} ${name}: ${apiMessage(error)}`, {cause: error})
     }
   }
   return results
@@ -95,25 +115,37 @@ export async function deleteObjects(
   return results.reverse()
 }
 
-async function applyOne(api: ObjectApi, desired: KubernetesObject, fieldManager: string): Promise<ApplyOutcome> {
+/** Where the object stands: missing ('created' is what applying does), different, or already right. */
+async function judge(
+  api: ObjectApi,
+  desired: KubernetesObject,
+): Promise<{outcome: ApplyOutcome; live?: KubernetesObject}> {
   // Asked first, so a kind the API does not serve is not mistaken for an object that is missing.
   if (!(await api.serves(desired)))
     throw new Error(`no matches for kind "${desired.kind}" in version "${desired.apiVersion}"`)
-  const digest = digestOf(desired)
   let live: KubernetesObject
   try {
     live = plain(await api.read(header(desired)))
   } catch (error) {
-    if (statusOf(error) !== 404) throw error
-    await api.create(withAnnotations(desired, {}, digest), undefined, undefined, fieldManager)
-    return 'created'
+    if (statusOf(error) === 404) return {outcome: 'created'}
+    throw error
   }
-  if (live.metadata?.annotations?.[APPLIED_ANNOTATION] === digest && contains(live, desired)) return 'unchanged'
-  const next = withAnnotations(desired, live.metadata ?? {}, digest)
-  // The live resourceVersion makes the replace conditional: a writer in between is a conflict, not a loss.
-  next.metadata = {...next.metadata, resourceVersion: live.metadata?.resourceVersion}
-  await api.replace(next, undefined, undefined, fieldManager)
-  return 'updated'
+  const same = live.metadata?.annotations?.[APPLIED_ANNOTATION] === digestOf(desired) && contains(live, desired)
+  return {outcome: same ? 'unchanged' : 'updated', live}
+}
+
+async function applyOne(api: ObjectApi, desired: KubernetesObject, fieldManager: string): Promise<ApplyOutcome> {
+  const {outcome, live} = await judge(api, desired)
+  const digest = digestOf(desired)
+  if (outcome === 'created') {
+    await api.create(withAnnotations(desired, {}, digest), undefined, undefined, fieldManager)
+  } else if (outcome === 'updated') {
+    const next = withAnnotations(desired, live?.metadata ?? {}, digest)
+    // The live resourceVersion makes the replace conditional: a writer in between is a conflict, not a loss.
+    next.metadata = {...next.metadata, resourceVersion: live?.metadata?.resourceVersion}
+    await api.replace(next, undefined, undefined, fieldManager)
+  }
+  return outcome
 }
 
 /**

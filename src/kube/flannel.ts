@@ -140,6 +140,8 @@ function daemonSet(namespace: string, options: FlannelOptions): V1DaemonSet {
           tolerations: [{operator: 'Exists', effect: 'NoSchedule'}],
           initContainers: [
             {
+              // k3s keeps links into its versioned data dir here; their targets lie outside this container,
+              // so `cp -f` replaces the `flannel` link with upstream's plugin and never writes through it.
               name: 'install-cni-plugin',
               image: FLANNEL_CNI_PLUGIN_IMAGE,
               command: ['cp'],

@@ -8,7 +8,7 @@ import {promisify} from 'node:util'
 import {AppsV1Api, CoreV1Api, type KubernetesObject, type V1Node} from '@kubernetes/client-node'
 
 import {HybridError} from '../../src/errors.js'
-import {applyObjects, contains, deleteObjects, digestOf} from '../../src/kube/apply.js'
+import {applyObjects, compareObjects, contains, deleteObjects, digestOf} from '../../src/kube/apply.js'
 import {flannelManifests} from '../../src/kube/flannel.js'
 import {requireTool} from '../helpers/requires.js'
 import {startStandinServer, type StandinServer} from '../helpers/standin-server.js'
@@ -67,7 +67,18 @@ describe('applying manifests through the API (k3s stand-in server)', function ()
     const after = await apps.readNamespacedDaemonSet({name: 'kube-flannel-ds', namespace: 'kube-system'})
     assert.equal(after.metadata?.resourceVersion, before.metadata?.resourceVersion, 'nothing was written')
 
-    assert.deepEqual(outcomes(await applyObjects(kc, flannelManifests({clusterCidr: '10.100.0.0/16'}))), [
+    const wider = flannelManifests({clusterCidr: '10.100.0.0/16'})
+    const rvBefore = (await core.readNamespacedConfigMap({name: 'kube-flannel-cfg', namespace: 'kube-system'})).metadata
+      ?.resourceVersion
+    assert.deepEqual(
+      outcomes(await compareObjects(kc, wider)).filter((o) => !o.endsWith('unchanged')),
+      ['ConfigMap kube-system/kube-flannel-cfg: updated'],
+      'compared first (a dry run): what applying would change',
+    )
+    const rvAfter = (await core.readNamespacedConfigMap({name: 'kube-flannel-cfg', namespace: 'kube-system'})).metadata
+      ?.resourceVersion
+    assert.equal(rvAfter, rvBefore, 'comparing wrote nothing')
+    assert.deepEqual(outcomes(await applyObjects(kc, wider)), [
       ...all('unchanged').slice(0, 3),
       'ConfigMap kube-system/kube-flannel-cfg: updated',
       'DaemonSet kube-system/kube-flannel-ds: unchanged',
