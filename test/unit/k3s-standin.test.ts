@@ -10,12 +10,14 @@ import {fileURLToPath} from 'node:url'
 import {promisify} from 'node:util'
 
 import {
+  AppsV1Api,
   CoreV1Api,
   Health,
   KubeConfig,
   PatchStrategy,
   Watch,
   setHeaderOptions,
+  type V1DaemonSet,
   type V1Node,
 } from '@kubernetes/client-node'
 
@@ -411,6 +413,59 @@ describe('k3s stand-in', function () {
       assert.match(drained.stdout, /pod\/p1 evicted/)
       assert.deepEqual((await s.api.listPodForAllNamespaces()).items, [])
       assert.match((await kubectl('delete', 'node', 'w1')).stdout, /node "w1" deleted/)
+    })
+    it('keeps a DaemonSet as the apiserver and its controller would: defaults, generation, desired count from Nodes', async () => {
+      const s = await startServer(['--disable-agent'])
+      const apps = s.kc.makeApiClient(AppsV1Api)
+      await s.api.createNode({body: node('a1', {zone: 'a'})})
+      await s.api.createNode({
+        body: {...node('a2', {zone: 'a'}), spec: {taints: [{key: 'dedicated', value: 'db', effect: 'NoExecute'}]}},
+      })
+      await s.api.createNode({body: node('b1', {zone: 'b'})})
+      const nodeAffinity = {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{matchExpressions: [{key: 'zone', operator: 'In', values: ['a']}]}],
+        },
+      }
+      const body: V1DaemonSet = {
+        metadata: {name: 'd', namespace: 'kube-system'},
+        spec: {
+          selector: {matchLabels: {app: 'd'}},
+          template: {
+            metadata: {labels: {app: 'd'}},
+            spec: {affinity: {nodeAffinity}, containers: [{name: 'c', image: 'example.com/d:v1'}]},
+          },
+        },
+      }
+      const read = () => apps.readNamespacedDaemonSet({name: 'd', namespace: 'kube-system'})
+      await apps.createNamespacedDaemonSet({namespace: 'kube-system', body})
+      let ds = await read()
+      assert.equal(ds.status?.desiredNumberScheduled, 1, "a1 only: b1 is in another zone, a2's taint is not tolerated")
+      assert.equal(ds.status?.numberReady, 0, 'no pods run, and the status does not pretend they do')
+      assert.equal(ds.spec?.template.spec?.dnsPolicy, 'ClusterFirst')
+      assert.equal(ds.spec?.template.spec?.containers[0].imagePullPolicy, 'IfNotPresent')
+      assert.equal(ds.spec?.updateStrategy?.type, 'RollingUpdate')
+      assert.equal(ds.metadata?.generation, 1)
+
+      await apps.replaceNamespacedDaemonSet({
+        name: 'd',
+        namespace: 'kube-system',
+        body: {...body, metadata: ds.metadata},
+      })
+      assert.equal((await read()).metadata?.generation, 1, 'the same spec again (defaults aside) is no new generation')
+      const tolerant = structuredClone(body)
+      tolerant.spec!.template.spec!.tolerations = [{key: 'dedicated', operator: 'Exists'}]
+      await apps.replaceNamespacedDaemonSet({
+        name: 'd',
+        namespace: 'kube-system',
+        body: {...tolerant, metadata: (await read()).metadata},
+      })
+      ds = await read()
+      assert.equal(ds.metadata?.generation, 2)
+      assert.equal(ds.status?.desiredNumberScheduled, 2, 'a2 now tolerated')
+      assert.equal(ds.status?.observedGeneration, 2)
+      await s.api.deleteNode({name: 'a1'})
+      assert.equal((await read()).status?.desiredNumberScheduled, 1, 'a deleted Node no longer counts')
     })
   })
 
