@@ -6,11 +6,11 @@ import type {Client, ClientChannel} from 'ssh2'
 import {messageOf} from '../errors.js'
 import type {WorkerSpec} from '../inventory/model.js'
 import {SshConnections} from '../remote/connections.js'
-import {parseProcNetTcp, portFree} from '../remote/facts.js'
 import type {Keepalive} from '../remote/ssh-connect.js'
 import {whenAborted} from '../util/abort.js'
 import {within} from '../util/processes.js'
 import {type Backoff, backoffDelay, DEFAULT_BACKOFF} from './backoff.js'
+import {openRemoteForward} from './remote-forward.js'
 
 /**
  * The API tunnel of one worker (docs/architecture.md, "Tunnels"): an SSH connection of its own and a
@@ -121,7 +121,7 @@ export class ApiTunnel {
     this.update({state: 'down', lastError: undefined})
   }
 
-  /** Connect, ask sshd for the forward, and check that it listens on the address asked for. */
+  /** Connect and open the forward (checked to listen on the address asked for). */
   private async open(): Promise<Session> {
     const {worker, bindAddress, bindPort} = this.target
     const connections = new SshConnections(this.options.env)
@@ -142,22 +142,7 @@ export class ApiTunnel {
         if (info.destIP !== bindAddress || info.destPort !== bindPort) return reject()
         this.carry(accept())
       })
-      await new Promise<void>((resolve, reject) =>
-        client.forwardIn(bindAddress, bindPort, (error) =>
-          error
-            ? reject(
-                new Error(
-                  `${worker.name}: sshd would not listen on ${bindAddress}:${bindPort} for the API tunnel: the address is not on the worker, the port is taken there, or sshd forbids remote forwards (AllowTcpForwarding); network.manageSshd: true lets hybrid allow them`,
-                ),
-              )
-            : resolve(),
-        ),
-      )
-      const listeners = parseProcNetTcp(await execText(client, 'cat /proc/net/tcp /proc/net/tcp6'))
-      if (portFree(listeners, bindPort, bindAddress))
-        throw new Error(
-          `${worker.name}: sshd bound the API tunnel to its loopback, not to ${bindAddress}:${bindPort}, as its GatewayPorts is not clientspecified; set "GatewayPorts clientspecified" in its sshd_config and reload sshd, or set network.manageSshd: true`,
-        )
+      await openRemoteForward(client, worker.name, bindAddress, bindPort)
       return session
     } catch (error) {
       await this.close(session)
@@ -210,19 +195,6 @@ export class ApiTunnel {
     this.current = {...this.current, ...change, since}
     if (notify) this.options.onChange?.(this.current)
   }
-}
-
-/** Run `command` on the connection and return its output. */
-function execText(client: Client, command: string): Promise<string> {
-  return new Promise((resolve, reject) =>
-    client.exec(command, (error, stream) => {
-      if (error) return reject(error)
-      const out: Buffer[] = []
-      stream.on('data', (chunk: Buffer) => out.push(chunk))
-      stream.stderr.resume()
-      stream.on('close', () => resolve(Buffer.concat(out).toString()))
-    }),
-  )
 }
 
 function now(): string {

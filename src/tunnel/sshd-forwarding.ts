@@ -17,6 +17,10 @@ const DROP_IN_TEXT = `# Written by hybrid: its API tunnel listens on the cluster
 # hybrid removes this file when it takes the worker out of the cluster.
 GatewayPorts clientspecified
 AllowTcpForwarding yes
+# A session whose client vanished (the sandbox stopped without closing it) lets go of the tunnel's port
+# within a minute, instead of after TCP's two hours, so the next tunnel can listen there.
+ClientAliveInterval 15
+ClientAliveCountMax 3
 `
 
 export interface SshdForwardingRecord {

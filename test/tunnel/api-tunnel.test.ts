@@ -36,12 +36,13 @@ describe('the API tunnel (lab)', function () {
   before(async function () {
     requireLab(this)
     dir = await mkdtemp(join(tmpdir(), 'hybrid-tunnel-'))
-    lab = await createLab({hosts: [{name: 'w1'}, {name: 'w2'}, {name: 'closed'}, {name: 'stranger'}]})
+    const names = ['w1', 'w2', 'closed', 'stranger', 'bare']
+    lab = await createLab({hosts: names.map((name) => ({name}))})
     const connections = new SshConnections()
     try {
-      for (const name of ['w1', 'w2', 'closed', 'stranger']) {
+      for (const name of names) {
         const ssh = await connections.host(labWorker(lab, lab.host(name)))
-        await ensureAdvertisedAddress(ssh, ADDRESS)
+        if (name !== 'bare') await ensureAdvertisedAddress(ssh, ADDRESS)
         if (name !== 'closed') await allowRemoteForward(ssh)
       }
     } finally {
@@ -157,6 +158,49 @@ describe('the API tunnel (lab)', function () {
     assert.notEqual(tunnel.health().state, 'up')
     await tunnel.stop()
     assert.deepEqual(await listeners(closed), [])
+  })
+
+  it('a forward sshd refuses: the sentence says why (the address missing, the port taken)', async () => {
+    const bare = start(target(lab.host('bare')))
+    await until('bare reports', () => bare.health().lastError !== undefined)
+    assert.match(
+      bare.health().lastError!,
+      /^bare: sshd cannot listen on 100\.64\.255\.1:6443 for the API tunnel, as 100\.64\.255\.1 is not on the worker; /,
+    )
+    const w1 = lab.host('w1')
+    const first = start(target(w1))
+    await until('the first tunnel is up', () => first.health().state === 'up')
+    const second = start(target(w1))
+    await until('the second reports', () => second.health().lastError !== undefined)
+    assert.match(
+      second.health().lastError!,
+      /^w1: 100\.64\.255\.1:6443 is already in use on the worker, so the API tunnel cannot listen there; .*controlPlane\.apiPort$/,
+    )
+    assert.equal(first.health().state, 'up')
+    assert.equal(await fetchInside(w1), digest)
+  })
+
+  it('the network to the worker gone: keepalives notice, and the tunnel is back once the link is', async () => {
+    const w2 = lab.host('w2')
+    const tunnel = new ApiTunnel(target(w2), {
+      keepalive: {intervalMs: 500, countMax: 2},
+      backoff: {initialMs: 200, maxMs: 1000, resetAfterMs: 60_000},
+    })
+    tunnels.push(tunnel)
+    await until('the tunnel is up', () => tunnel.health().state === 'up')
+    assert.equal((await w2.exec(['ip', 'link', 'set', 'eth0', 'down'])).code, 0)
+    try {
+      await until('the loss is noticed', () => tunnel.health().state !== 'up', 5000)
+      assert.match(
+        tunnel.health().lastError ?? '',
+        /^w2: the API tunnel's SSH connection was lost \(.*\); reconnecting$/,
+      )
+    } finally {
+      await w2.exec(['ip', 'link', 'set', 'eth0', 'up'])
+    }
+    // The old session lets go of the port once this machine's close reaches it; then the tunnel is back.
+    await until('the tunnel is up again', () => tunnel.health().state === 'up', 60_000)
+    assert.equal(await fetchInside(w2), digest)
   })
 
   it('a host key not in known_hosts under strict: down with the fingerprint sentence, never logged in', async () => {

@@ -81,7 +81,9 @@ describe("sshd's drop-in for the API tunnel (lab)", function () {
     assert.deepEqual(record, {dropIn: SSHD_DROP_IN, written: true, changed: true})
     const file = host.pathOnMachine(SSHD_DROP_IN)
     assert.equal((await stat(file)).mode & 0o777, 0o644)
-    assert.match(await readFile(file, 'utf8'), /^GatewayPorts clientspecified\nAllowTcpForwarding yes\n$/m)
+    const text = await readFile(file, 'utf8')
+    assert.match(text, /^GatewayPorts clientspecified\nAllowTcpForwarding yes$/m)
+    assert.match(text, /^ClientAliveInterval 15\nClientAliveCountMax 3$/m)
     assert.deepEqual(await settings(ssh), ['clientspecified', 'yes'])
     // The connection that made the change lived through sshd's reload.
     assert.equal((await ssh.check(['echo', 'still here'])).stdout, 'still here\n')
