@@ -133,6 +133,27 @@ describe('the API tunnel (lab)', function () {
     )
   })
 
+  it('sshd stopped on the worker: down while it is, back by itself once sshd listens again', async () => {
+    const w1 = lab.host('w1')
+    const tunnel = new ApiTunnel(target(w1), {backoff: {initialMs: 200, maxMs: 1000, resetAfterMs: 60_000}})
+    tunnels.push(tunnel)
+    await until('the tunnel is up', () => tunnel.health().state === 'up')
+    await w1.stopSshd()
+    try {
+      await until('a refused reconnect', () => /refused the connection/.test(tunnel.health().lastError ?? ''), 5000)
+      assert.match(
+        tunnel.health().lastError!,
+        /^w1: [\d.]+:22 refused the connection \(is sshd running there, on port 22\?\)$/,
+      )
+      assert.notEqual(tunnel.health().state, 'up')
+    } finally {
+      await w1.startSshd()
+    }
+    await until('the tunnel is up again', () => tunnel.health().state === 'up', 10_000)
+    assert.ok(tunnel.health().reconnects >= 2, `${tunnel.health().reconnects} reconnects`)
+    assert.equal(await fetchInside(w1), digest)
+  })
+
   it('stop() closes the forward: nothing listens on the worker, and the state is down', async () => {
     const w1 = lab.host('w1')
     const tunnel = start(target(w1))
@@ -242,8 +263,53 @@ describe('the API tunnel (lab)', function () {
     assert.deepEqual(await listeners(w1), [], 'w1’s tunnel is gone')
     assert.equal(await fetchInside(w2), digest, 'w2’s tunnel was left alone')
 
+    // A changed target (another API port) replaces the worker's tunnel.
+    await keeper.sync([{...target(w2), bindPort: PORT + 1}])
+    await until('w2 up on the new port', () => keeper.health()[0]?.state === 'up')
+    assert.deepEqual(await listeners(w2), [], 'nothing left on the old port')
+    const moved = await w2.exec(['ss', '-Htln', `sport = :${PORT + 1}`])
+    assert.match(moved.stdout, new RegExp(` ${ADDRESS.replaceAll('.', '\\.')}:${PORT + 1} `))
+
     await keeper.stopAll()
     assert.deepEqual(keeper.health(), [])
     assert.deepEqual(await listeners(w2), [])
+  })
+
+  describe('through a bastion', () => {
+    let behind: Lab
+
+    before(async function () {
+      requireLab(this)
+      behind = await createLab({hosts: [{name: 'inner'}], bastion: true})
+      const connections = new SshConnections()
+      try {
+        const ssh = await connections.host(innerWorker())
+        await ensureAdvertisedAddress(ssh, ADDRESS)
+        await allowRemoteForward(ssh)
+      } finally {
+        await connections.closeAll()
+      }
+    })
+    after(async () => {
+      await behind?.destroy()
+    })
+
+    const innerWorker = () =>
+      labWorker(behind, behind.host('inner'), {
+        bastion: {address: behind.bastion!.address, port: 22, user: 'root', identityFile: behind.identityFile},
+      })
+
+    it('a worker this machine has no route to gets its tunnel through the bastion, and lets it go on stop()', async () => {
+      const inner = behind.host('inner')
+      const tunnel = start({worker: innerWorker(), bindAddress: ADDRESS, bindPort: PORT, targetPort})
+      await until('the tunnel is up', () => tunnel.health().state === 'up')
+      assert.equal(await fetchInside(inner), digest)
+      const bastionSessions = async () =>
+        (await behind.bastion!.exec(['ss', '-Htn', 'state', 'established', 'sport = :22'])).stdout.trim()
+      assert.notEqual(await bastionSessions(), '', 'the tunnel runs over a connection to the bastion')
+      await tunnel.stop()
+      assert.deepEqual(await listeners(inner), [])
+      await until('the bastion connection is closed too', async () => (await bastionSessions()) === '', 5000)
+    })
   })
 })
