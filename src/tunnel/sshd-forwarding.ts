@@ -8,7 +8,9 @@ import type {Host} from '../remote/host.js'
  * worker's loopback instead, where agents do not look; `clientspecified` binds the address the client
  * asks for, and only that one (unlike `yes`, which would bind every address). The change is one drop-in
  * file: Debian's sshd_config includes sshd_config.d/*.conf at its top and the first value read wins, so
- * the drop-in overrides the main file. A reload keeps every open session.
+ * the drop-in overrides the main file. It also lets sshd notice a client that vanished (ClientAlive), so
+ * a tunnel whose sandbox stopped without closing it frees the port within a minute. A reload keeps every
+ * open session.
  */
 
 export const SSHD_DROP_IN = '/etc/ssh/sshd_config.d/hybrid-tunnel.conf'
