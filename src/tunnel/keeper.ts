@@ -10,7 +10,7 @@ import {ApiTunnel, type TunnelHealth, type TunnelOptions, type TunnelTarget} fro
 export class TunnelKeeper {
   private readonly tunnels = new Map<string, ApiTunnel>()
 
-  /** `options.onChange` hears every tunnel's changes. */
+  /** `options.onChange` hears the changes of every tunnel held (not of one after it was let go). */
   constructor(private readonly options: TunnelOptions = {}) {}
 
   /** Hold a tunnel for exactly these targets (one per worker name); resolves once removed ones are closed. */
@@ -19,8 +19,16 @@ export class TunnelKeeper {
     const leaving = [...this.tunnels].filter(([name, tunnel]) => !isDeepStrictEqual(wanted.get(name), tunnel.target))
     for (const [name] of leaving) this.tunnels.delete(name)
     await Promise.all(leaving.map(([, tunnel]) => tunnel.stop()))
-    for (const [name, target] of wanted)
-      if (!this.tunnels.has(name)) this.tunnels.set(name, new ApiTunnel(target, this.options))
+    for (const [name, target] of wanted) if (!this.tunnels.has(name)) this.tunnels.set(name, this.start(target))
+  }
+
+  private start(target: TunnelTarget): ApiTunnel {
+    const onChange = this.options.onChange
+    const tunnel: ApiTunnel = new ApiTunnel(target, {
+      ...this.options,
+      onChange: onChange && ((health) => this.tunnels.get(health.worker) === tunnel && onChange(health)),
+    })
+    return tunnel
   }
 
   /** One row per tunnel, in worker-name order. */

@@ -245,7 +245,8 @@ describe('the API tunnel (lab)', function () {
 
   it('the keeper starts a tunnel per listed worker, stops the ones no longer listed, and stops all', async () => {
     const [w1, w2] = [lab.host('w1'), lab.host('w2')]
-    const keeper = new TunnelKeeper()
+    const heard: string[] = []
+    const keeper = new TunnelKeeper({onChange: (h) => heard.push(`${h.worker} ${h.state}`)})
     tunnels.push({stop: () => keeper.stopAll()})
     await keeper.sync([target(w1), target(w2)])
     await until('both up', () => keeper.health().every((h) => h.state === 'up'))
@@ -255,7 +256,10 @@ describe('the API tunnel (lab)', function () {
     )
     assert.equal(await fetchInside(w2), digest)
 
+    assert.deepEqual(heard.filter((h) => h.endsWith(' up')).sort(), ['w1 up', 'w2 up'])
+    heard.length = 0
     await keeper.sync([target(w2)])
+    assert.deepEqual(heard, [], 'a tunnel let go of is not heard of any more')
     assert.deepEqual(
       keeper.health().map((h) => [h.worker, h.state]),
       [['w2', 'up']],
