@@ -80,7 +80,16 @@ export class ApiTunnel {
     private readonly options: TunnelOptions = {},
   ) {
     this.current = {worker: target.worker.name, state: 'connecting', since: now(), reconnects: 0, connections: 0}
-    this.running = this.keep()
+    // Nothing in keep() should throw; if something does (an onChange that throws), the tunnel ends down
+    // with the reason rather than as an unhandled rejection in the supervisor.
+    this.running = this.keep().catch((error: unknown) => {
+      this.current = {
+        ...this.current,
+        state: 'down',
+        since: now(),
+        lastError: `${target.worker.name}: ${messageOf(error)}`,
+      }
+    })
   }
 
   health(): TunnelHealth {
@@ -95,19 +104,21 @@ export class ApiTunnel {
 
   private async keep(): Promise<void> {
     const backoff = this.options.backoff ?? DEFAULT_BACKOFF
+    const stopped = whenAborted(this.stopping.signal).then(() => 'stopped')
     let failures = 0
     for (let attempt = 0; !this.stopping.signal.aborted; attempt++) {
       if (attempt > 0) this.update({state: 'connecting', reconnects: this.current.reconnects + 1})
       try {
         this.session = await this.open()
       } catch (error) {
+        if (this.stopping.signal.aborted) break
         this.update({state: 'down', lastError: messageOf(error)})
         await sleep(backoffDelay(backoff, ++failures), undefined, {signal: this.stopping.signal}).catch(() => {})
         continue
       }
       const upAt = Date.now()
       this.update({state: 'up'})
-      const reason = await Promise.race([this.session.lost, whenAborted(this.stopping.signal).then(() => 'stopped')])
+      const reason = await Promise.race([this.session.lost, stopped])
       if (this.stopping.signal.aborted) break
       await this.close(this.session)
       failures = Date.now() - upAt >= backoff.resetAfterMs ? 1 : failures + 1
