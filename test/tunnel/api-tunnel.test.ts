@@ -11,7 +11,7 @@ import {SshConnections} from '../../src/remote/connections.js'
 import {ensureAdvertisedAddress} from '../../src/tunnel/advertised-address.js'
 import {ApiTunnel, type TunnelHealth, type TunnelTarget} from '../../src/tunnel/api-tunnel.js'
 import {TunnelKeeper} from '../../src/tunnel/keeper.js'
-import {allowRemoteForward} from '../../src/tunnel/sshd-forwarding.js'
+import {allowRemoteForward, reloadSshd} from '../../src/tunnel/sshd-forwarding.js'
 import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
 import {labWorker} from '../remote/lab-workers.js'
 
@@ -152,6 +152,25 @@ describe('the API tunnel (lab)', function () {
     await until('the tunnel is up again', () => tunnel.health().state === 'up', 10_000)
     assert.ok(tunnel.health().reconnects >= 2, `${tunnel.health().reconnects} reconnects`)
     assert.equal(await fetchInside(w1), digest)
+  })
+
+  it('sshd reloaded on the worker: the tunnel stays up, on the same session', async () => {
+    const w1 = lab.host('w1')
+    const tunnel = start(target(w1))
+    await until('the tunnel is up', () => tunnel.health().state === 'up')
+    const [session] = await listeners(w1)
+    const logBefore = (await w1.sshdLog()).length
+    const connections = new SshConnections()
+    try {
+      await reloadSshd(await connections.host(labWorker(lab, w1)))
+    } finally {
+      await connections.closeAll()
+    }
+    assert.match((await w1.sshdLog()).slice(logBefore), /Received SIGHUP; restarting/)
+    assert.equal(await fetchInside(w1), digest)
+    assert.deepEqual(await listeners(w1), [session])
+    assert.equal(tunnel.health().state, 'up')
+    assert.equal(tunnel.health().reconnects, 0)
   })
 
   it('stop() closes the forward: nothing listens on the worker, and the state is down', async () => {
