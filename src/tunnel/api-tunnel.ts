@@ -143,6 +143,9 @@ export class ApiTunnel {
       await connections.closeAll()
       throw error
     }
+    // Requests and answers through the tunnel are small and latency-bound (the API's watches and probes):
+    // no Nagle delay on either socket, as OpenSSH does for its forwards.
+    client.setNoDelay(true)
     let reason = 'sshd closed it'
     client.on('error', (error: Error) => (reason = error.message))
     const lost = new Promise<string>((resolve) => client.once('close', () => resolve(reason)))
@@ -164,7 +167,7 @@ export class ApiTunnel {
   /** One connection from the worker, piped to the API on this machine. */
   private carry(channel: ClientChannel): void {
     this.update({connections: this.current.connections + 1}, false)
-    const socket = connect(this.target.targetPort, '127.0.0.1')
+    const socket = connect({port: this.target.targetPort, host: '127.0.0.1', noDelay: true})
     this.sockets.add(socket)
     const end = () => {
       this.sockets.delete(socket)
