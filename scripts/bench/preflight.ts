@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {createLab, type Lab, type LabHost} from '../../test/helpers/lab.js'
 import {runHybrid} from '../../test/native/helpers/run-hybrid.js'
 import {writeLabInventory} from '../../test/remote/lab-workers.js'
+import {median} from './median.js'
 
 /**
  * Wall time of `hybrid preflight --inventory` with 1 and with 16 lab workers (target: 16 within 1.5× of 1),
@@ -14,12 +15,6 @@ import {writeLabInventory} from '../../test/remote/lab-workers.js'
  */
 const rounds = Number(process.argv[2] ?? 3)
 const many = Number(process.argv[3] ?? 16)
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
 
 /** The floor: OpenSSH's own client, one login and one command per host, all hosts at once. */
 function sshAll(lab: Lab, hosts: readonly LabHost[]): Promise<void> {

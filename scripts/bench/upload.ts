@@ -9,6 +9,7 @@ import {SshConnections} from '../../src/remote/connections.js'
 import {UPLOAD_CHUNK_SIZE, UPLOAD_CONCURRENCY} from '../../src/remote/sftp-upload.js'
 import {createLab} from '../../test/helpers/lab.js'
 import {labWorker} from '../../test/remote/lab-workers.js'
+import {median} from './median.js'
 
 /**
  * SFTP upload throughput of hybrid (connect, upload with its sha256 checks and rename, close) against
@@ -19,12 +20,6 @@ import {labWorker} from '../../test/remote/lab-workers.js'
 const run = promisify(execFile)
 const rounds = Number(process.argv[2] ?? 5)
 const mib = Number(process.argv[3] ?? 70)
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'hybrid-bench-upload-'))
