@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {createLab, type Lab, type LabHost} from '../../test/helpers/lab.js'
 import {runHybrid} from '../../test/native/helpers/run-hybrid.js'
 import {writeLabInventory} from '../../test/remote/lab-workers.js'
+import {labSshOptions} from './lab-ssh-options.js'
 import {median} from './median.js'
 
 /**
@@ -20,15 +21,7 @@ const many = Number(process.argv[3] ?? 16)
 function sshAll(lab: Lab, hosts: readonly LabHost[]): Promise<void> {
   const one = (host: LabHost) =>
     new Promise<void>((resolve, reject) => {
-      const options = [
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'StrictHostKeyChecking=yes',
-        '-o',
-        `UserKnownHostsFile=${lab.knownHosts}`,
-      ]
-      const argv = [...options, '-i', lab.identityFile, '-p', String(host.port), `root@${host.address}`, 'uname -m']
+      const argv = [...labSshOptions(lab), '-p', String(host.port), `root@${host.address}`, 'uname -m']
       execFile('ssh', argv, (error) => (error ? reject(new Error(`ssh ${host.address}: ${error.message}`)) : resolve()))
     })
   return Promise.all(hosts.map(one)).then(() => undefined)

@@ -9,6 +9,7 @@ import {ApiTunnel} from '../../src/tunnel/api-tunnel.js'
 import {allowRemoteForward} from '../../src/tunnel/sshd-forwarding.js'
 import {createLab, type LabHost} from '../../test/helpers/lab.js'
 import {labWorker} from '../../test/remote/lab-workers.js'
+import {labSshOptions} from './lab-ssh-options.js'
 import {median} from './median.js'
 
 /**
@@ -85,16 +86,7 @@ async function main(): Promise<void> {
       'ssh',
       [
         '-N',
-        '-F',
-        '/dev/null',
-        '-i',
-        lab.identityFile,
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'StrictHostKeyChecking=yes',
-        '-o',
-        `UserKnownHostsFile=${lab.knownHosts}`,
+        ...labSshOptions(lab),
         '-o',
         'ExitOnForwardFailure=yes',
         '-R',

@@ -9,6 +9,7 @@ import {SshConnections} from '../../src/remote/connections.js'
 import {UPLOAD_CHUNK_SIZE, UPLOAD_CONCURRENCY} from '../../src/remote/sftp-upload.js'
 import {createLab} from '../../test/helpers/lab.js'
 import {labWorker} from '../../test/remote/lab-workers.js'
+import {labSshOptions} from './lab-ssh-options.js'
 import {median} from './median.js'
 
 /**
@@ -36,21 +37,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       await host.exec(['rm', '-f', '/usr/local/bin/k3s', '/tmp/k3s-scp'])
       let started = performance.now()
-      await run('scp', [
-        '-q',
-        '-F',
-        '/dev/null',
-        '-i',
-        lab.identityFile,
-        '-o',
-        `UserKnownHostsFile=${lab.knownHosts}`,
-        '-o',
-        'StrictHostKeyChecking=yes',
-        '-o',
-        'BatchMode=yes',
-        file,
-        `root@${host.address}:/tmp/k3s-scp`,
-      ])
+      await run('scp', ['-q', ...labSshOptions(lab), file, `root@${host.address}:/tmp/k3s-scp`])
       times.scp.push(performance.now() - started)
 
       started = performance.now()
