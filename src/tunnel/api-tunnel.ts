@@ -169,15 +169,17 @@ export class ApiTunnel {
     this.update({connections: this.current.connections + 1}, false)
     const socket = connect({port: this.target.targetPort, host: '127.0.0.1', noDelay: true})
     this.sockets.add(socket)
-    const end = () => {
+    // A failure on either side drops both. A clean close of the API's side is left to the pipe, which ends
+    // the channel after the data still waiting for sshd's window, so an answer is never cut short.
+    const drop = () => {
       this.sockets.delete(socket)
       socket.destroy()
       channel.close()
     }
-    socket.on('error', end)
-    socket.on('close', end)
-    channel.on('error', end)
-    channel.on('close', end)
+    socket.on('error', drop)
+    socket.on('close', () => this.sockets.delete(socket))
+    channel.on('error', drop)
+    channel.on('close', drop)
     channel.pipe(socket).pipe(channel)
   }
 
