@@ -6,6 +6,8 @@ import {join} from 'node:path'
 import {createLab, type Lab, type LabHost} from '../../test/helpers/lab.js'
 import {runHybrid} from '../../test/native/helpers/run-hybrid.js'
 import {writeLabInventory} from '../../test/remote/lab-workers.js'
+import {labSshOptions} from './lab-ssh-options.js'
+import {median} from './median.js'
 
 /**
  * Wall time of `hybrid preflight --inventory` with 1 and with 16 lab workers (target: 16 within 1.5× of 1),
@@ -15,25 +17,11 @@ import {writeLabInventory} from '../../test/remote/lab-workers.js'
 const rounds = Number(process.argv[2] ?? 3)
 const many = Number(process.argv[3] ?? 16)
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
-
 /** The floor: OpenSSH's own client, one login and one command per host, all hosts at once. */
 function sshAll(lab: Lab, hosts: readonly LabHost[]): Promise<void> {
   const one = (host: LabHost) =>
     new Promise<void>((resolve, reject) => {
-      const options = [
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'StrictHostKeyChecking=yes',
-        '-o',
-        `UserKnownHostsFile=${lab.knownHosts}`,
-      ]
-      const argv = [...options, '-i', lab.identityFile, '-p', String(host.port), `root@${host.address}`, 'uname -m']
+      const argv = [...labSshOptions(lab), '-p', String(host.port), `root@${host.address}`, 'uname -m']
       execFile('ssh', argv, (error) => (error ? reject(new Error(`ssh ${host.address}: ${error.message}`)) : resolve()))
     })
   return Promise.all(hosts.map(one)).then(() => undefined)

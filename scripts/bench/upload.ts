@@ -9,6 +9,8 @@ import {SshConnections} from '../../src/remote/connections.js'
 import {UPLOAD_CHUNK_SIZE, UPLOAD_CONCURRENCY} from '../../src/remote/sftp-upload.js'
 import {createLab} from '../../test/helpers/lab.js'
 import {labWorker} from '../../test/remote/lab-workers.js'
+import {labSshOptions} from './lab-ssh-options.js'
+import {median} from './median.js'
 
 /**
  * SFTP upload throughput of hybrid (connect, upload with its sha256 checks and rename, close) against
@@ -19,12 +21,6 @@ import {labWorker} from '../../test/remote/lab-workers.js'
 const run = promisify(execFile)
 const rounds = Number(process.argv[2] ?? 5)
 const mib = Number(process.argv[3] ?? 70)
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'hybrid-bench-upload-'))
@@ -41,21 +37,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       await host.exec(['rm', '-f', '/usr/local/bin/k3s', '/tmp/k3s-scp'])
       let started = performance.now()
-      await run('scp', [
-        '-q',
-        '-F',
-        '/dev/null',
-        '-i',
-        lab.identityFile,
-        '-o',
-        `UserKnownHostsFile=${lab.knownHosts}`,
-        '-o',
-        'StrictHostKeyChecking=yes',
-        '-o',
-        'BatchMode=yes',
-        file,
-        `root@${host.address}:/tmp/k3s-scp`,
-      ])
+      await run('scp', ['-q', ...labSshOptions(lab), file, `root@${host.address}:/tmp/k3s-scp`])
       times.scp.push(performance.now() - started)
 
       started = performance.now()

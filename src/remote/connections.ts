@@ -3,7 +3,7 @@ import type {Client} from 'ssh2'
 import type {ResolvedBastion, WorkerSpec} from '../inventory/model.js'
 import {RemoteError} from './errors.js'
 import {proxyForWorker} from './http-connect.js'
-import {ConnectError, connectSsh, type SshTarget} from './ssh-connect.js'
+import {ConnectError, connectSsh, type Keepalive, type SshConnection, type SshTarget} from './ssh-connect.js'
 import {SshHost} from './ssh-host.js'
 
 /**
@@ -52,7 +52,12 @@ export class SshConnections {
     )
   }
 
-  private async connect(worker: WorkerSpec): Promise<SshHost> {
+  /**
+   * A connection of its own to the worker (neither shared nor kept: the caller ends it), reached and
+   * verified as host() does, through the worker's bastion or proxy: for the API tunnel, which holds one
+   * per worker for as long as the cluster runs.
+   */
+  async client(worker: WorkerSpec, keepalive?: Keepalive): Promise<SshConnection> {
     const ssh = worker.ssh
     const via = ssh.bastion ? await this.bastion(worker, ssh.bastion) : undefined
     const target: SshTarget = {
@@ -67,8 +72,14 @@ export class SshConnections {
       connectTimeoutSeconds: ssh.connectTimeoutSeconds,
       proxy: via ? undefined : proxyForWorker(ssh.proxy, worker.address, ssh.port, this.env),
       via,
+      keepalive,
     }
-    const {client, hostKey} = await connectSsh(target, this.env)
+    return connectSsh(target, this.env)
+  }
+
+  private async connect(worker: WorkerSpec): Promise<SshHost> {
+    const ssh = worker.ssh
+    const {client, hostKey} = await this.client(worker)
     return new SshHost(client, {name: worker.name, user: ssh.user, sudo: ssh.sudo, hostKey, env: this.env})
   }
 

@@ -192,7 +192,8 @@ export function portFree(listeners: readonly Listener[], port: number, address: 
   )
 }
 
-async function effectiveSshd(host: Pick<Host, 'run'>, sudo: SudoResolution): Promise<SshdFacts | undefined> {
+/** sshd's effective GatewayPorts and AllowTcpForwarding (`sshd -T`, as root); undefined when it cannot be asked. */
+export async function effectiveSshd(host: Pick<Host, 'run'>, sudo: SudoResolution): Promise<SshdFacts | undefined> {
   if (sudo.ability === 'none') return undefined
   const result = await host.run(['sh', '-c', 'PATH="$PATH:/usr/sbin:/sbin"; exec sshd -T'], {sudo: true})
   if (result.exitCode !== 0) return undefined

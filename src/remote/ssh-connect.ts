@@ -24,6 +24,14 @@ export interface SshTarget extends HostKeyCheck {
   /** A connected bastion to forward through (then `proxy` is not used: the bastion already is the first hop). */
   readonly via?: {readonly client: ssh2.Client; readonly name: string}
   readonly connectTimeoutSeconds: number
+  /** Keepalives other than the default (a tunnel wants a lost connection noticed within seconds). */
+  readonly keepalive?: Keepalive
+}
+
+export interface Keepalive {
+  readonly intervalMs: number
+  /** Unanswered keepalives after which the connection counts as lost. */
+  readonly countMax: number
 }
 
 /** How far a connection attempt got (the worker table's columns follow it). */
@@ -111,8 +119,8 @@ export async function connectSsh(target: SshTarget, env: NodeJS.ProcessEnv = pro
         username: target.user,
         ...auth.config,
         readyTimeout: timeoutMs + 1000,
-        keepaliveInterval: KEEPALIVE_INTERVAL_MS,
-        keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+        keepaliveInterval: target.keepalive?.intervalMs ?? KEEPALIVE_INTERVAL_MS,
+        keepaliveCountMax: target.keepalive?.countMax ?? KEEPALIVE_COUNT_MAX,
         algorithms:
           preferred.length > 0 ? {serverHostKey: {prepend: hostKeyAlgorithms(preferred)} as never} : undefined,
         hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
