@@ -79,7 +79,8 @@ tr '\\0' '\\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$2"`
  * it was running.
  */
 const STOP = `pid=$(cat "$1" 2>/dev/null) || pid=
-ours() { tr '\\0' '\\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$2"; }
+script=$2
+ours() { tr '\\0' '\\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$script"; }
 if [ -n "$pid" ] && ours; then
   kill -TERM "$pid"
   i=0

@@ -1,0 +1,174 @@
+import {strict as assert} from 'node:assert'
+import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import type {V1Node} from '@kubernetes/client-node'
+
+import {type AgentSpec, agentSpecFor} from '../../src/agent/agent-config.js'
+import {parseK3sToken} from '../../src/agent/api-check.js'
+import {agentRecord, installService, startAgent, uninstallAgent, writeAgentFiles} from '../../src/agent/install.js'
+import {type AgentService, chooseService} from '../../src/agent/service.js'
+import {WORKER_PATHS} from '../../src/agent/worker-paths.js'
+import {SshConnections} from '../../src/remote/connections.js'
+import type {Host} from '../../src/remote/host.js'
+import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
+import {labWorker} from '../remote/lab-workers.js'
+import {STANDIN} from '../system/cluster-fixture.js'
+import {type LabServer, startLabServer} from './standin-server.js'
+
+/**
+ * The k3s agent on a real lab host (sshd, its own PID namespace, no init system: service `none`), joining
+ * the k3s stand-in's server (a test fixture, not k3s) on this machine in direct mode, through the same
+ * functions the join phases call.
+ */
+describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
+  this.timeout(120_000)
+  let lab: Lab
+  let dir: string
+  let server: LabServer
+  let connections: SshConnections
+  let w1: LabHost
+  let host: Host
+  let service: AgentService
+  let spec: AgentSpec
+
+  before(async function () {
+    requireLab(this)
+    dir = await mkdtemp(join(tmpdir(), 'hybrid-agent-'))
+    lab = await createLab({hosts: [{name: 'w1'}]})
+    server = await startLabServer(lab, dir)
+    w1 = lab.host('w1')
+    connections = new SshConnections()
+    const worker = {...labWorker(lab, w1), labels: {zone: 'a'}, taints: ['dedicated=gpu:NoSchedule']}
+    host = await connections.host(worker)
+    service = chooseService(worker.service, await host.facts({}))
+    // Stand-in only: its agent dials the advertised address only when told it lies on this machine.
+    spec = {...agentSpecFor(worker, server.url), environment: {K3S_STANDIN_ON_MACHINE: server.address}}
+  })
+
+  after(async () => {
+    // The agent first (it lives in the host's PID namespace, which the lab removes anyway).
+    if (host) await uninstallAgent(host, agentRecord(service, spec)).catch(() => undefined)
+    await connections?.closeAll()
+    await server?.stop()
+    await lab?.destroy()
+    if (dir) await rm(dir, {recursive: true, force: true})
+  })
+
+  const inHost = async (script: string, ...args: string[]) => {
+    const result = await w1.exec(['sh', '-c', script, 'sh', ...args])
+    assert.equal(result.code, 0, result.stderr)
+    return result.stdout
+  }
+  const supervisorPid = async () => (await readFile(w1.pathOnMachine(WORKER_PATHS.pidFile), 'utf8')).trim()
+  /** The pid of the supervisor's k3s agent child, or '' (none yet). */
+  const agentPid = async () =>
+    (await inHost('cat /proc/"$1"/task/"$1"/children 2>/dev/null || true', await supervisorPid())).trim()
+  const inode = (path: string) => inHost('stat -c %i -- "$1"', path)
+  const node = async (name: string, ready: (n: V1Node) => boolean): Promise<V1Node> => {
+    const deadline = Date.now() + 60_000
+    for (;;) {
+      const found = await server.api.readNode({name}).catch(() => undefined)
+      if (found && ready(found)) return found
+      if (Date.now() > deadline) throw new Error(`Node ${name} not as expected:\n${JSON.stringify(found)}`)
+      await sleep(250)
+    }
+  }
+  const isReady = (n: V1Node) => n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True'
+
+  it('joins: files 0600, the binary, the none service started; the Node is Ready with its labels and taints', async () => {
+    assert.equal(service.kind, 'none', 'lab hosts have no init system')
+    assert.equal(await writeAgentFiles(host, spec, server.token), true)
+    const upload = await host.upload(STANDIN, WORKER_PATHS.binary, {mode: 0o755, sudo: true})
+    assert.equal(upload.skipped, false)
+    assert.equal(await installService(host, service, spec), true)
+    assert.equal(await startAgent(host, service, true), 'started')
+
+    for (const path of [WORKER_PATHS.config, WORKER_PATHS.token, WORKER_PATHS.agentEnv])
+      assert.deepEqual(await host.stat(path), {...(await host.stat(path))!, mode: 0o600, uid: 0, gid: 0}, path)
+    assert.equal(await readFile(w1.pathOnMachine(WORKER_PATHS.token), 'utf8'), `${server.token}\n`)
+
+    const n = await node('w1', isReady)
+    assert.equal(n.metadata?.labels?.zone, 'a')
+    assert.deepEqual(
+      n.spec?.taints?.map((t) => `${t.key}=${t.value}:${t.effect}`),
+      ['dedicated=gpu:NoSchedule'],
+    )
+    assert.ok(
+      n.status?.addresses?.some((a) => a.type === 'InternalIP' && a.address === w1.address),
+      `node-ip ${w1.address}`,
+    )
+    assert.equal(await service.running(host), true)
+  })
+
+  it('a second run changes nothing: no file written, nothing uploaded, the same processes', async () => {
+    const before = {
+      supervisor: await supervisorPid(),
+      agent: await agentPid(),
+      config: await inode(WORKER_PATHS.config),
+    }
+    assert.notEqual(before.agent, '')
+    assert.equal(await writeAgentFiles(host, spec, server.token), false)
+    assert.equal((await host.upload(STANDIN, WORKER_PATHS.binary, {mode: 0o755, sudo: true})).skipped, true)
+    assert.equal(await installService(host, service, spec), false)
+    assert.equal(await startAgent(host, service, false), 'already')
+    assert.deepEqual(
+      {supervisor: await supervisorPid(), agent: await agentPid(), config: await inode(WORKER_PATHS.config)},
+      before,
+    )
+  })
+
+  it('the token is in no argv or environment on the worker, in no log there, nor in sshd’s', async () => {
+    const {password} = parseK3sToken(server.token)
+    const seen = await inHost('for p in /proc/[0-9]*; do cat "$p/cmdline" "$p/environ" 2>/dev/null; echo; done')
+    assert.ok(seen.includes(`${WORKER_PATHS.binary}\0agent`), 'the agent was looked at')
+    assert.ok(!seen.includes(password), 'the secret is in a process’s argv or environment')
+    const log = await readFile(w1.pathOnMachine(WORKER_PATHS.supervisorLog), 'utf8')
+    assert.match(log, /Starting k3s agent/)
+    assert.ok(!log.includes(password), 'the secret is in the agent’s log')
+    assert.ok(!(await w1.sshdLog()).includes(password), 'the secret is in sshd’s log')
+  })
+
+  it('a changed label rewrites the config and restarts the agent, which brings its Node up to date', async () => {
+    const before = await supervisorPid()
+    spec = {...spec, labels: {zone: 'b'}}
+    assert.equal(await writeAgentFiles(host, spec, server.token), true)
+    assert.equal(await startAgent(host, service, true), 'restarted')
+    assert.notEqual(await supervisorPid(), before)
+    // the old supervisor is gone (a zombie left to the host's init has an empty cmdline)
+    await inHost('! [ -s "/proc/$1/cmdline" ]', before)
+    await node('w1', (n) => n.metadata?.labels?.zone === 'b' && isReady(n))
+  })
+
+  it('the supervisor starts k3s again when it dies, and stays itself', async () => {
+    const supervisor = await supervisorPid()
+    const first = await agentPid()
+    await inHost('kill -KILL "$1"', first)
+    const deadline = Date.now() + 20_000
+    let again = ''
+    while (Date.now() < deadline && (again === '' || again === first)) {
+      await sleep(200)
+      again = await agentPid()
+    }
+    assert.ok(again !== '' && again !== first, 'a new k3s agent')
+    assert.equal(await supervisorPid(), supervisor)
+    assert.match(
+      await readFile(w1.pathOnMachine(WORKER_PATHS.supervisorLog), 'utf8'),
+      /hybrid supervisor: k3s agent exited with status 137; starting it again in 1 s/,
+    )
+  })
+
+  it('uninstall from the record alone leaves nothing: no process, no pidfile, no file; a second one finds nothing', async () => {
+    const record = agentRecord(service, spec)
+    assert.equal(await uninstallAgent(host, record), true)
+    const processes = await inHost('for p in /proc/[0-9]*; do tr "\\0" " " <"$p/cmdline" 2>/dev/null; echo; done')
+    assert.ok(!processes.includes(WORKER_PATHS.supervisor), processes)
+    assert.ok(!/k3s agent/.test(processes), processes)
+    for (const path of [...record.files, ...record.directories, WORKER_PATHS.pidFile])
+      assert.equal(await host.stat(path), undefined, `${path} is left`)
+    assert.equal(await service.running(host), false)
+    assert.equal(await uninstallAgent(host, record), false)
+  })
+})
