@@ -30,6 +30,19 @@ export function agentRecord(service: AgentService, spec: Pick<AgentSpec, 'dataDi
   }
 }
 
+/**
+ * The k3s binary at /usr/local/bin/k3s (0755 root's): nothing is sent when the file there already has its
+ * sha256. True when it was uploaded.
+ */
+export async function uploadK3s(
+  host: Host,
+  localPath: string,
+  onProgress?: (done: number, total: number) => void,
+): Promise<boolean> {
+  const result = await host.upload(localPath, WORKER_PATHS.binary, {mode: 0o755, owner: '0:0', sudo: true, onProgress})
+  return !result.skipped
+}
+
 /** config.yaml and the token file, both 0600 root's; true when either was written. */
 export async function writeAgentFiles(host: Host, spec: AgentSpec, token: string): Promise<boolean> {
   registerSecret(token)

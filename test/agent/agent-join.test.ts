@@ -8,7 +8,14 @@ import type {V1Node} from '@kubernetes/client-node'
 
 import {type AgentSpec, agentSpecFor} from '../../src/agent/agent-config.js'
 import {parseK3sToken} from '../../src/agent/api-check.js'
-import {agentRecord, installService, startAgent, uninstallAgent, writeAgentFiles} from '../../src/agent/install.js'
+import {
+  agentRecord,
+  installService,
+  startAgent,
+  uninstallAgent,
+  uploadK3s,
+  writeAgentFiles,
+} from '../../src/agent/install.js'
 import {type AgentService, chooseService} from '../../src/agent/service.js'
 import {WORKER_PATHS} from '../../src/agent/worker-paths.js'
 import {SshConnections} from '../../src/remote/connections.js'
@@ -81,8 +88,7 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
   it('joins: files 0600, the binary, the none service started; the Node is Ready with its labels and taints', async () => {
     assert.equal(service.kind, 'none', 'lab hosts have no init system')
     assert.equal(await writeAgentFiles(host, spec, server.token), true)
-    const upload = await host.upload(STANDIN, WORKER_PATHS.binary, {mode: 0o755, sudo: true})
-    assert.equal(upload.skipped, false)
+    assert.equal(await uploadK3s(host, STANDIN), true)
     assert.equal(await installService(host, service, spec), true)
     assert.equal(await startAgent(host, service, true), 'started')
 
@@ -111,7 +117,7 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
     }
     assert.notEqual(before.agent, '')
     assert.equal(await writeAgentFiles(host, spec, server.token), false)
-    assert.equal((await host.upload(STANDIN, WORKER_PATHS.binary, {mode: 0o755, sudo: true})).skipped, true)
+    assert.equal(await uploadK3s(host, STANDIN), false)
     assert.equal(await installService(host, service, spec), false)
     assert.equal(await startAgent(host, service, false), 'already')
     assert.deepEqual(
