@@ -15,8 +15,6 @@ import {WORKER_PATHS} from './worker-paths.js'
  * nothing to start it); `hybrid up` starts it again.
  */
 
-/** Seconds the supervisor (and k3s below it) gets to end after SIGTERM before its whole group is killed. */
-const STOP_GRACE_SECONDS = 15
 /** How long `start` waits for the supervisor to write its pidfile. */
 const START_WAIT_MS = 10_000
 
@@ -85,7 +83,7 @@ if [ -n "$pid" ] && ours; then
   kill -TERM "$pid"
   i=0
   while ours && [ "$i" -lt $(($3 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
-  kill -KILL -- "-$pid" 2>/dev/null
+  kill -s KILL -- "-$pid" 2>/dev/null
   echo stopped
 fi
 rm -f -- "$1"`
@@ -103,42 +101,54 @@ async function running(host: Host): Promise<boolean> {
   return result.exitCode === 0
 }
 
-async function stop(host: Host): Promise<boolean> {
-  const argv = ['sh', '-c', STOP, 'sh', WORKER_PATHS.pidFile, WORKER_PATHS.supervisor, String(STOP_GRACE_SECONDS)]
+async function stop(host: Host, graceSeconds: number): Promise<boolean> {
+  const argv = ['sh', '-c', STOP, 'sh', WORKER_PATHS.pidFile, WORKER_PATHS.supervisor, String(graceSeconds)]
   const result = await host.check(argv, {sudo: true})
   return result.stdout.includes('stopped')
 }
 
-export const noneService: AgentService = {
-  kind: 'none',
-  files: (spec: AgentSpec) => [
-    {path: WORKER_PATHS.supervisor, content: supervisorScript(), mode: 0o755},
-    {path: WORKER_PATHS.agentEnv, content: agentEnvFile(spec.environment), mode: 0o600},
-  ],
-  paths: PATHS,
-  async install() {
-    return false // nothing to register: there is no init system
-  },
-  async start(host, {restart}) {
-    if (await running(host)) {
-      if (!restart) return
-      await stop(host)
-    }
-    await host.check(['sh', '-c', START, 'sh', WORKER_PATHS.supervisor, WORKER_PATHS.supervisorLog], {sudo: true})
-    const deadline = Date.now() + START_WAIT_MS
-    while (!(await running(host))) {
-      if (Date.now() > deadline)
-        throw new HybridError(
-          'AGENT_START_FAILED',
-          `${host.name}: the k3s agent supervisor ${WORKER_PATHS.supervisor} did not start (no pid in ${WORKER_PATHS.pidFile}); see ${WORKER_PATHS.supervisorLog}`,
-        )
-      await sleep(100)
-    }
-  },
-  running,
-  stop,
-  async uninstall(host) {
-    await stop(host)
-    await removePaths(host, PATHS)
-  },
+export interface SupervisorOptions {
+  /** Seconds the supervisor (and k3s below it) gets to end after SIGTERM before its whole group is killed. */
+  readonly stopGraceSeconds: number
 }
+
+/** The `none` service with its stop grace. */
+export function supervisorService({stopGraceSeconds}: SupervisorOptions): AgentService {
+  const stopIt = (host: Host) => stop(host, stopGraceSeconds)
+  return {
+    kind: 'none',
+    files: (spec: AgentSpec) => [
+      {path: WORKER_PATHS.supervisor, content: supervisorScript(), mode: 0o755},
+      {path: WORKER_PATHS.agentEnv, content: agentEnvFile(spec.environment), mode: 0o600},
+    ],
+    paths: PATHS,
+    async install() {
+      return false // nothing to register: there is no init system
+    },
+    async start(host, {restart}) {
+      if (await running(host)) {
+        if (!restart) return
+        await stopIt(host)
+      }
+      await host.check(['sh', '-c', START, 'sh', WORKER_PATHS.supervisor, WORKER_PATHS.supervisorLog], {sudo: true})
+      const deadline = Date.now() + START_WAIT_MS
+      while (!(await running(host))) {
+        if (Date.now() > deadline)
+          throw new HybridError(
+            'AGENT_START_FAILED',
+            `${host.name}: the k3s agent supervisor ${WORKER_PATHS.supervisor} did not start (no pid in ${WORKER_PATHS.pidFile}); see ${WORKER_PATHS.supervisorLog}`,
+          )
+        await sleep(100)
+      }
+    },
+    running,
+    stop: stopIt,
+    async uninstall(host) {
+      await stopIt(host)
+      await removePaths(host, PATHS)
+    },
+  }
+}
+
+/** A k3s agent ends within a second or two of SIGTERM; one still there after 15 s is hung and killed. */
+export const noneService = supervisorService({stopGraceSeconds: 15})

@@ -16,6 +16,7 @@ import {
   uploadK3s,
   writeAgentFiles,
 } from '../../src/agent/install.js'
+import {supervisorService} from '../../src/agent/none.js'
 import {type AgentService, chooseService} from '../../src/agent/service.js'
 import {WORKER_PATHS} from '../../src/agent/worker-paths.js'
 import {SshConnections} from '../../src/remote/connections.js'
@@ -73,6 +74,11 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
   /** The pid of the supervisor's k3s agent child, or '' (none yet). */
   const agentPid = async () =>
     (await inHost('cat /proc/"$1"/task/"$1"/children 2>/dev/null || true', await supervisorPid())).trim()
+  /** Those of `pids` that still run in the host (a zombie, left to the host's init, has an empty cmdline). */
+  const living = async (...pids: string[]) =>
+    (await inHost('for p; do [ -z "$(tr -d "\\0" <"/proc/$p/cmdline" 2>/dev/null)" ] || echo "$p"; done', ...pids))
+      .split('\n')
+      .filter(Boolean)
   const inode = (path: string) => inHost('stat -c %i -- "$1"', path)
   const node = async (name: string, ready: (n: V1Node) => boolean): Promise<V1Node> => {
     const deadline = Date.now() + 60_000
@@ -143,8 +149,7 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
     assert.equal(await writeAgentFiles(host, spec, server.token), true)
     assert.equal(await startAgent(host, service, true), 'restarted')
     assert.notEqual(await supervisorPid(), before)
-    // the old supervisor is gone (a zombie left to the host's init has an empty cmdline)
-    await inHost('! [ -s "/proc/$1/cmdline" ]', before)
+    assert.deepEqual(await living(before), [], 'the old supervisor is gone')
     await node('w1', (n) => n.metadata?.labels?.zone === 'b' && isReady(n))
   })
 
@@ -164,6 +169,25 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
       await readFile(w1.pathOnMachine(WORKER_PATHS.supervisorLog), 'utf8'),
       /hybrid supervisor: k3s agent exited with status 137; starting it again in 1 s/,
     )
+  })
+
+  it('a hung supervisor is killed with its agent after the grace; a pidfile left by a crash does not stop a start', async () => {
+    const supervisor = await supervisorPid()
+    const agent = await agentPid()
+    assert.deepEqual(await living(supervisor, agent), [supervisor, agent])
+    await inHost('kill -STOP "$1"', supervisor) // deaf to SIGTERM until killed
+    const started = Date.now()
+    assert.equal(await supervisorService({stopGraceSeconds: 2}).stop(host), true)
+    assert.ok(Date.now() - started >= 2000, 'killed before the grace was over')
+    assert.deepEqual(await living(supervisor, agent), [])
+    assert.equal(await host.stat(WORKER_PATHS.pidFile), undefined)
+
+    // A pidfile naming a process that is not the supervisor (the host's init): not running, and a start works.
+    await host.writeFile(WORKER_PATHS.pidFile, '1\n', {mode: 0o644, sudo: true})
+    assert.equal(await service.running(host), false)
+    assert.equal(await startAgent(host, service, false), 'started')
+    assert.notEqual(await supervisorPid(), '1')
+    await node('w1', isReady)
   })
 
   it('uninstall from the record alone leaves nothing: no process, no pidfile, no file; a second one finds nothing', async () => {
