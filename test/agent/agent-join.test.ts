@@ -1,7 +1,5 @@
 import {strict as assert} from 'node:assert'
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {readFile} from 'node:fs/promises'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {V1Node} from '@kubernetes/client-node'
@@ -19,12 +17,11 @@ import {
 import {supervisorService} from '../../src/agent/none.js'
 import {type AgentService, chooseService} from '../../src/agent/service.js'
 import {WORKER_PATHS} from '../../src/agent/worker-paths.js'
-import {SshConnections} from '../../src/remote/connections.js'
 import type {Host} from '../../src/remote/host.js'
-import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
+import {type LabHost, requireLab} from '../helpers/lab.js'
 import {labWorker} from '../remote/lab-workers.js'
 import {STANDIN} from '../system/cluster-fixture.js'
-import {type LabServer, startLabServer} from './standin-server.js'
+import {type AgentLab, createAgentLab, type LabServer} from './agent-lab.js'
 
 /**
  * The k3s agent on a real lab host (sshd, its own PID namespace, no init system: service `none`), joining
@@ -33,10 +30,8 @@ import {type LabServer, startLabServer} from './standin-server.js'
  */
 describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
   this.timeout(120_000)
-  let lab: Lab
-  let dir: string
+  let fixture: AgentLab
   let server: LabServer
-  let connections: SshConnections
   let w1: LabHost
   let host: Host
   let service: AgentService
@@ -44,13 +39,13 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
 
   before(async function () {
     requireLab(this)
-    dir = await mkdtemp(join(tmpdir(), 'hybrid-agent-'))
-    lab = await createLab({hosts: [{name: 'w1'}]})
-    server = await startLabServer(lab, dir)
-    w1 = lab.host('w1')
-    connections = new SshConnections()
-    const worker = {...labWorker(lab, w1), labels: {zone: 'a'}, taints: ['dedicated=gpu:NoSchedule']}
-    host = await connections.host(worker)
+    fixture = await createAgentLab()
+    ;({
+      w1,
+      servers: [server],
+    } = fixture)
+    const worker = {...labWorker(fixture.lab, w1), labels: {zone: 'a'}, taints: ['dedicated=gpu:NoSchedule']}
+    host = await fixture.connections.host(worker)
     service = chooseService(worker.service, await host.facts({}))
     // Stand-in only: its agent dials the advertised address only when told it lies on this machine.
     spec = {...agentSpecFor(worker, server.url), environment: {K3S_STANDIN_ON_MACHINE: server.address}}
@@ -59,10 +54,7 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
   after(async () => {
     // The agent first (it lives in the host's PID namespace, which the lab removes anyway).
     if (host) await uninstallAgent(host, agentRecord(service, spec)).catch(() => undefined)
-    await connections?.closeAll()
-    await server?.stop()
-    await lab?.destroy()
-    if (dir) await rm(dir, {recursive: true, force: true})
+    await fixture?.destroy()
   })
 
   const inHost = async (script: string, ...args: string[]) => {

@@ -1,15 +1,11 @@
 import {strict as assert} from 'node:assert'
-import {mkdir, mkdtemp, rm} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
 
 import {ApiCheckError, checkApiFromWorker, parseK3sToken} from '../../src/agent/api-check.js'
-import {SshConnections} from '../../src/remote/connections.js'
 import type {Host, RunOptions} from '../../src/remote/host.js'
 import {freePort} from '../helpers/free-port.js'
-import {createLab, type Lab, requireLab} from '../helpers/lab.js'
+import {requireLab} from '../helpers/lab.js'
 import {labWorker} from '../remote/lab-workers.js'
-import {type LabServer, startLabServer} from './standin-server.js'
+import {type AgentLab, createAgentLab, type LabServer} from './agent-lab.js'
 
 /**
  * The API checked from a real lab host against the k3s stand-in's server (a test fixture, not k3s) on
@@ -17,33 +13,21 @@ import {type LabServer, startLabServer} from './standin-server.js'
  */
 describe('the API checked from a worker (lab, k3s stand-in)', function () {
   this.timeout(90_000)
-  let lab: Lab
-  let dir: string
+  let fixture: AgentLab
   let server: LabServer
   let other: LabServer
-  let connections: SshConnections
   let host: Host
   /** Every command the check ran on the worker: argv and standard input. */
   let sent: {argv: readonly string[]; stdin: string}[]
 
   before(async function () {
     requireLab(this)
-    dir = await mkdtemp(join(tmpdir(), 'hybrid-api-check-'))
-    lab = await createLab({hosts: [{name: 'w1'}]})
-    await mkdir(join(dir, 'a'))
-    await mkdir(join(dir, 'b'))
-    ;[server, other] = await Promise.all([startLabServer(lab, join(dir, 'a')), startLabServer(lab, join(dir, 'b'))])
-    connections = new SshConnections()
-    host = recording(await connections.host(labWorker(lab, lab.host('w1'))))
+    fixture = await createAgentLab(2)
+    ;[server, other] = fixture.servers
+    host = recording(await fixture.connections.host(labWorker(fixture.lab, fixture.w1)))
   })
   beforeEach(() => (sent = []))
-
-  after(async () => {
-    await connections?.closeAll()
-    await Promise.all([server?.stop(), other?.stop()])
-    await lab?.destroy()
-    if (dir) await rm(dir, {recursive: true, force: true})
-  })
+  after(() => fixture?.destroy())
 
   /** `inner` with every run recorded; `rewrite` may change the argv (a worker without curl). */
   function recording(inner: Host, rewrite: (argv: readonly string[]) => readonly string[] = (a) => a): Host {

@@ -1,12 +1,14 @@
 import {type ChildProcess, spawn} from 'node:child_process'
-import {readFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readFile, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {CoreV1Api, KubeConfig} from '@kubernetes/client-node'
 
 import {freePort} from '../helpers/free-port.js'
-import type {Lab} from '../helpers/lab.js'
+import {SshConnections} from '../../src/remote/connections.js'
+import {createLab, type Lab, type LabHost} from '../helpers/lab.js'
 import {STANDIN} from '../system/cluster-fixture.js'
 
 /**
@@ -83,5 +85,40 @@ export async function startLabServer(lab: Lab, dir: string, port?: number): Prom
       }
       await exited
     },
+  }
+}
+
+/** One lab host `w1`, `servers` stand-in servers on the lab's bridge, and SSH connections to reach it. */
+export interface AgentLab {
+  readonly lab: Lab
+  readonly w1: LabHost
+  readonly servers: readonly LabServer[]
+  readonly connections: SshConnections
+  /** Connections, servers, the lab and the temp dir, in that order; also after a failed test. */
+  destroy(): Promise<void>
+}
+
+export async function createAgentLab(servers = 1): Promise<AgentLab> {
+  const dir = await mkdtemp(join(tmpdir(), 'hybrid-agent-'))
+  const connections = new SshConnections()
+  const started: LabServer[] = []
+  let lab: Lab | undefined
+  const destroy = async () => {
+    await connections.closeAll()
+    await Promise.all(started.map((server) => server.stop()))
+    await lab?.destroy()
+    await rm(dir, {recursive: true, force: true})
+  }
+  try {
+    lab = await createLab({hosts: [{name: 'w1'}]})
+    for (let i = 0; i < servers; i++) {
+      const serverDir = join(dir, `server-${i}`)
+      await mkdir(serverDir)
+      started.push(await startLabServer(lab, serverDir))
+    }
+    return {lab, w1: lab.host('w1'), servers: started, connections, destroy}
+  } catch (error) {
+    await destroy()
+    throw error
   }
 }
