@@ -17,6 +17,7 @@ import {
 import {supervisorService} from '../../src/agent/none.js'
 import {type AgentService, chooseService} from '../../src/agent/service.js'
 import {WORKER_PATHS} from '../../src/agent/worker-paths.js'
+import {SshConnections} from '../../src/remote/connections.js'
 import type {Host} from '../../src/remote/host.js'
 import {type LabHost, requireLab} from '../helpers/lab.js'
 import {labWorker} from '../remote/lab-workers.js'
@@ -39,7 +40,7 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
 
   before(async function () {
     requireLab(this)
-    fixture = await createAgentLab()
+    fixture = await createAgentLab({users: [{name: 'ops', sudoers: 'ALL=(ALL) NOPASSWD: ALL'}]})
     ;({
       w1,
       servers: [server],
@@ -192,5 +193,32 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
       assert.equal(await host.stat(path), undefined, `${path} is left`)
     assert.equal(await service.running(host), false)
     assert.equal(await uninstallAgent(host, record), false)
+  })
+
+  it('a login that is not root does the same through sudo: files root’s, the agent joins, uninstall leaves nothing', async () => {
+    const connections = new SshConnections()
+    try {
+      const ops = await connections.host(labWorker(fixture.lab, w1, {user: 'ops', sudo: 'nopasswd'}))
+      assert.equal((await ops.privilege()).ability, 'nopasswd')
+      await server.api.deleteNode({name: 'w1'})
+      assert.equal(await writeAgentFiles(ops, spec, server.token), true)
+      assert.equal(await uploadK3s(ops, STANDIN), true)
+      assert.equal(await installService(ops, service, spec), true)
+      assert.equal(await startAgent(ops, service, true), 'started')
+      assert.deepEqual(await ops.stat(WORKER_PATHS.token, {sudo: true}), {
+        type: 'file',
+        size: server.token.length + 1,
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+      })
+      await node('w1', isReady)
+      assert.equal(await uninstallAgent(ops, agentRecord(service, spec)), true)
+      assert.equal(await service.running(ops), false)
+      for (const path of agentRecord(service, spec).files)
+        assert.equal(await ops.stat(path, {sudo: true}), undefined, path)
+    } finally {
+      await connections.closeAll()
+    }
   })
 })

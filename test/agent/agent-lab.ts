@@ -8,7 +8,7 @@ import {CoreV1Api, KubeConfig} from '@kubernetes/client-node'
 
 import {freePort} from '../helpers/free-port.js'
 import {SshConnections} from '../../src/remote/connections.js'
-import {createLab, type Lab, type LabHost} from '../helpers/lab.js'
+import {createLab, type Lab, type LabHost, type LabHostSpec} from '../helpers/lab.js'
 import {STANDIN} from '../system/cluster-fixture.js'
 
 /**
@@ -88,7 +88,7 @@ export async function startLabServer(lab: Lab, dir: string, port?: number): Prom
   }
 }
 
-/** One lab host `w1`, `servers` stand-in servers on the lab's bridge, and SSH connections to reach it. */
+/** One lab host `w1` (with `users`), `servers` stand-in servers on the lab's bridge, and SSH connections to reach it. */
 export interface AgentLab {
   readonly lab: Lab
   readonly w1: LabHost
@@ -98,7 +98,9 @@ export interface AgentLab {
   destroy(): Promise<void>
 }
 
-export async function createAgentLab(servers = 1): Promise<AgentLab> {
+export async function createAgentLab(
+  options: {servers?: number; users?: LabHostSpec['users']} = {},
+): Promise<AgentLab> {
   const dir = await mkdtemp(join(tmpdir(), 'hybrid-agent-'))
   const connections = new SshConnections()
   const started: LabServer[] = []
@@ -110,8 +112,8 @@ export async function createAgentLab(servers = 1): Promise<AgentLab> {
     await rm(dir, {recursive: true, force: true})
   }
   try {
-    lab = await createLab({hosts: [{name: 'w1'}]})
-    for (let i = 0; i < servers; i++) {
+    lab = await createLab({hosts: [{name: 'w1', users: options.users}]})
+    for (let i = 0; i < (options.servers ?? 1); i++) {
       const serverDir = join(dir, `server-${i}`)
       await mkdir(serverDir)
       started.push(await startLabServer(lab, serverDir))

@@ -22,7 +22,7 @@ describe('the API checked from a worker (lab, k3s stand-in)', function () {
 
   before(async function () {
     requireLab(this)
-    fixture = await createAgentLab(2)
+    fixture = await createAgentLab({servers: 2})
     ;[server, other] = fixture.servers
     host = recording(await fixture.connections.host(labWorker(fixture.lab, fixture.w1)))
   })
