@@ -18,7 +18,7 @@ export interface AgentRecord {
   readonly service: ServiceKind
   /** Files: config, token, binary, and the service's own (unit or script, env file, pidfile, log). */
   readonly files: readonly string[]
-  /** Directories removed whole: the agent's data dir and hybrid's own. */
+  /** Directories removed whole: the agent's data dir, k3s's run dir (containerd's state) and hybrid's own. */
   readonly directories: readonly string[]
 }
 
@@ -26,7 +26,7 @@ export function agentRecord(service: AgentService, spec: Pick<AgentSpec, 'dataDi
   return {
     service: service.kind,
     files: [WORKER_PATHS.config, WORKER_PATHS.token, WORKER_PATHS.binary, ...service.paths],
-    directories: [spec.dataDir ?? WORKER_PATHS.dataDir, WORKER_PATHS.hybridDir],
+    directories: [spec.dataDir ?? WORKER_PATHS.dataDir, WORKER_PATHS.runDir, WORKER_PATHS.hybridDir],
   }
 }
 

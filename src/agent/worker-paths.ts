@@ -15,6 +15,8 @@ export const WORKER_PATHS = {
   token: '/etc/rancher/k3s/token',
   /** k3s's default data dir for a root agent. */
   dataDir: '/var/lib/rancher/k3s',
+  /** k3s's run dir: containerd's sockets and the containers' root filesystems (mounts). */
+  runDir: '/run/k3s',
   /** The installer's unit and its env file (`${FILE_K3S_SERVICE}.env`). */
   systemdUnit: '/etc/systemd/system/k3s-agent.service',
   systemdEnv: '/etc/systemd/system/k3s-agent.service.env',

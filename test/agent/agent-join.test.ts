@@ -183,9 +183,25 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
     await node('w1', isReady)
   })
 
-  it('uninstall from the record alone leaves nothing: no process, no pidfile, no file; a second one finds nothing', async () => {
+  it('uninstall from the record alone leaves nothing: no process, no pidfile, no file, no mount; a second one finds nothing', async () => {
+    // What real k3s leaves behind when its agent stops (KillMode=process): a containerd shim run from
+    // k3s's unpacked binaries, and container root filesystems mounted under its directories.
+    const shim = `${WORKER_PATHS.dataDir}/data/0123abcd/bin/containerd-shim-runc-v2`
+    const rootfs = [`${WORKER_PATHS.runDir}/containerd/task/c1/rootfs`, `${WORKER_PATHS.dataDir}/agent/containerd/m`]
+    await inHost(
+      'set -e; mkdir -p "$(dirname "$1")"; cp /bin/sleep "$1"; setsid -f "$1" 600 </dev/null >/dev/null 2>&1; shift; for m; do mkdir -p "$m"; mount -t tmpfs tmpfs "$m"; done',
+      shim,
+      ...rootfs,
+    )
+    const shimRuns = async () =>
+      (await inHost('for p in /proc/[0-9]*; do readlink "$p/exe" || true; done 2>/dev/null')).includes(shim)
+    assert.equal(await shimRuns(), true)
+
     const record = agentRecord(service, spec)
     assert.equal(await uninstallAgent(host, record), true)
+    assert.equal(await shimRuns(), false, 'the shim is left')
+    const mounts = await inHost('cat /proc/self/mountinfo')
+    for (const dir of record.directories) assert.ok(!mounts.includes(` ${dir}/`), `a mount under ${dir} is left`)
     const processes = await inHost('for p in /proc/[0-9]*; do tr "\\0" " " <"$p/cmdline" 2>/dev/null; echo; done')
     assert.ok(!processes.includes(WORKER_PATHS.supervisor), processes)
     assert.ok(!/k3s agent/.test(processes), processes)

@@ -162,7 +162,7 @@ describe('agent files on a worker', () => {
         WORKER_PATHS.pidFile,
       ])
         assert.ok(record.files.includes(path), path)
-      assert.deepEqual(record.directories, ['/var/lib/rancher/k3s', '/var/lib/rancher/hybrid'])
+      assert.deepEqual(record.directories, ['/var/lib/rancher/k3s', '/run/k3s', '/var/lib/rancher/hybrid'])
     })
   })
 })
