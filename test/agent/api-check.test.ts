@@ -1,4 +1,5 @@
 import {strict as assert} from 'node:assert'
+import {type AddressInfo, createServer} from 'node:net'
 
 import {ApiCheckError, checkApiFromWorker, parseK3sToken} from '../../src/agent/api-check.js'
 import type {Host, RunOptions} from '../../src/remote/host.js'
@@ -101,6 +102,23 @@ describe('the API checked from a worker (lab, k3s stand-in)', function () {
       error.message,
       new RegExp(`^w1: the API at ${down} cannot be reached from there \\(curl: \\(7\\) .*\\)$`),
     )
+  })
+
+  it('something other than TLS at the address: a TLS failure, with curl’s reason', async () => {
+    // A plain TCP server of the test's own on the bridge, answering as an HTTP server without TLS would.
+    const plain = createServer((socket) => {
+      socket.on('error', () => {}) // curl resets the connection when the answer is not TLS
+      socket.end('HTTP/1.1 400 Bad Request\r\n\r\n')
+    })
+    await new Promise<void>((resolve) => plain.listen(0, server.address, resolve))
+    try {
+      const url = `https://${server.address}:${(plain.address() as AddressInfo).port}`
+      const error = await failure(checkApiFromWorker(host, url, server.token))
+      assert.equal(error.problem, 'tls')
+      assert.match(error.message, new RegExp(`^w1: TLS with the API at ${url} failed \\(curl: \\(35\\) .*\\)$`))
+    } finally {
+      await new Promise((resolve) => plain.close(resolve))
+    }
   })
 
   it('a worker without curl: a sentence naming the host and what to install', async () => {
