@@ -1,7 +1,7 @@
 import type {Host} from '../remote/host.js'
 import type {AgentSpec} from './agent-config.js'
 import type {AgentService, ServiceKind} from './service.js'
-import {removePaths, type WorkerFile} from './worker-files.js'
+import {logLines, removePaths, type WorkerFile} from './worker-files.js'
 
 /** The commands of an init system for the agent's service (argv, run as root). */
 export interface InitCommands {
@@ -15,6 +15,8 @@ export interface InitCommands {
   readonly stop: readonly string[]
   /** Exit 0 when the agent runs. */
   readonly isActive: readonly string[]
+  /** Print the agent's last `lines` log lines. */
+  readonly log: (lines: number) => readonly string[]
 }
 
 /**
@@ -43,6 +45,7 @@ export function initService(
       await host.check(restart ? commands.restart : commands.start, {sudo: true})
     },
     running,
+    recentLog: (host, lines) => logLines(host, commands.log(lines)),
     async stop(host) {
       if (!(await running(host))) return false
       await host.check(commands.stop, {sudo: true})

@@ -5,7 +5,7 @@ import type {Host} from '../remote/host.js'
 import {quoteArg} from '../remote/quote.js'
 import {type AgentSpec, agentEnvFile} from './agent-config.js'
 import type {AgentService} from './service.js'
-import {removePaths} from './worker-files.js'
+import {logLines, removePaths} from './worker-files.js'
 import {WORKER_PATHS} from './worker-paths.js'
 
 /**
@@ -142,6 +142,7 @@ export function supervisorService({stopGraceSeconds}: SupervisorOptions): AgentS
       }
     },
     running,
+    recentLog: (host, lines) => logLines(host, ['tail', '-n', String(lines), WORKER_PATHS.supervisorLog]),
     stop: stopIt,
     async uninstall(host) {
       await stopIt(host)

@@ -50,6 +50,7 @@ export const openrcService = initService(
     restart: rcService('restart'),
     stop: rcService('stop'),
     isActive: rcService('status'),
+    log: (lines) => ['tail', '-n', String(lines), WORKER_PATHS.openrcLog],
   },
   (spec: AgentSpec) => [
     {path: WORKER_PATHS.openrcScript, content: openrcScript(), mode: 0o755},

@@ -30,6 +30,8 @@ export interface AgentService {
   running(host: Host): Promise<boolean>
   /** Stop the agent; true when it was running. */
   stop(host: Host): Promise<boolean>
+  /** The agent's last `lines` log lines (to say why its Node is not Ready); [] when there is no log. */
+  recentLog(host: Host, lines: number): Promise<string[]>
   /** Stop it, take it out of the init system and remove its paths (not the agent's config, token or data). */
   uninstall(host: Host): Promise<void>
 }

@@ -58,6 +58,7 @@ export const systemdService = initService(
     restart: systemctl('restart', '--no-block', SERVICE_NAME),
     stop: systemctl('stop', SERVICE_NAME),
     isActive: systemctl('is-active', '--quiet', SERVICE_NAME),
+    log: (lines) => ['journalctl', '--unit', SERVICE_NAME, '--lines', String(lines), '--no-pager', '--output', 'cat'],
   },
   (spec: AgentSpec) => [
     {path: WORKER_PATHS.systemdUnit, content: systemdUnit(), mode: 0o644},

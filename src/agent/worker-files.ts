@@ -34,3 +34,9 @@ export async function ensureFiles(host: Host, files: readonly WorkerFile[]): Pro
 export async function removePaths(host: Host, paths: readonly string[]): Promise<void> {
   if (paths.length > 0) await host.check(['rm', '-rf', '--one-file-system', '--', ...paths], {sudo: true})
 }
+
+/** The lines a log command printed as root ([] when it failed: no log yet). */
+export async function logLines(host: Host, argv: readonly string[]): Promise<string[]> {
+  const result = await host.run(argv, {sudo: true})
+  return result.exitCode === 0 ? result.stdout.split('\n').filter(Boolean) : []
+}

@@ -106,6 +106,7 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
       `node-ip ${w1.address}`,
     )
     assert.equal(await service.running(host), true)
+    assert.ok((await service.recentLog(host, 20)).some((line) => /msg="k3s agent is up and running"/.test(line)))
   })
 
   it('a second run changes nothing: no file written, nothing uploaded, the same processes', async () => {
