@@ -22,6 +22,11 @@ export interface AgentSpec {
   readonly environment?: Readonly<Record<string, string>>
 }
 
+/** The API's URL as a worker dials it: https://advertiseAddress:apiPort (an IPv6 address in brackets). */
+export function apiServerUrl(address: string, port: number): string {
+  return `https://${isIP(address) === 6 ? `[${address}]` : address}:${port}`
+}
+
 /**
  * The spec of an inventory worker joining `server`: its name, labels and taints; node-ip is its
  * address when that is an IP (a host name is how hybrid reaches it, not necessarily the address the

@@ -7,7 +7,7 @@ import {promisify} from 'node:util'
 
 import {parse} from 'yaml'
 
-import {agentConfig, agentEnvFile, agentSpecFor} from '../../src/agent/agent-config.js'
+import {agentConfig, agentEnvFile, agentSpecFor, apiServerUrl} from '../../src/agent/agent-config.js'
 import {parseK3sToken} from '../../src/agent/api-check.js'
 import {agentRecord} from '../../src/agent/install.js'
 import {supervisorScript} from '../../src/agent/none.js'
@@ -33,8 +33,13 @@ const worker = (over: Partial<WorkerSpec> = {}): WorkerSpec => ({
 
 describe('agent files on a worker', () => {
   describe('config.yaml', () => {
+    it('the server URL: the advertised address and port, IPv6 in brackets', () => {
+      assert.equal(apiServerUrl('100.64.255.1', 6443), 'https://100.64.255.1:6443')
+      assert.equal(apiServerUrl('fd00::1', 6443), 'https://[fd00::1]:6443')
+    })
+
     it('round-trips: every setting comes back as k3s reads it, the token only as a file', () => {
-      const text = agentConfig(agentSpecFor(worker(), 'https://100.64.255.1:6443'))
+      const text = agentConfig(agentSpecFor(worker(), apiServerUrl('100.64.255.1', 6443)))
       assert.deepEqual(parse(text), {
         server: 'https://100.64.255.1:6443',
         'token-file': '/etc/rancher/k3s/token',
