@@ -7,6 +7,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {CoreV1Api, KubeConfig} from '@kubernetes/client-node'
 
 import {freePort} from '../helpers/free-port.js'
+import {apiServerUrl} from '../../src/agent/agent-config.js'
 import {SshConnections} from '../../src/remote/connections.js'
 import {createLab, type Lab, type LabHost, type LabHostSpec} from '../helpers/lab.js'
 import {STANDIN} from '../system/cluster-fixture.js'
@@ -71,7 +72,7 @@ export async function startLabServer(lab: Lab, dir: string, port?: number): Prom
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfig)
   return {
-    url: `https://${address}:${listen}`,
+    url: apiServerUrl(address, listen),
     address,
     port: listen,
     token: (await readFile(join(dataDir, 'server', 'token'), 'utf8')).trim(),
