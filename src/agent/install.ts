@@ -2,7 +2,7 @@ import {registerSecret} from '../log/redact.js'
 import type {Host} from '../remote/host.js'
 import {type AgentSpec, agentConfig} from './agent-config.js'
 import {type AgentService, SERVICES, type ServiceKind} from './service.js'
-import {ensureFiles, removePaths} from './worker-files.js'
+import {ensureFiles, removePaths, type WorkerFile} from './worker-files.js'
 import {WORKER_PATHS} from './worker-paths.js'
 
 /**
@@ -43,13 +43,18 @@ export async function uploadK3s(
   return !result.skipped
 }
 
-/** config.yaml and the token file, both 0600 root's; true when either was written. */
-export async function writeAgentFiles(host: Host, spec: AgentSpec, token: string): Promise<boolean> {
+/** config.yaml and the token file, both 0600 (a dry run compares them with differingFiles, and names only paths). */
+export function agentFiles(spec: AgentSpec, token: string): WorkerFile[] {
   registerSecret(token)
-  return ensureFiles(host, [
+  return [
     {path: WORKER_PATHS.config, content: agentConfig(spec), mode: 0o600},
     {path: WORKER_PATHS.token, content: `${token}\n`, mode: 0o600},
-  ])
+  ]
+}
+
+/** config.yaml and the token file in place; true when either was written. */
+export async function writeAgentFiles(host: Host, spec: AgentSpec, token: string): Promise<boolean> {
+  return ensureFiles(host, agentFiles(spec, token))
 }
 
 /** The service's files, and the init system told of them; true when anything changed. */

@@ -7,27 +7,36 @@ export interface WorkerFile {
   readonly mode: number
 }
 
-/**
- * Make `file` so on the host: read and stat first, and write (temp name, then rename) only when the
- * content or the mode differ, so a repeated run changes nothing. True when it wrote.
- */
-export async function ensureFile(host: Host, file: WorkerFile): Promise<boolean> {
+/** Is `file` on the host as it should be (content, mode, root's)? A read: safe in a dry run. */
+async function isInPlace(host: Host, file: WorkerFile): Promise<boolean> {
   const [current, stat] = await Promise.all([
     host.readFile(file.path, {sudo: true}),
     host.stat(file.path, {sudo: true}),
   ])
-  const same =
-    current?.equals(Buffer.from(file.content)) && stat?.type === 'file' && stat.mode === file.mode && stat.uid === 0
-  if (same) return false
-  await host.writeFile(file.path, file.content, {mode: file.mode, owner: '0:0', sudo: true})
-  return true
+  return (
+    current?.equals(Buffer.from(file.content)) === true &&
+    stat?.type === 'file' &&
+    stat.mode === file.mode &&
+    stat.uid === 0
+  )
 }
 
-/** Make every file so; true when any was written. All are written (no short-circuit). */
+/** Those of `files` that are not on the host as they should be (reads only: a dry run asks this). */
+export async function differingFiles(host: Host, files: readonly WorkerFile[]): Promise<WorkerFile[]> {
+  const inPlace = await Promise.all(files.map((file) => isInPlace(host, file)))
+  return files.filter((_, i) => !inPlace[i])
+}
+
+/** Write each file whole as root (temp name beside it, mode and owner set, then renamed over it). */
+export async function writeWorkerFiles(host: Host, files: readonly WorkerFile[]): Promise<void> {
+  for (const file of files) await host.writeFile(file.path, file.content, {mode: file.mode, owner: '0:0', sudo: true})
+}
+
+/** Write those of `files` that differ, so a repeated run changes nothing; true when any was written. */
 export async function ensureFiles(host: Host, files: readonly WorkerFile[]): Promise<boolean> {
-  let changed = false
-  for (const file of files) changed = (await ensureFile(host, file)) || changed
-  return changed
+  const differing = await differingFiles(host, files)
+  await writeWorkerFiles(host, differing)
+  return differing.length > 0
 }
 
 /** Remove paths (files or whole directories) as root; absent ones are fine. */

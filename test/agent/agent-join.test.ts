@@ -7,6 +7,7 @@ import type {V1Node} from '@kubernetes/client-node'
 import {type AgentSpec, agentSpecFor} from '../../src/agent/agent-config.js'
 import {parseK3sToken} from '../../src/agent/api-check.js'
 import {
+  agentFiles,
   agentRecord,
   installService,
   startAgent,
@@ -16,6 +17,7 @@ import {
 } from '../../src/agent/install.js'
 import {supervisorService} from '../../src/agent/none.js'
 import {type AgentService, chooseService} from '../../src/agent/service.js'
+import {differingFiles} from '../../src/agent/worker-files.js'
 import {WORKER_PATHS} from '../../src/agent/worker-paths.js'
 import {SshConnections} from '../../src/remote/connections.js'
 import type {Host} from '../../src/remote/host.js'
@@ -116,6 +118,8 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
       config: await inode(WORKER_PATHS.config),
     }
     assert.notEqual(before.agent, '')
+    const files = () => differingFiles(host, [...agentFiles(spec, server.token), ...service.files(spec)])
+    assert.deepEqual(await files(), [], 'a dry run finds nothing to write')
     assert.equal(await writeAgentFiles(host, spec, server.token), false)
     assert.equal(await uploadK3s(host, STANDIN), false)
     assert.equal(await installService(host, service, spec), false)
@@ -140,6 +144,10 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
   it('a changed label rewrites the config and restarts the agent, which brings its Node up to date', async () => {
     const before = await supervisorPid()
     spec = {...spec, labels: {zone: 'b'}}
+    assert.deepEqual(
+      (await differingFiles(host, agentFiles(spec, server.token))).map((file) => file.path),
+      [WORKER_PATHS.config],
+    )
     assert.equal(await writeAgentFiles(host, spec, server.token), true)
     assert.equal(await startAgent(host, service, true), 'restarted')
     assert.notEqual(await supervisorPid(), before)
