@@ -88,9 +88,13 @@ if [ -n "$pid" ] && ours; then
 fi
 rm -f -- "$1"`
 
-/** In a session of its own, its output appended to the log, nothing tied to the SSH channel. */
+/**
+ * In a session of its own, its output appended to the log, nothing tied to the SSH channel. Started in
+ * the background rather than with `setsid -f`, which BusyBox's setsid lacks: a background job is no
+ * group leader, so setsid makes the new session in place.
+ */
 const START = `mkdir -p -- "$(dirname -- "$2")"
-exec setsid -f "$1" </dev/null >>"$2" 2>&1`
+setsid "$1" </dev/null >>"$2" 2>&1 &`
 
 const PATHS = [WORKER_PATHS.supervisor, WORKER_PATHS.agentEnv, WORKER_PATHS.supervisorLog, WORKER_PATHS.pidFile]
 
