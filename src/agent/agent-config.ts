@@ -1,0 +1,74 @@
+import {isIP} from 'node:net'
+
+import {stringify} from 'yaml'
+
+import type {WorkerSpec} from '../inventory/model.js'
+import {UsageError} from '../errors.js'
+import {WORKER_PATHS} from './worker-paths.js'
+
+/** What one worker's `k3s agent` is told (the token itself travels separately, into its own file). */
+export interface AgentSpec {
+  /** The API as the worker reaches it: https://advertiseAddress:apiPort (through the tunnel or directly). */
+  readonly server: string
+  readonly nodeName: string
+  /** k3s's node-ip; absent: k3s picks the address of the default route. */
+  readonly nodeIp?: string
+  readonly labels: Readonly<Record<string, string>>
+  /** "key=value:Effect", as k3s's --node-taint takes them. */
+  readonly taints: readonly string[]
+  /** Default /var/lib/rancher/k3s. */
+  readonly dataDir?: string
+  /** Extra environment for the service (HTTP_PROXY, NO_PROXY, …); never the token. */
+  readonly environment?: Readonly<Record<string, string>>
+}
+
+/** The API's URL as a worker dials it: https://advertiseAddress:apiPort (an IPv6 address in brackets). */
+export function apiServerUrl(address: string, port: number): string {
+  return `https://${isIP(address) === 6 ? `[${address}]` : address}:${port}`
+}
+
+/**
+ * The spec of an inventory worker joining `server`: its name, labels and taints; node-ip is its
+ * address when that is an IP (a host name is how hybrid reaches it, not necessarily the address the
+ * cluster should use, so k3s chooses then).
+ */
+export function agentSpecFor(worker: WorkerSpec, server: string): AgentSpec {
+  return {
+    server,
+    nodeName: worker.name,
+    ...(isIP(worker.address) ? {nodeIp: worker.address} : {}),
+    labels: worker.labels,
+    taints: worker.taints,
+  }
+}
+
+/**
+ * /etc/rancher/k3s/config.yaml for `k3s agent` (keys are k3s's flag names). The token is referred to by
+ * its file, so it is in neither the config, argv nor an environment. Lists are left out when empty.
+ */
+export function agentConfig(spec: AgentSpec): string {
+  const labels = Object.entries(spec.labels).map(([key, value]) => `${key}=${value}`)
+  const config: Record<string, string | string[]> = {
+    server: spec.server,
+    'token-file': WORKER_PATHS.token,
+    'data-dir': spec.dataDir ?? WORKER_PATHS.dataDir,
+    'node-name': spec.nodeName,
+    ...(spec.nodeIp ? {'node-ip': spec.nodeIp} : {}),
+    ...(labels.length > 0 ? {'node-label': labels} : {}),
+    ...(spec.taints.length > 0 ? {'node-taint': [...spec.taints]} : {}),
+  }
+  return `# Written by hybrid for k3s agent; changes are replaced on the next hybrid up.\n${stringify(config)}`
+}
+
+/**
+ * KEY='value' lines for an env file. systemd's EnvironmentFile and a sourced sh file read single quotes
+ * alike, but agree on no escape inside them, so a value with a quote or a line break is refused.
+ */
+export function agentEnvFile(environment: Readonly<Record<string, string>> = {}): string {
+  const lines = Object.entries(environment).map(([key, value]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new UsageError(`${key} is not an environment variable name`)
+    if (/['\n\r]/.test(value)) throw new UsageError(`the value of ${key} contains a quote or a line break`)
+    return `${key}='${value}'`
+  })
+  return ['# Environment of the k3s agent, written by hybrid.', ...lines, ''].join('\n')
+}

@@ -1,0 +1,110 @@
+import {registerSecret} from '../log/redact.js'
+import type {Host} from '../remote/host.js'
+import {type AgentSpec, agentConfig} from './agent-config.js'
+import {type AgentService, SERVICES, type ServiceKind} from './service.js'
+import {ensureFiles, removePaths, type WorkerFile} from './worker-files.js'
+import {WORKER_PATHS} from './worker-paths.js'
+
+/**
+ * The agent's steps on one worker, as the join phases call them. Each is safe to repeat and says whether
+ * it changed anything, so a second `hybrid up` reports "already" and restarts nothing.
+ */
+
+/**
+ * What hybrid put on a worker for its agent: enough to remove it all from this record alone, also after
+ * a crash halfway through an install. Written to the state before the first change.
+ */
+export interface AgentRecord {
+  readonly service: ServiceKind
+  /** Files: config, token, binary, and the service's own (unit or script, env file, pidfile, log). */
+  readonly files: readonly string[]
+  /** Directories removed whole: the agent's data dir, k3s's run dir (containerd's state) and hybrid's own. */
+  readonly directories: readonly string[]
+}
+
+export function agentRecord(service: AgentService, spec: Pick<AgentSpec, 'dataDir'>): AgentRecord {
+  return {
+    service: service.kind,
+    files: [WORKER_PATHS.config, WORKER_PATHS.token, WORKER_PATHS.binary, ...service.paths],
+    directories: [spec.dataDir ?? WORKER_PATHS.dataDir, WORKER_PATHS.runDir, WORKER_PATHS.hybridDir],
+  }
+}
+
+/**
+ * The k3s binary at /usr/local/bin/k3s (0755 root's): nothing is sent when the file there already has its
+ * sha256. True when it was uploaded.
+ */
+export async function uploadK3s(
+  host: Host,
+  localPath: string,
+  onProgress?: (done: number, total: number) => void,
+): Promise<boolean> {
+  const result = await host.upload(localPath, WORKER_PATHS.binary, {mode: 0o755, owner: '0:0', sudo: true, onProgress})
+  return !result.skipped
+}
+
+/** config.yaml and the token file, both 0600 (a dry run compares them with differingFiles, and names only paths). */
+export function agentFiles(spec: AgentSpec, token: string): WorkerFile[] {
+  registerSecret(token)
+  return [
+    {path: WORKER_PATHS.config, content: agentConfig(spec), mode: 0o600},
+    {path: WORKER_PATHS.token, content: `${token}\n`, mode: 0o600},
+  ]
+}
+
+/** config.yaml and the token file in place; true when either was written. */
+export async function writeAgentFiles(host: Host, spec: AgentSpec, token: string): Promise<boolean> {
+  return ensureFiles(host, agentFiles(spec, token))
+}
+
+/** The service's files, and the init system told of them; true when anything changed. */
+export async function installService(host: Host, service: AgentService, spec: AgentSpec): Promise<boolean> {
+  const changed = await ensureFiles(host, service.files(spec))
+  const registered = await service.install(host, {changed})
+  return changed || registered
+}
+
+export type StartResult = 'started' | 'restarted' | 'already'
+
+/**
+ * Start the agent, or restart it when what it runs changed (`changed`: its config, token, binary or
+ * service files were written in this run); a running agent with nothing changed is left alone.
+ */
+export async function startAgent(host: Host, service: AgentService, changed: boolean): Promise<StartResult> {
+  const running = await service.running(host)
+  if (running && !changed) return 'already'
+  await service.start(host, {restart: running})
+  return running ? 'restarted' : 'started'
+}
+
+/**
+ * Unmount what lies under the data dir (real k3s's containers) and kill processes run from k3s's
+ * unpacked binaries there (containerd shims, which KillMode=process leaves running), as k3s's own
+ * killall script does, so the data dir can be removed. $1: the data dir.
+ */
+const RELEASE_DATA_DIR = `for p in /proc/[0-9]*; do
+  exe=$(readlink "$p/exe" 2>/dev/null) || continue
+  case "$exe" in "$1"/data/*) kill -KILL "\${p#/proc/}" 2>/dev/null ;; esac
+done
+awk -v d="$1" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo | sort -r |
+  while read -r m; do umount -l -- "$m"; done
+true`
+
+/** Print the paths that exist. */
+const EXISTING = 'for p; do if [ -e "$p" ] || [ -L "$p" ]; then echo "$p"; fi; done'
+
+/**
+ * Stop and remove the agent from its record alone: the service, then every recorded file and directory.
+ * Safe to repeat; true when anything was there to remove.
+ */
+export async function uninstallAgent(host: Host, record: AgentRecord): Promise<boolean> {
+  const paths = [...record.files, ...record.directories]
+  const existing = (await host.check(['sh', '-c', EXISTING, 'sh', ...paths], {sudo: true})).stdout.trim()
+  const service = SERVICES[record.service]
+  const wasRunning = await service.running(host)
+  await service.uninstall(host)
+  for (const dir of record.directories)
+    await host.check(['sh', '-c', RELEASE_DATA_DIR, 'sh', dir.replace(/\/+$/, '')], {sudo: true})
+  await removePaths(host, paths)
+  return wasRunning || existing !== ''
+}
