@@ -14,10 +14,11 @@ apt-get update -qq
 # golang-go: the Go tracee; strace, proot: benchmark baselines; openssh-server, openssh-client, iproute2:
 # lab worker hosts (sudo, openssl: their users' sudo with a password); iptables: runsc's network set-up;
 # tinyproxy, docker-registry: k3s download tests and the remote tier (HTTP proxy, OCI registry); g++, make, python3: node-gyp for the native addon; hyperfine: benchmarks;
-# tmux: the lab test types Ctrl-C into a real terminal.
+# tmux: the lab test types Ctrl-C into a real terminal; curl: lab workers check the API with it, as real
+# workers do; systemd: `systemd-analyze verify` checks the agent's unit (systemd is not started).
 apt-get install -y -qq --no-install-recommends \
   runsc golang-go strace proot openssh-server openssh-client iproute2 sudo openssl iptables tinyproxy docker-registry \
-  g++ make python3 ca-certificates util-linux procps perl hyperfine tmux >/dev/null
+  g++ make python3 ca-certificates util-linux procps perl hyperfine tmux curl systemd >/dev/null
 # kubectl: tests and users check the cluster with it. Debian ships it as kubernetes-client.
 command -v kubectl >/dev/null || apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
 

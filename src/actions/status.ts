@@ -7,7 +7,10 @@ import {apiReady} from '../kube/readiness.js'
 import {isElsewhere} from '../sandbox/location.js'
 import {clusterPaths, readState} from '../state/cluster-state.js'
 import {ownerAlive} from '../state/owner.js'
+import {readTunnels} from '../state/tunnel-status.js'
+import {listWorkerRecords} from '../state/worker-records.js'
 import {isK3sServer} from '../util/processes.js'
+import {type WorkerRow, workerRows} from './workers.js'
 import {pathExists} from '../util/path-exists.js'
 
 /** What `hybrid status` shows, and prints with --json. */
@@ -44,6 +47,8 @@ export interface StatusResult {
   readonly interceptor: ({readonly updatedAt: string} & Record<string, unknown>) | null
   readonly api?: {readonly server: string; readonly ready: boolean}
   readonly nodes: readonly NodeSummary[]
+  /** The workers: the records, the Nodes and the tunnels side by side (as `workers list` shows them). */
+  readonly workers: readonly WorkerRow[]
   readonly kubeconfig?: string
 }
 
@@ -51,7 +56,7 @@ export interface StatusResult {
 export async function collectStatus(cluster: string): Promise<StatusResult> {
   const paths = clusterPaths(cluster)
   const state = await readState(cluster)
-  if (!state) return {cluster, up: false, workarounds: [], interceptor: null, nodes: []}
+  if (!state) return {cluster, up: false, workarounds: [], interceptor: null, nodes: [], workers: []}
   const elsewhere = await isElsewhere(state)
   const supervisorAlive = !elsewhere && (await ownerAlive(state))
   const binary = state.launch?.binary ?? ''
@@ -107,6 +112,12 @@ export async function collectStatus(cluster: string): Promise<StatusResult> {
     interceptor: supervisorAlive || elsewhere ? await readCounters(paths.counters) : null,
     ...(api ? {api} : {}),
     nodes,
+    workers: workerRows(
+      undefined,
+      await listWorkerRecords(cluster),
+      nodes,
+      supervisorAlive ? ((await readTunnels(cluster))?.tunnels ?? []) : [],
+    ),
     ...((await pathExists(paths.kubeconfig)) ? {kubeconfig: paths.kubeconfig} : {}),
   }
 }

@@ -2,7 +2,9 @@ import {HybridError} from '../errors.js'
 import type {Inventory} from '../inventory/model.js'
 import {createPlanContext, Plan, runPlan} from '../plan/index.js'
 import type {ClusterContext, LoadedState, Supervised} from '../phases/context.js'
+import {leaveWorkers} from '../phases/leave-workers.js'
 import {recordFailure} from '../phases/record-failure.js'
+import {removeSandboxAddress} from '../phases/remove-sandbox-address.js'
 import {removeState} from '../phases/remove-state.js'
 import {stopControlPlane} from '../phases/stop-control-plane.js'
 import {undoWorkarounds} from '../phases/undo-workarounds.js'
@@ -48,14 +50,21 @@ export async function teardown(
   options: {undo: boolean; failure?: string},
 ): Promise<void> {
   const fresh = createPlanContext({logger: ctx.logger, progress: ctx.progress, concurrency: ctx.concurrency})
-  const base = {...ctx, ...fresh}
+  const base = {...ctx, ...fresh, drainNodes: false}
   const stop = Plan.start<typeof base>().then(stopControlPlane)
-  const undo = stop.then(undoWorkarounds)
+  const undo = stop.then(removeSandboxAddress).then(undoWorkarounds)
+  // A cluster that is stopped on purpose takes its workers out first (its tunnels still run); one that
+  // failed keeps them, recorded, for `down`.
   const plan = !options.undo
     ? stop
     : options.failure
       ? undo.then(recordFailure(options.failure))
-      : undo.then(removeState)
+      : Plan.start<typeof base>()
+          .then(leaveWorkers)
+          .then(stopControlPlane)
+          .then(removeSandboxAddress)
+          .then(undoWorkarounds)
+          .then(removeState)
   const result = await runPlan(plan, base)
   ctx.supervisor = undefined
   if (result.status !== 'done')

@@ -1,9 +1,20 @@
 import {HybridError} from '../errors.js'
 import type {Inventory} from '../inventory/model.js'
-import {type Change, Plan, type PlanOutput, runPlan, summaryJson} from '../plan/index.js'
+import {
+  type Change,
+  type HostOutcome,
+  Plan,
+  type PlanOutput,
+  type PlanResult,
+  runPlan,
+  summaryJson,
+} from '../plan/index.js'
 import {acquireK3sBinary} from '../phases/acquire-k3s.js'
+import {applyCni} from '../phases/apply-cni.js'
+import {joinWorkers} from '../phases/join-workers.js'
+import {advertiseInSandbox} from '../phases/advertise-in-sandbox.js'
 import {applyWorkarounds} from '../phases/apply-workarounds.js'
-import type {ClusterContext, InventoryInput, SupervisionInput} from '../phases/context.js'
+import {CONTROL_PLANE_HOST, type ClusterContext, type InventoryInput, type SupervisionInput} from '../phases/context.js'
 import {loadState} from '../phases/load-state.js'
 import {makeCurrent} from '../phases/make-current.js'
 import {preflight} from '../phases/preflight.js'
@@ -32,6 +43,8 @@ export interface UpResult {
   readonly plan?: Record<string, unknown>
   /** Under --dry-run: the changes, for the human rendering (not part of the JSON result). */
   readonly changes?: readonly Change[]
+  /** Each worker's outcome (joined, nothing to do, failed with its sentence); [] without workers. */
+  readonly workers: readonly HostOutcome[]
 }
 
 export interface UpOptions {
@@ -53,15 +66,18 @@ const BRING_UP = Plan.start<UpBase>()
   .then(acquireK3sBinary)
   .then(prepareToken)
   .then(applyWorkarounds)
+  .then(advertiseInSandbox)
   .then(writeServerConfigPhase)
   .then(recordLaunch)
   .then(startControlPlane)
   .then(waitReady)
   .then(writeKubeconfig)
   .then(makeCurrent)
+  .then(applyCni)
+  .then(joinWorkers)
 
-/** The cluster already runs as the inventory says: nothing to change but which cluster is current. */
-const ALREADY_UP = Plan.start<ClusterContext>().then(makeCurrent)
+/** The control plane already runs as the inventory says: only the workers may have something missing. */
+const ALREADY_UP = Plan.start<ClusterContext & InventoryInput>().then(makeCurrent).then(applyCni).then(joinWorkers)
 
 /**
  * `hybrid up`. A class only so that a second Ctrl-C can reach the k3s it started (`killK3s`): under the
@@ -79,19 +95,22 @@ export class UpAction {
     const base = clusterContext(this.env, cluster, {dryRun: options.dryRun, concurrency: inventory.concurrency})
     const server = `https://127.0.0.1:${inventory.controlPlane.apiPort}`
     if ((await upDecision(inventory)) === 'already-up') {
-      const result = await runPlan(ALREADY_UP, base)
+      const result = await runPlan(ALREADY_UP, {...base, inventory})
       if (result.status !== 'done') throw planError(result, '`hybrid up`')
-      if (options.dryRun) return {cluster, outcome: 'dry-run', plan: summaryJson(result), changes: result.changes}
+      const workers = workersOf(result)
+      if (options.dryRun)
+        return {cluster, outcome: 'dry-run', plan: summaryJson(result), changes: result.changes, workers}
       const owner = (await readState(cluster))?.supervisor
       const supervisor = owner ? {pid: owner.pid, detached: owner.detached} : undefined
-      return {cluster, outcome: 'already-up', kubeconfig: base.paths.kubeconfig, server, supervisor}
+      return {cluster, outcome: 'already-up', kubeconfig: base.paths.kubeconfig, server, supervisor, workers}
     }
     const input: UpBase = {...base, inventory, supervision: options.supervision}
     this.ctx = input
     const result = await runPlan(BRING_UP, input)
     if (result.status !== 'done') throw planError(result, '`hybrid down`')
+    const workers = workersOf(result)
     if (options.dryRun) {
-      return {cluster, outcome: 'dry-run', plan: summaryJson(result), changes: result.changes}
+      return {cluster, outcome: 'dry-run', plan: summaryJson(result), changes: result.changes, workers}
     }
     const ctx = input as PlanOutput<typeof BRING_UP>
     const supervisor = ctx.supervisor
@@ -102,6 +121,7 @@ export class UpAction {
       kubeconfig: ctx.paths.kubeconfig,
       server,
       supervisor: {pid: supervisor.pid, detached: supervisor.detached},
+      workers,
     }
     options.onReady?.(ready)
     if (options.supervision === 'detach') {
@@ -111,7 +131,7 @@ export class UpAction {
     this.env.progress.report({event: 'result', result: ready})
     const failure = await superviseUntilStopped(ctx)
     if (failure) throw failure
-    return {cluster, outcome: 'stopped'}
+    return {cluster, outcome: 'stopped', workers}
   }
 
   /** The second Ctrl-C: end k3s now (the process exits right after). */
@@ -123,4 +143,9 @@ export class UpAction {
       // already gone
     }
   }
+}
+
+/** The workers' outcomes: every host of the run but the control plane's own. */
+function workersOf(result: PlanResult): HostOutcome[] {
+  return result.hosts.filter((h) => h.host !== CONTROL_PLANE_HOST)
 }

@@ -1,5 +1,5 @@
 import {registerSecret} from '../log/redact.js'
-import type {Host} from '../remote/host.js'
+import type {Host, UploadOptions} from '../remote/host.js'
 import {type AgentSpec, agentConfig} from './agent-config.js'
 import {type AgentService, SERVICES, type ServiceKind} from './service.js'
 import {ensureFiles, removePaths, type WorkerFile} from './worker-files.js'
@@ -37,9 +37,9 @@ export function agentRecord(service: AgentService, spec: Pick<AgentSpec, 'dataDi
 export async function uploadK3s(
   host: Host,
   localPath: string,
-  onProgress?: (done: number, total: number) => void,
+  options: Pick<UploadOptions, 'onProgress' | 'sha256' | 'sha256There'> = {},
 ): Promise<boolean> {
-  const result = await host.upload(localPath, WORKER_PATHS.binary, {mode: 0o755, owner: '0:0', sudo: true, onProgress})
+  const result = await host.upload(localPath, WORKER_PATHS.binary, {...options, mode: 0o755, owner: '0:0', sudo: true})
   return !result.skipped
 }
 

@@ -9,16 +9,20 @@ import {HybridCommand} from '../cli/hybrid-command.js'
 import {selfCommand} from '../cli/self-command.js'
 import {UsageError} from '../errors.js'
 import {loadInventory} from '../inventory/load.js'
-import {createProgress, renderChanges} from '../ui/index.js'
+import {createProgress, renderChanges, renderHostTable} from '../ui/index.js'
+import {throwIfHostsFailed} from '../actions/partly-done.js'
 
 export type {UpResult}
 
 export default class Up extends HybridCommand {
-  static override summary = 'Bring the cluster up: the k3s control plane in this sandbox, with its workarounds'
+  static override summary =
+    'Bring the cluster up: the k3s control plane in this sandbox, with its workarounds, and join every worker over SSH'
   static override description =
     'Stays in the foreground as the supervisor of k3s (like `k3s server`) until SIGINT or SIGTERM, then ' +
     'stops k3s and undoes the workarounds; with --detach it returns once the cluster is ready and a ' +
-    'background supervisor keeps it running (`hybrid down` stops it).'
+    'background supervisor keeps it running (`hybrid down` stops it). Workers are joined in parallel ' +
+    '(spec.concurrency); a second `up` does only what is missing. Exit 3: the control plane is up and some ' +
+    'workers joined, but others failed (each named with why); running `up` again resumes them.'
   static override examples = [
     '<%= config.bin %> up --inventory lab.yaml',
     '<%= config.bin %> up --inventory lab.yaml --detach',
@@ -45,36 +49,43 @@ export default class Up extends HybridCommand {
     if (!flags.inventory)
       throw new UsageError('up needs the inventory: hybrid up --inventory FILE (hybrid init writes a starter)')
     const inventory = await loadInventory(resolve(flags.inventory))
-    if (inventory.workers.length > 0) {
-      throw new UsageError(
-        `${inventory.file}: spec.workers: this version of hybrid brings up the control plane only; joining workers is not implemented yet (use workers: [])`,
-      )
-    }
     let action: UpAction | undefined
     const env = this.actionEnv({onForceExit: () => action?.killK3s()})
     try {
       if (flags.supervise) {
         const progress = createProgress({mode: 'plain', logger: this.logger})
         const outcome = await superviseDetached({...env, progress}, inventory)
-        return {cluster: inventory.name, outcome}
+        return {cluster: inventory.name, outcome, workers: []}
       }
       action = new UpAction(env)
       const dryRun = flags['dry-run']
       const supervision = flags.detach ? 'detach' : 'foreground'
       const onReady = (ready: UpResult) => {
-        if (!this.jsonEnabled()) this.log(howToUse(ready, flags.detach))
+        if (this.jsonEnabled()) return
+        if (ready.workers.length > 0) this.log(renderHostTable(ready.workers))
+        this.log(howToUse(ready, flags.detach))
       }
       const result = await action.run({inventory, dryRun, supervision, onReady})
       env.progress.close()
-      const {changes, ...shown} = result
-      if (this.jsonEnabled()) return shown
-      if (result.outcome === 'dry-run') process.stdout.write(renderChanges(changes ?? [], true))
-      if (result.outcome === 'already-up') this.log(`cluster ${result.cluster} is already up; nothing to change`)
+      const {changes: _changes, ...shown} = result
+      if (!this.jsonEnabled()) this.render(result)
+      // A foreground `up` said so when it was ready, and has supervised since: its stop is not a failure.
+      if (result.outcome !== 'stopped') throwIfHostsFailed(result.workers, shown, '`hybrid up`')
       return shown
     } finally {
       env.progress.close()
       env.interrupts.dispose()
     }
+  }
+
+  /** The human rendering of a finished run (foreground and detached `up` printed theirs when ready). */
+  private render(result: UpResult): void {
+    if (result.outcome === 'dry-run') process.stdout.write(renderChanges(result.changes ?? [], true))
+    if (result.outcome !== 'already-up') return
+    if (result.workers.length > 0) this.log(renderHostTable(result.workers))
+    if (result.workers.some((w) => w.status === 'failed')) return
+    const how = result.workers.length > 0 ? 'its workers are as the inventory says' : 'nothing to change'
+    this.log(`cluster ${result.cluster} is already up; ${how}`)
   }
 }
 

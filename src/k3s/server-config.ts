@@ -4,6 +4,8 @@ import {stringify} from 'yaml'
 
 import {UsageError} from '../errors.js'
 import type {Inventory} from '../inventory/model.js'
+import {cniServerConfig} from '../kube/flannel.js'
+import {SANDBOX_LABEL} from '../sandbox/workarounds/taint.js'
 import type {ServerConfigFragment, ServerConfigValue} from '../sandbox/workarounds/workaround.js'
 import {writeFileAtomic} from '../util/fs-atomic.js'
 
@@ -84,9 +86,11 @@ export function buildServerConfig(input: ServerConfigInput): ServerConfig {
     'write-kubeconfig': k3sKubeconfigPath(cp.dataDir),
     'write-kubeconfig-mode': '0600',
   })
-  if (cp.agent) merge(config, {'node-name': sandboxNodeName(inventory.name)})
+  // The sandbox's Node is labelled whatever the workarounds: the workers' CNI keeps off it by that label.
+  if (cp.agent) merge(config, {'node-name': sandboxNodeName(inventory.name), 'node-label': [SANDBOX_LABEL]})
   else merge(config, {'disable-agent': true})
   for (const fragment of input.fragments) merge(config, fragment)
+  merge(config, cniServerConfig(inventory.network.cni))
   const extra = parseExtraArgs(cp.extraArgs, inventory.file)
   mergeExtra(config, extra.flags)
   return {config, commandLine: extra.commandLine}

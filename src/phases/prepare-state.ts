@@ -7,7 +7,7 @@ import {stopControlPlaneOf} from '../sandbox/control-plane-stop.js'
 import {currentLocation} from '../sandbox/location.js'
 import {mountsUnder, readMountinfo} from '../sandbox/probes/mountinfo.js'
 import {undoRecordedWorkarounds} from '../sandbox/workarounds/undo-recorded.js'
-import {type ClusterState, createState, readState, removeRuntimeFiles} from '../state/cluster-state.js'
+import {type ClusterState, createState, readState, removeRuntimeFiles, STATE_VERSION} from '../state/cluster-state.js'
 import {ownerAlive} from '../state/owner.js'
 import {controlPlaneSettings} from '../state/settings.js'
 import {ownCommandLine} from '../util/processes.js'
@@ -54,7 +54,7 @@ export const prepareState: Phase<ClusterContext & InventoryInput & LoadedState, 
     }
     const now = new Date().toISOString()
     const state: ClusterState = {
-      version: 1,
+      version: STATE_VERSION,
       cluster,
       inventory: inventory.file,
       settings: controlPlaneSettings(inventory),

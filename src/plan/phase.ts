@@ -71,7 +71,7 @@ export interface Phase<C extends PlanContext = PlanContext, G extends Gives = vo
    * for every phase whose run() was called (the failing one included; what it gave may be missing then).
    * ctx.signal is already aborted when interrupted: clean-ups must not give up because of it.
    */
-  cleanUp?(ctx: C & Partial<Exclude<G, void>>): void | Promise<void>
+  cleanUp?(ctx: C & (G extends object ? Partial<G> : unknown)): void | Promise<void>
 }
 
 /** The context after a plan ran to its end: its base, and everything its phases gave. */

@@ -60,6 +60,10 @@ export interface WriteOptions {
 export interface UploadOptions extends WriteOptions {
   /** Bytes sent so far and the total, as the upload goes. */
   readonly onProgress?: (done: number, total: number) => void
+  /** The local file's sha256 when the caller knows it (one binary sent to many hosts is hashed once). */
+  readonly sha256?: string
+  /** The sha256 of what is at the path on the host as the caller just read it (null: nothing there). */
+  readonly sha256There?: string | null
 }
 
 export interface UploadResult {

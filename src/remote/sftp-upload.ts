@@ -48,8 +48,8 @@ export async function sftpUpload(
   // The local digest and the one there are computed at the same time.
   const [{size}, sha256, there, ability] = await Promise.all([
     stat(localPath),
-    fileSha256(localPath),
-    sha256Via(target.run, path, options.sudo),
+    options.sha256 ?? fileSha256(localPath),
+    options.sha256There === undefined ? sha256Via(target.run, path, options.sudo) : (options.sha256There ?? undefined),
     target.ability(),
   ])
   const sudo = options.sudo === true && ability !== 'root'

@@ -3,6 +3,7 @@ import {runPool} from '../plan/pool.js'
 import {SshConnections} from './connections.js'
 import {RemoteError} from './errors.js'
 import type {HostFacts, InitSystem} from './facts.js'
+import type {FactsOptions} from './host.js'
 import type {HostKeyStatus} from './host-key-policy.js'
 import {ConnectError} from './ssh-connect.js'
 import type {SudoAbility} from './sudo.js'
@@ -99,14 +100,9 @@ async function checkWorker(
     return {...base, ...connectFailure(error), elapsedMs: Date.now() - started}
   }
   options.onProgress?.(worker.name, 'facts')
-  const tunnelMode = inventory.network.mode === 'tunnel'
   let facts: HostFacts
   try {
-    facts = await host.facts(
-      tunnelMode
-        ? {advertiseAddress: inventory.controlPlane.advertiseAddress, apiPort: inventory.controlPlane.apiPort}
-        : {},
-    )
+    facts = await host.facts(factsOptions(inventory))
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     return {
@@ -119,7 +115,7 @@ async function checkWorker(
       elapsedMs: Date.now() - started,
     }
   }
-  const tunnel = tunnelMode ? tunnelReadiness(facts, inventory) : 'not-needed'
+  const {tunnel, problems} = judgeFacts(worker, facts, inventory)
   return {
     ...base,
     reachable: true,
@@ -131,7 +127,7 @@ async function checkWorker(
     tunnel,
     k3s: facts.k3s.version ?? (facts.k3s.binary ? 'unknown version' : 'none'),
     facts,
-    problems: factProblems(worker, facts, inventory, tunnel),
+    problems,
     elapsedMs: Date.now() - started,
   }
 }
@@ -177,14 +173,34 @@ function connectFailure(error: unknown): Partial<WorkerCheck> {
   }
 }
 
+/** What the facts depend on besides the host: in tunnel mode, the address and port the API is advertised on. */
+export function factsOptions(inventory: CheckedInventory): FactsOptions {
+  const {advertiseAddress, apiPort} = inventory.controlPlane
+  return inventory.network.mode === 'tunnel' ? {advertiseAddress, apiPort} : {}
+}
+
+/**
+ * What the facts say about using the worker: its tunnel readiness and every problem that stops hybrid
+ * from joining it (one sentence each, naming the worker and the fix). `up` asks the same before joining.
+ */
+export function judgeFacts(
+  worker: WorkerSpec,
+  facts: HostFacts,
+  inventory: CheckedInventory,
+): {tunnel: WorkerCheck['tunnel']; problems: string[]} {
+  const tunnel = inventory.network.mode === 'tunnel' ? tunnelReadiness(facts, inventory) : 'not-needed'
+  return {tunnel, problems: factProblems(worker, facts, inventory, tunnel)}
+}
+
 /** sshd must let a remote forward bind the advertised address (GatewayPorts clientspecified or yes). */
 function tunnelReadiness(facts: HostFacts, inventory: CheckedInventory): WorkerCheck['tunnel'] {
   const {gatewayPorts, allowTcpForwarding} = facts.sshd
   const gatewayOk = gatewayPorts === 'clientspecified' || gatewayPorts === 'yes'
   const forwardingOk = allowTcpForwarding === 'yes' || allowTcpForwarding === 'all' || allowTcpForwarding === 'remote'
-  const portFree = facts.ports.find((p) => p.purpose === 'API tunnel')?.free !== false
-  const addressFree =
-    !facts.advertiseAddress || facts.advertiseAddress.interfaces.length === 0 || facts.advertiseAddress.ours
+  const ours = facts.advertiseAddress?.ours === true
+  // On hybrid's own address the port is held by this cluster's tunnel from an earlier run.
+  const portFree = ours || facts.ports.find((p) => p.purpose === 'API tunnel')?.free !== false
+  const addressFree = !facts.advertiseAddress || facts.advertiseAddress.interfaces.length === 0 || ours
   if (!portFree || !addressFree) return 'blocked'
   if (gatewayOk && forwardingOk) return 'ready'
   if (inventory.network.manageSshd && facts.sudo.ability !== 'none') return 'fixable'
@@ -229,7 +245,7 @@ function tunnelProblems(name: string, facts: HostFacts, inventory: CheckedInvent
     problems.push(
       `${name}: ${advertiseAddress} is already an address of ${address.interfaces.join(', ')} there, so the API cannot be advertised on it; choose another controlPlane.advertiseAddress`,
     )
-  if (facts.ports.find((p) => p.purpose === 'API tunnel')?.free === false)
+  if (!address?.ours && facts.ports.find((p) => p.purpose === 'API tunnel')?.free === false)
     problems.push(
       `${name}: ${advertiseAddress}:${apiPort} is already in use there, so the API tunnel cannot listen on it; stop what listens there or change controlPlane.apiPort`,
     )

@@ -4,6 +4,7 @@ import {writeFileAtomic} from '../util/fs-atomic.js'
 import {ownCommandLine} from '../util/processes.js'
 import {restartPolicyFromEnv} from './restart-policy.js'
 import {Supervisor, type SupervisorEvent} from './supervisor.js'
+import {WorkerTunnels} from './worker-tunnels.js'
 
 /** A supervisor as phases and actions see it, whether it runs in this process or as a detached child. */
 export interface SupervisorHandle {
@@ -54,7 +55,14 @@ export async function startLocalSupervisor(options: LocalSupervisorOptions): Pro
   }))
   await writeFileAtomic(paths.pidfile, `${process.pid}\n`, 0o600)
   void supervisor.start()
-  return {pid: process.pid, detached: false, ready: supervisor.ready, stop: () => supervisor.stop(), local: supervisor}
+  // The workers' API tunnels live as long as k3s does, in the same process.
+  const tunnels = new WorkerTunnels(cluster, options.logger)
+  tunnels.start()
+  const stop = async () => {
+    await tunnels.stop()
+    await supervisor.stop()
+  }
+  return {pid: process.pid, detached: false, ready: supervisor.ready, stop, local: supervisor}
 }
 
 /** Each k3s run and restart, in the state file (for `status`, and for `down` after a crash). */

@@ -37,7 +37,8 @@ export interface ProcessRecord {
  * foreground `up`, or the detached child), until `down` removes the file.
  */
 export interface ClusterState {
-  readonly version: 1
+  /** 2 since workers join: their records live in `workers/` beside the state (state/worker-records.ts). */
+  readonly version: typeof STATE_VERSION
   readonly cluster: string
   /** Absolute path of the inventory `up` used. */
   readonly inventory: string
@@ -64,7 +65,15 @@ export interface ClusterState {
   readonly phase: 'preparing' | 'starting' | 'ready' | 'stopped'
   /** Why the supervisor gave up, one sentence (phase `stopped`). */
   readonly failure?: string
+  /**
+   * Tunnel mode with an agent in the sandbox: the advertised address hybrid put on the sandbox's own
+   * loopback device, so its agent reaches the API there (undone by `down`).
+   */
+  readonly sandboxAddress?: {readonly address: string; readonly device: string}
 }
+
+/** The state format this hybrid writes; it reads version 1 too (a cluster brought up before workers joined). */
+export const STATE_VERSION = 2
 
 /** The files of one cluster under `stateDir()/clusters/<name>/`. */
 export interface ClusterPaths {
@@ -78,6 +87,10 @@ export interface ClusterPaths {
   readonly pidfile: string
   /** Interceptor counters, refreshed by the supervisor for `hybrid status`. */
   readonly counters: string
+  /** The workers' API tunnels as the supervisor sees them (state/tunnel-status.ts). */
+  readonly tunnels: string
+  /** One record per joined worker (state/worker-records.ts). */
+  readonly workers: string
   /** Where workarounds keep their files (fake /proc/sys tree, PATH directories). */
   readonly workDir: string
   /** The cluster token when the inventory takes it from an environment variable. */
@@ -94,6 +107,8 @@ export function clusterPaths(cluster: string): ClusterPaths {
     supervisorLog: join(dir, 'supervisor.log'),
     pidfile: join(dir, 'supervisor.pid'),
     counters: join(dir, 'counters.json'),
+    tunnels: join(dir, 'tunnels.json'),
+    workers: join(dir, 'workers'),
     workDir: join(dir, 'work'),
     token: join(dir, 'token'),
   }
@@ -114,17 +129,22 @@ export async function readState(cluster: string): Promise<ClusterState | undefin
   }
   let state: ClusterState
   try {
-    state = JSON.parse(text) as ClusterState
+    state = upgrade(JSON.parse(text) as ClusterState | (Omit<ClusterState, 'version'> & {version: 1}))
   } catch (error) {
     throw new HybridError(
       'STATE_INVALID',
       `the state file ${file} is not valid JSON (${messageOf(error)}); hybrid down --inventory FILE removes it after undoing what it can`,
     )
   }
-  if (state.version !== 1 || state.cluster !== cluster || !Array.isArray(state.workarounds)) {
+  if (state.version !== STATE_VERSION || state.cluster !== cluster || !Array.isArray(state.workarounds)) {
     throw new HybridError('STATE_VERSION_UNKNOWN', `the state file ${file} was not written by this version of hybrid`)
   }
   return state
+}
+
+/** A version-1 state reads as version 2: it has no worker records and no sandbox address, which is what 2 says. */
+function upgrade(state: ClusterState | (Omit<ClusterState, 'version'> & {version: 1})): ClusterState {
+  return state.version === 1 ? {...state, version: STATE_VERSION} : state
 }
 
 /** Write the whole state atomically, 0600 in a 0700 directory (it names files that hold secrets). */
@@ -184,7 +204,9 @@ export function forgetWorkaround(cluster: string, id: string): Promise<ClusterSt
  */
 export async function removeRuntimeFiles(cluster: string): Promise<void> {
   const paths = clusterPaths(cluster)
-  for (const file of [paths.pidfile, paths.counters, paths.kubeconfig, paths.token]) await rm(file, {force: true})
+  for (const file of [paths.pidfile, paths.counters, paths.tunnels, paths.kubeconfig, paths.token])
+    await rm(file, {force: true})
+  await rmdir(paths.workers).catch(() => {}) // kept while a worker's record is (it could not be reached)
   await rm(paths.workDir, {recursive: true, force: true})
   await rm(paths.state, {force: true})
   await rmdir(paths.dir).catch(() => {}) // gone when no log is left in it

@@ -5,6 +5,7 @@ import {UsageError} from '../errors.js'
 import {loadInventory} from '../inventory/load.js'
 import type {Inventory} from '../inventory/model.js'
 import {writeFileAtomic} from '../util/fs-atomic.js'
+import {readState} from './cluster-state.js'
 import {stateDir} from './paths.js'
 
 /** The file naming the cluster `up` last brought up: commands use it when `--inventory` is omitted. */
@@ -42,4 +43,22 @@ export async function resolveCluster(
       `no cluster has been brought up here (state dir ${stateDir()}); name one with --inventory FILE`,
     )
   return {cluster}
+}
+
+/**
+ * The cluster and its inventory: the given file, else the inventory the current cluster was brought up
+ * with (recorded in its state), when that file is still there. `inventory` is undefined only when neither is.
+ */
+export async function resolveClusterInventory(
+  inventoryFile: string | undefined,
+): Promise<{cluster: string; inventory?: Inventory}> {
+  const resolved = await resolveCluster(inventoryFile)
+  if (resolved.inventory) return resolved
+  const recorded = (await readState(resolved.cluster))?.inventory
+  if (!recorded) return resolved
+  try {
+    return {cluster: resolved.cluster, inventory: await loadInventory(recorded)}
+  } catch {
+    return resolved // moved or broken since: the records and the cluster still say a lot
+  }
 }

@@ -1,6 +1,7 @@
 import type {StatusResult} from '../actions/status.js'
 import {formatDuration} from './format.js'
 import {renderTable} from './table.js'
+import {renderWorkerRows} from './workers.js'
 
 /** The human view: a few aligned lines, then the nodes table. */
 export function renderStatus(s: StatusResult): string {
@@ -40,6 +41,7 @@ export function renderStatus(s: StatusResult): string {
       ['NODE', 'READY', 'TAINTS'],
       s.nodes.map((n) => [n.name, n.ready ? 'Ready' : `NotReady (${n.reason})`, n.taints.join(', ') || '-']),
     )}`.trimEnd()
+  if (s.workers.length > 0) out += `\n\n${renderWorkerRows(s.workers, s.api?.ready === true)}`.trimEnd()
   return out
 }
 

@@ -1,5 +1,5 @@
 import {strict as assert} from 'node:assert'
-import {type AddressInfo, createServer} from 'node:net'
+import {type AddressInfo, createServer, type Socket} from 'node:net'
 
 import {ApiCheckError, checkApiFromWorker, parseK3sToken} from '../../src/agent/api-check.js'
 import type {Host, RunOptions} from '../../src/remote/host.js'
@@ -106,7 +106,9 @@ describe('the API checked from a worker (lab, k3s stand-in)', function () {
 
   it('something other than TLS at the address: a TLS failure, with curl’s reason', async () => {
     // A plain TCP server of the test's own on the bridge, answering as an HTTP server without TLS would.
+    const sockets = new Set<Socket>()
     const plain = createServer((socket) => {
+      sockets.add(socket)
       socket.on('error', () => {}) // curl resets the connection when the answer is not TLS
       socket.end('HTTP/1.1 400 Bad Request\r\n\r\n')
     })
@@ -117,6 +119,8 @@ describe('the API checked from a worker (lab, k3s stand-in)', function () {
       assert.equal(error.problem, 'tls')
       assert.match(error.message, new RegExp(`^w1: TLS with the API at ${url} failed \\(curl: \\(35\\) .*\\)$`))
     } finally {
+      // close() waits for every connection: one curl left half open must not hold the test.
+      for (const socket of sockets) socket.destroy()
       await new Promise((resolve) => plain.close(resolve))
     }
   })

@@ -101,30 +101,48 @@ export async function fileDigest(path: string): Promise<string> {
     .digest('hex')
 }
 
-/** One worker of a lab inventory: the host and its `ssh` overrides. */
+/** One worker of a lab inventory: the host, its `ssh` overrides, and what else the worker entry says. */
 export interface InventoryWorker {
   readonly host: LabHost
   readonly ssh?: Record<string, unknown>
+  readonly labels?: Record<string, string>
+  readonly taints?: string[]
+}
+
+export interface LabInventoryOptions {
+  readonly knownHosts?: string
+  readonly ssh?: Record<string, unknown>
+  readonly network?: Record<string, unknown>
+  /** metadata.name (default "scene"). */
+  readonly name?: string
+  /** spec.k3s (e.g. the stand-in as a local binary). */
+  readonly k3s?: Record<string, unknown>
+  /** Merged over {dataDir: DIR/data}. */
+  readonly controlPlane?: Record<string, unknown>
+  /** spec.concurrency (default: the inventory's default). */
+  readonly concurrency?: number
 }
 
 /**
  * An inventory file for lab hosts (YAML is a superset of JSON, so it is written as JSON): the lab key,
- * `knownHosts` as given, tunnel mode; `spec` is merged over that.
+ * `knownHosts` as given, tunnel mode; the options are merged over that.
  */
 export async function writeLabInventory(
   dir: string,
   lab: Lab,
   workers: readonly InventoryWorker[],
-  options: {knownHosts?: string; ssh?: Record<string, unknown>; network?: Record<string, unknown>} = {},
+  options: LabInventoryOptions = {},
 ): Promise<string> {
   const file = join(dir, 'inventory.yaml')
   const document = {
     apiVersion: 'hybrid.dev/v1alpha1',
     kind: 'Cluster',
-    metadata: {name: 'scene'},
+    metadata: {name: options.name ?? 'scene'},
     spec: {
+      ...(options.k3s ? {k3s: options.k3s} : {}),
+      ...(options.concurrency ? {concurrency: options.concurrency} : {}),
       token: {file: join(dir, 'token')},
-      controlPlane: {dataDir: join(dir, 'data')},
+      controlPlane: {dataDir: join(dir, 'data'), ...options.controlPlane},
       network: {mode: 'tunnel', ...options.network},
       ssh: {
         identityFile: lab.identityFile,
@@ -132,7 +150,13 @@ export async function writeLabInventory(
         connectTimeoutSeconds: 3,
         ...options.ssh,
       },
-      workers: workers.map((w) => ({name: w.host.name, address: w.host.address, ...(w.ssh ? {ssh: w.ssh} : {})})),
+      workers: workers.map((w) => ({
+        name: w.host.name,
+        address: w.host.address,
+        ...(w.ssh ? {ssh: w.ssh} : {}),
+        ...(w.labels ? {labels: w.labels} : {}),
+        ...(w.taints ? {taints: w.taints} : {}),
+      })),
     },
   }
   await writeFile(file, JSON.stringify(document, null, 2))

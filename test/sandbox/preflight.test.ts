@@ -183,7 +183,7 @@ describe('hybrid preflight on this machine (Linux, root)', function () {
     await mkdir(dataDir)
     const stateEnv = {...env, HYBRID_STATE_DIR: join(dir, 'state-with-cluster')}
     const state: ClusterState = {
-      version: 1,
+      version: 2,
       cluster: 'lab',
       inventory: join(dir, 'gone.yaml'),
       settings: {name: 'lab', controlPlane: {dataDir, agent: false, workarounds: 'all'}, network: {mode: 'direct'}},

@@ -34,7 +34,7 @@ ${controlPlane
 }
 
 describe('k3s server config', () => {
-  it('sets data dir, token file, addresses, port, node name and a 0600 kubeconfig in the data dir', () => {
+  it('sets data dir, token file, addresses, port, node name, the sandbox label and a 0600 kubeconfig in the data dir', () => {
     const inv = inventory('advertiseAddress: 100.64.255.1\napiPort: 16443')
     const {config, commandLine} = buildServerConfig({inventory: inv, tokenFile: '/etc/hybrid/lab.token', fragments: []})
     assert.deepEqual(config, {
@@ -46,6 +46,7 @@ describe('k3s server config', () => {
       'write-kubeconfig': '/var/lib/hybrid/lab/kubeconfig.yaml',
       'write-kubeconfig-mode': '0600',
       'node-name': 'lab-server',
+      'node-label': ['hybrid.dev/sandbox=true'],
     })
     assert.deepEqual(commandLine, [])
   })

@@ -1,8 +1,8 @@
 import {strict as assert} from 'node:assert'
-import {mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {mkdir, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {useTempStateDir} from '../helpers/state-dir.js'
 import {HybridError} from '../../src/errors.js'
 import {
   type ClusterState,
@@ -20,7 +20,7 @@ import {changedSettings} from '../../src/state/settings.js'
 
 function freshState(cluster = 'lab'): ClusterState {
   return {
-    version: 1,
+    version: 2,
     cluster,
     inventory: '/work/lab.yaml',
     settings: {name: cluster, controlPlane: {apiPort: 6443, workarounds: 'auto'}},
@@ -35,24 +35,13 @@ function freshState(cluster = 'lab'): ClusterState {
 }
 
 describe('cluster state', () => {
-  let dir: string
-  let saved: string | undefined
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'hybrid-state-'))
-    saved = process.env.HYBRID_STATE_DIR
-    process.env.HYBRID_STATE_DIR = dir
-  })
-  afterEach(async () => {
-    if (saved === undefined) delete process.env.HYBRID_STATE_DIR
-    else process.env.HYBRID_STATE_DIR = saved
-    await rm(dir, {recursive: true, force: true})
-  })
+  const stateDir = useTempStateDir('hybrid-state-')
 
   it('keeps each cluster under clusters/<name>/state.json, 0600 in a 0700 directory', async () => {
     const written = freshState()
     await writeState(written)
     const paths = clusterPaths('lab')
-    assert.equal(paths.state, join(dir, 'clusters', 'lab', 'state.json'))
+    assert.equal(paths.state, join(stateDir(), 'clusters', 'lab', 'state.json'))
     assert.equal((await stat(paths.state)).mode & 0o777, 0o600)
     assert.equal((await stat(paths.dir)).mode & 0o777, 0o700)
     assert.deepEqual(await readState('lab'), written)
@@ -107,6 +96,16 @@ describe('cluster state', () => {
     await assert.rejects(readState('lab'), /not written by this version of hybrid/)
   })
 
+  it('reads a version-1 state (written before workers joined) as version 2, and writes version 2', async () => {
+    await mkdir(clusterPaths('lab').dir, {recursive: true})
+    await writeFile(clusterPaths('lab').state, JSON.stringify({...freshState(), version: 1}))
+    const read = await readState('lab')
+    assert.equal(read?.version, 2)
+    assert.equal(read?.sandboxAddress, undefined)
+    await updateState('lab', (s) => s)
+    assert.equal(JSON.parse(await readFile(clusterPaths('lab').state, 'utf8')).version, 2)
+  })
+
   it('removes the runtime files but keeps the logs, and can do it twice', async () => {
     const paths = clusterPaths('lab')
     await writeState(freshState())
@@ -126,7 +125,7 @@ describe('cluster state', () => {
     await rm(paths.k3sLog)
     await rm(paths.supervisorLog)
     await removeRuntimeFiles('lab')
-    assert.deepEqual(await readdir(join(dir, 'clusters')), [], 'an empty cluster directory goes too')
+    assert.deepEqual(await readdir(join(stateDir(), 'clusters')), [], 'an empty cluster directory goes too')
   })
 
   it('remembers the cluster up last brought up, which commands use without --inventory', async () => {
@@ -138,9 +137,9 @@ describe('cluster state', () => {
     )
     await setCurrentCluster('lab')
     assert.equal(await currentCluster(), 'lab')
-    assert.equal((await stat(join(dir, 'current'))).mode & 0o777, 0o600)
+    assert.equal((await stat(join(stateDir(), 'current'))).mode & 0o777, 0o600)
     assert.deepEqual(await resolveCluster(undefined), {cluster: 'lab'})
-    assert.equal((await readFile(join(dir, 'current'), 'utf8')).trim(), 'lab')
+    assert.equal((await readFile(join(stateDir(), 'current'), 'utf8')).trim(), 'lab')
   })
 
   it('names the settings that differ, down to the leaf', () => {

@@ -1,0 +1,144 @@
+import {readFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {apiServerUrl} from '../agent/agent-config.js'
+import {acquireK3s, type AcquiredBinary} from '../k3s/acquire.js'
+import {HybridError, messageOf} from '../errors.js'
+import {kubeConfigFromFile} from '../kube/client.js'
+import {registerSecret} from '../log/redact.js'
+import {forEachHost, type Phase} from '../plan/index.js'
+import {SshConnections} from '../remote/connections.js'
+import type {K3sArch} from '../remote/facts.js'
+import {readTunnels} from '../state/tunnel-status.js'
+import {CONTROL_PLANE_HOST, type ClusterContext, type InventoryInput} from './context.js'
+import {checkApiStep} from './join/check-api.js'
+import {connectWorker} from './join/connect.js'
+import type {JoinRun, JoinStep, JoinTarget} from './join/join-target.js'
+import {installServiceStep} from './join/install-service.js'
+import {openTunnel} from './join/open-tunnel.js'
+import {startAgentStep} from './join/start-agent.js'
+import {uploadK3s} from './join/upload-k3s.js'
+import {waitNodeReady} from './join/wait-node.js'
+import {writeAgentFilesStep} from './join/write-agent-files.js'
+
+/** The steps of joining one worker, in order; each is safe to repeat and changes only what is missing. */
+export const JOIN_STEPS: readonly JoinStep[] = [
+  connectWorker,
+  openTunnel,
+  checkApiStep,
+  uploadK3s,
+  writeAgentFilesStep,
+  installServiceStep,
+  startAgentStep,
+  waitNodeReady,
+]
+
+/** Which workers to join: all of the inventory's (`up`), or those named (`workers add`). */
+export interface JoinSelection {
+  readonly joinOnly?: readonly string[]
+}
+
+/** join-workers gives: the workers that went through every step. */
+export interface WorkersJoined {
+  readonly joined: readonly string[]
+}
+
+/**
+ * Join the inventory's workers to the running control plane, up to spec.concurrency at once, each
+ * worker through every step without waiting for the others; a worker that fails is recorded as failed
+ * (exit 3 when others joined) and the rest go on.
+ */
+export const joinWorkers: Phase<ClusterContext & InventoryInput & JoinSelection, WorkersJoined> = {
+  title: 'join the workers',
+  shouldRun: (ctx) => selected(ctx).length > 0 || {skip: 'the inventory names no worker'},
+  async run(ctx) {
+    const connections = new SshConnections()
+    try {
+      const run = await joinRun(ctx, connections)
+      const targets = selected(ctx).map((worker): JoinTarget => ({run, worker}))
+      const done = await forEachHost(ctx, targets, {
+        name: (t) => t.worker.name,
+        steps: JOIN_STEPS.map((step) => ({title: step.title, run: (t: JoinTarget, h) => step.run(t, h)})),
+      })
+      return {joined: done.map((t) => t.worker.name)}
+    } finally {
+      await connections.closeAll()
+    }
+  },
+}
+
+function selected(ctx: InventoryInput & JoinSelection) {
+  const only = ctx.joinOnly
+  return ctx.inventory.workers.filter((w) => !only || only.includes(w.name))
+}
+
+/** Environment variables that shorten the waits (tests, slow machines). */
+function seconds(name: string, fallback: number): number {
+  const value = Number(process.env[name])
+  return (Number.isFinite(value) && value > 0 ? value : fallback) * 1000
+}
+
+async function joinRun(ctx: ClusterContext & InventoryInput, connections: SshConnections): Promise<JoinRun> {
+  const {inventory} = ctx
+  const {advertiseAddress, apiPort, dataDir} = inventory.controlPlane
+  const binaries = new Map<K3sArch, Promise<AcquiredBinary | undefined>>()
+  return {
+    ctx,
+    cluster: ctx.cluster,
+    inventory,
+    connections,
+    server: apiServerUrl(advertiseAddress, apiPort),
+    token: await joinToken(dataDir, ctx.dryRun),
+    kube: kubeConfigFromFile(ctx.paths.kubeconfig),
+    binary(arch) {
+      let binary = binaries.get(arch)
+      if (!binary) {
+        // A local spec.k3s.binary is taken for every architecture (the user chose it).
+        const get = () => {
+          if (arch === 'arm' && !inventory.k3s.binary)
+            throw new HybridError(
+              'K3S_ARCH_UNSUPPORTED',
+              `hybrid fetches k3s for amd64 and arm64 only; for arm workers set spec.k3s.binary to an arm build`,
+            )
+          return acquireK3s(inventory.k3s, {
+            arch: arch === 'arm' ? undefined : arch,
+            signal: ctx.signal,
+            logger: ctx.logger,
+          })
+        }
+        binary = inventory.k3s.binary
+          ? get()
+          : ctx.wet(CONTROL_PLANE_HOST, `get k3s ${inventory.k3s.version} for ${arch}`, get)
+        binaries.set(arch, binary)
+      }
+      return binary
+    },
+    async tunnelStatus(worker) {
+      return (await readTunnels(ctx.cluster))?.tunnels.find((t) => t.worker === worker)
+    },
+    timeouts: {
+      nodeReadyMs: seconds('HYBRID_NODE_READY_TIMEOUT_SECONDS', 300),
+      tunnelMs: seconds('HYBRID_TUNNEL_TIMEOUT_SECONDS', 60),
+    },
+  }
+}
+
+/**
+ * The join token k3s wrote into its data dir (K10<CA hash>::server:<secret>): the agents check the CA
+ * hash, so a worker never joins another cluster by mistake. Registered as a secret before anything logs.
+ */
+async function joinToken(dataDir: string, dryRun: boolean): Promise<string> {
+  const file = join(dataDir, 'server', 'token')
+  try {
+    const token = (await readFile(file, 'utf8')).trim()
+    registerSecret(token)
+    registerSecret(token.split('::server:')[1])
+    return token
+  } catch (error) {
+    if (dryRun) return 'K10<the cluster token>'
+    throw new HybridError(
+      'CLUSTER_NOT_UP',
+      `cannot read the join token k3s writes (${file}): ${messageOf(error)}; is the control plane up?`,
+    )
+  }
+}

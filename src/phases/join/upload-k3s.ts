@@ -1,0 +1,42 @@
+import {HybridError} from '../../errors.js'
+import type {HostHandle} from '../../plan/index.js'
+import {recordInstalled} from '../../state/worker-records.js'
+import {uploadK3s as uploadK3sTo} from '../../agent/install.js'
+import {WORKER_PATHS} from '../../agent/worker-paths.js'
+import {connected, type JoinStep, type JoinTarget} from './join-target.js'
+
+/**
+ * The k3s binary at /usr/local/bin/k3s, for the worker's architecture: sent only when the digest there
+ * differs (a re-run sends nothing), through a temp name checked on the host, then renamed.
+ */
+export const uploadK3s: JoinStep = {
+  title: 'upload k3s',
+  async run(target: JoinTarget, handle: HostHandle) {
+    const {run, worker} = target
+    const {host, facts} = connected(target)
+    const arch = facts.arch.k3s
+    if (!arch) throw new HybridError('WORKERS_NOT_READY', `${worker.name}: no k3s release for ${facts.arch.machine}`)
+    const binary = await run.binary(arch)
+    const path = WORKER_PATHS.binary
+    const there = await host.run(['sha256sum', path], {sudo: true})
+    const digest = there.exitCode === 0 ? there.stdout.split(/\s/)[0] : undefined
+    if (binary && digest === binary.sha256) {
+      handle.logger.debug({path, sha256: digest}, 'k3s is already there')
+    } else {
+      const what = binary
+        ? `k3s ${binary.version} (${binary.sha256.slice(0, 12)}…)`
+        : `k3s ${run.inventory.k3s.version}`
+      await run.ctx.wet(worker.name, `upload ${what} to ${path} (0755)`, async () => {
+        if (!binary) return
+        // Both digests are known by now: the upload hashes neither again.
+        const sent = await uploadK3sTo(host, binary.path, {
+          sha256: binary.sha256,
+          sha256There: digest ?? null,
+          onProgress: (done, total) => handle.bytes(done, total),
+        })
+        if (sent) target.agentChanged = true
+      })
+    }
+    if (binary && !run.ctx.dryRun) await recordInstalled(run.cluster, worker, {binary: {path, sha256: binary.sha256}})
+  },
+}

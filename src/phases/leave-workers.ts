@@ -1,0 +1,77 @@
+import {kubeConfigFromFile} from '../kube/client.js'
+import {forEachHost, type Phase} from '../plan/index.js'
+import {SshConnections} from '../remote/connections.js'
+import {listWorkerRecords, type WorkerRecord} from '../state/worker-records.js'
+import type {ClusterContext} from './context.js'
+import {closeTunnel} from './leave/close-tunnel.js'
+import {drainAndDeleteNode} from './leave/drain-node.js'
+import {forgetWorker} from './leave/forget-worker.js'
+import type {LeaveRun, LeaveStep, LeaveTarget} from './leave/leave-target.js'
+import {removeAddress} from './leave/remove-address.js'
+import {revertSshd} from './leave/revert-sshd.js'
+import {uninstallAgentStep} from './leave/uninstall-agent.js'
+
+/** The steps of taking one worker out, in order; each undoes one recorded thing and forgets it. */
+export const LEAVE_STEPS: readonly LeaveStep[] = [
+  drainAndDeleteNode,
+  uninstallAgentStep,
+  closeTunnel,
+  removeAddress,
+  revertSshd,
+  forgetWorker,
+]
+
+/** Which workers leave, and how (`workers remove` names them; `down` takes every recorded one). */
+export interface LeaveSelection {
+  /** Names to remove; undefined: every worker with a record. */
+  readonly leaveOnly?: readonly string[]
+  /** Drain and delete the Nodes through the API (`workers remove`); `down` does not, the cluster goes. */
+  readonly drainNodes: boolean
+  readonly keepInstalled?: boolean
+  readonly drainTimeoutMs?: number
+}
+
+/** leave-workers gives: the workers that left (their records are gone). */
+export interface WorkersLeft {
+  readonly left: readonly string[]
+}
+
+/**
+ * Undo on each worker what its record says hybrid installed, from the record alone (no inventory is
+ * needed: `down` after a crash works the same): stop and uninstall the agent, close the tunnel, remove
+ * the advertised address and the sshd drop-in, forget the worker. Up to spec.concurrency at once; a
+ * worker that cannot be reached keeps its record, so a later run resumes it.
+ */
+export const leaveWorkers: Phase<ClusterContext & LeaveSelection, WorkersLeft> = {
+  title: 'remove the workers',
+  async shouldRun(ctx) {
+    return (await chosen(ctx)).length > 0 || {skip: 'no worker is recorded'}
+  },
+  async run(ctx) {
+    const connections = new SshConnections()
+    try {
+      const run: LeaveRun = {
+        ctx,
+        cluster: ctx.cluster,
+        connections,
+        kube: ctx.drainNodes ? kubeConfigFromFile(ctx.paths.kubeconfig) : undefined,
+        keepInstalled: ctx.keepInstalled ?? false,
+        timeouts: {drainMs: ctx.drainTimeoutMs ?? 120_000, tunnelMs: 15_000},
+      }
+      const targets = (await chosen(ctx)).map((record): LeaveTarget => ({run, record}))
+      const done = await forEachHost(ctx, targets, {
+        name: (t) => t.record.worker,
+        steps: LEAVE_STEPS.map((step) => ({title: step.title, run: (t: LeaveTarget, h) => step.run(t, h)})),
+      })
+      return {left: done.map((t) => t.record.worker)}
+    } finally {
+      await connections.closeAll()
+    }
+  },
+}
+
+async function chosen(ctx: ClusterContext & LeaveSelection): Promise<WorkerRecord[]> {
+  const records = await listWorkerRecords(ctx.cluster)
+  const only = ctx.leaveOnly
+  return only ? records.filter((r) => only.includes(r.worker)) : records
+}

@@ -1,0 +1,168 @@
+import {mkdir, readdir, readFile, rm} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import lockfile from 'proper-lockfile'
+
+import type {AgentRecord} from '../agent/install.js'
+import {HybridError, messageOf} from '../errors.js'
+import type {WorkerSpec} from '../inventory/model.js'
+import type {AddressRecord} from '../tunnel/advertised-address.js'
+import {writeFileAtomic} from '../util/fs-atomic.js'
+import {clusterPaths} from './cluster-state.js'
+
+/**
+ * What hybrid installed on each worker, one file per worker under `clusters/<name>/workers/<worker>.json`,
+ * so that `down` and `workers remove` undo it from the record alone, also after a crash. Each change to a
+ * worker's record is made under that worker's lock, so an `up`, a `workers add` and a `workers remove`
+ * running at once never lose one another's writes; the supervisor only reads the records (to keep the
+ * tunnels they ask for) and writes its own file (tunnels.json).
+ */
+
+/** One file hybrid wrote on the worker, and how it must be undone. */
+export interface FileInstalled {
+  readonly path: string
+  /** The sha256 of what hybrid wrote (a re-run compares before writing). */
+  readonly sha256?: string
+}
+
+/** The tunnel the supervisor keeps for this worker: sshd on the worker listens on bind, leading to target. */
+export interface TunnelRequest {
+  readonly bindAddress: string
+  readonly bindPort: number
+  /** The API's port on the sandbox's 127.0.0.1. */
+  readonly targetPort: number
+}
+
+export interface WorkerRecord {
+  readonly version: 1
+  readonly worker: string
+  /** How to reach it (no secret is part of a WorkerSpec: passwords come from the environment). */
+  readonly spec: WorkerSpec
+  /** joining: some steps done; joined: its Node was Ready; removing: being taken out. */
+  readonly phase: 'joining' | 'joined' | 'removing'
+  readonly updatedAt: string
+  readonly joinedAt?: string
+  /** The Node's name in the cluster (the worker's name). */
+  readonly node: string
+  readonly tunnel?: TunnelRequest
+  /** What is in place on the worker, each recorded right after it was done. */
+  readonly installed: Installed
+}
+
+export interface Installed {
+  /** The sshd drop-in that lets the tunnel bind the advertised address (absent: sshd already allowed it). */
+  readonly sshdDropIn?: FileInstalled
+  /** Where the advertised address was put (tunnel mode). */
+  readonly address?: AddressRecord
+  /** /usr/local/bin/k3s and its digest. */
+  readonly binary?: FileInstalled
+  /** The agent's service, files and directories, as its installer listed them before installing. */
+  readonly agent?: AgentRecord
+}
+
+function workersDir(cluster: string): string {
+  return clusterPaths(cluster).workers
+}
+
+function recordFile(cluster: string, worker: string): string {
+  return join(workersDir(cluster), `${worker}.json`)
+}
+
+/** The worker's record, or undefined when hybrid has none (never joined, or removed). */
+export async function readWorkerRecord(cluster: string, worker: string): Promise<WorkerRecord | undefined> {
+  const file = recordFile(cluster, worker)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new HybridError(
+      'STATE_UNREADABLE',
+      `cannot read the record of worker ${worker} (${file}): ${messageOf(error)}`,
+    )
+  }
+  try {
+    const record = JSON.parse(text) as WorkerRecord
+    if (record.version !== 1 || record.worker !== worker) throw new Error('not a worker record of this version')
+    return record
+  } catch (error) {
+    throw new HybridError(
+      'STATE_INVALID',
+      `the record of worker ${worker} (${file}) is unusable: ${messageOf(error)}; remove the file once the worker is cleaned up by hand`,
+    )
+  }
+}
+
+/** Every worker record of the cluster, sorted by worker name. A record being written is read whole (rename). */
+export async function listWorkerRecords(cluster: string): Promise<WorkerRecord[]> {
+  let names: string[]
+  try {
+    names = await readdir(workersDir(cluster))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
+  }
+  const workers = names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length))
+  const records = await Promise.all(workers.map((w) => readWorkerRecord(cluster, w)))
+  return records.filter((r): r is WorkerRecord => r !== undefined).sort((a, b) => a.worker.localeCompare(b.worker))
+}
+
+/**
+ * Change a worker's record under its lock: `change` gets the current record (undefined when there is
+ * none) and returns the next one, or null to remove it. Returns what was written.
+ */
+export async function changeWorkerRecord(
+  cluster: string,
+  worker: string,
+  change: (record: WorkerRecord | undefined) => WorkerRecord | null,
+): Promise<WorkerRecord | null> {
+  const dir = workersDir(cluster)
+  await mkdir(dir, {recursive: true, mode: 0o700})
+  const file = recordFile(cluster, worker)
+  // The lock is a directory beside the record; a holder that died leaves it stale after 10 s.
+  const release = await lockfile.lock(file, {
+    realpath: false,
+    stale: 10_000,
+    retries: {retries: 50, minTimeout: 50, maxTimeout: 500},
+  })
+  try {
+    const next = change(await readWorkerRecord(cluster, worker))
+    if (next === null) await rm(file, {force: true})
+    else
+      await writeFileAtomic(file, `${JSON.stringify({...next, updatedAt: new Date().toISOString()}, null, 2)}\n`, 0o600)
+    return next
+  } finally {
+    await release()
+  }
+}
+
+/** A fresh record for a worker that is being joined. */
+export function newWorkerRecord(spec: WorkerSpec): WorkerRecord {
+  return {
+    version: 1,
+    worker: spec.name,
+    spec,
+    phase: 'joining',
+    updatedAt: new Date().toISOString(),
+    node: spec.name,
+    installed: {},
+  }
+}
+
+/** Record one more thing installed on the worker (creating the record when it is the first). */
+export function recordInstalled(cluster: string, spec: WorkerSpec, installed: Partial<Installed>): Promise<unknown> {
+  return changeWorkerRecord(cluster, spec.name, (r) => {
+    const base = r ?? newWorkerRecord(spec)
+    return {...base, spec, installed: {...base.installed, ...installed}}
+  })
+}
+
+/** Forget one thing once it was undone, so an interrupted removal resumes where it stopped. */
+export function forgetInstalled(cluster: string, worker: string, key: keyof Installed): Promise<unknown> {
+  return changeWorkerRecord(cluster, worker, (r) => {
+    if (!r) return null
+    const installed = {...r.installed}
+    delete installed[key]
+    return {...r, installed}
+  })
+}

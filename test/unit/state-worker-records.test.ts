@@ -1,0 +1,99 @@
+import {strict as assert} from 'node:assert'
+import {spawn} from 'node:child_process'
+import {once} from 'node:events'
+import {mkdir, readdir, stat, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {useTempStateDir} from '../helpers/state-dir.js'
+import {fileURLToPath} from 'node:url'
+
+import type {WorkerSpec} from '../../src/inventory/model.js'
+import {
+  changeWorkerRecord,
+  forgetInstalled,
+  listWorkerRecords,
+  readWorkerRecord,
+  recordInstalled,
+} from '../../src/state/worker-records.js'
+
+const RECORDS_JS = fileURLToPath(new URL('../../src/state/worker-records.js', import.meta.url))
+
+function spec(name: string): WorkerSpec {
+  return {
+    name,
+    address: '10.213.0.11',
+    ssh: {
+      user: 'root',
+      port: 22,
+      identityFile: null,
+      knownHosts: '/nonexistent/known_hosts',
+      hostKeyPolicy: 'strict',
+      connectTimeoutSeconds: 5,
+      sudo: 'auto',
+      proxy: null,
+      bastion: null,
+    },
+    labels: {},
+    taints: [],
+    hostKey: null,
+    service: 'auto',
+  }
+}
+
+describe('worker records (state/worker-records)', () => {
+  const stateDir = useTempStateDir('hybrid-workers-')
+
+  it('keeps one 0600 file per worker, records and forgets what was installed, and removes the record', async () => {
+    await recordInstalled('lab', spec('w1'), {binary: {path: '/usr/local/bin/k3s', sha256: 'ab'}})
+    await recordInstalled('lab', spec('w1'), {address: {address: '100.64.255.1', device: 'hybrid0', created: true}})
+    const file = join(stateDir(), 'clusters', 'lab', 'workers', 'w1.json')
+    assert.equal((await stat(file)).mode & 0o777, 0o600)
+    const record = await readWorkerRecord('lab', 'w1')
+    assert.equal(record?.phase, 'joining')
+    assert.deepEqual(Object.keys(record?.installed ?? {}).sort(), ['address', 'binary'])
+    await forgetInstalled('lab', 'w1', 'binary')
+    assert.deepEqual(Object.keys((await readWorkerRecord('lab', 'w1'))?.installed ?? {}), ['address'])
+    await changeWorkerRecord('lab', 'w1', () => null)
+    assert.equal(await readWorkerRecord('lab', 'w1'), undefined)
+    assert.deepEqual(await readdir(join(stateDir(), 'clusters', 'lab', 'workers')), [], 'no lock or temp file is left')
+  })
+
+  it('lists the records by worker name and says in one sentence that a broken one is unusable', async () => {
+    await recordInstalled('lab', spec('w2'), {})
+    await recordInstalled('lab', spec('w1'), {})
+    assert.deepEqual(
+      (await listWorkerRecords('lab')).map((r) => r.worker),
+      ['w1', 'w2'],
+    )
+    assert.deepEqual(await listWorkerRecords('other'), [])
+    await mkdir(join(stateDir(), 'clusters', 'lab', 'workers'), {recursive: true})
+    await writeFile(join(stateDir(), 'clusters', 'lab', 'workers', 'w3.json'), '{"version": 1, "wor')
+    await assert.rejects(
+      listWorkerRecords('lab'),
+      (e: Error) => /record of worker w3 .* is unusable/.test(e.message) && !e.message.includes('\n'),
+    )
+  })
+
+  it('loses no write when processes change one record at the same time (each under the lock)', async function () {
+    this.timeout(60_000)
+    // Four processes each record 10 entries of their own in w1's `agent` map, read-modify-write each time.
+    const script = `
+      const {changeWorkerRecord} = await import(${JSON.stringify(RECORDS_JS)})
+      const me = process.argv[1]
+      for (let i = 0; i < 10; i++)
+        await changeWorkerRecord('lab', 'w1', (r) => {
+          const base = r ?? {version: 1, worker: 'w1', spec: {}, phase: 'joining', node: 'w1', installed: {}}
+          return {...base, installed: {...base.installed, agent: {...base.installed.agent, [me + '-' + i]: true}}}
+        })
+    `
+    const children = ['a', 'b', 'c', 'd'].map((name) =>
+      spawn(process.execPath, ['--input-type=module', '-e', script, name], {
+        env: {...process.env, HYBRID_STATE_DIR: stateDir()},
+        stdio: ['ignore', 'ignore', 'inherit'],
+      }),
+    )
+    const codes = await Promise.all(children.map(async (c) => (await once(c, 'exit'))[0] as number))
+    assert.deepEqual(codes, [0, 0, 0, 0])
+    const agent = (await readWorkerRecord('lab', 'w1'))?.installed.agent ?? {}
+    assert.equal(Object.keys(agent).length, 40, 'every write of every process is there')
+  })
+})

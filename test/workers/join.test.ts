@@ -1,0 +1,300 @@
+import {strict as assert} from 'node:assert'
+import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
+import {writeLabInventory} from '../remote/lab-workers.js'
+import {freePort, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
+
+/**
+ * Joining workers end to end (docs/architecture.md, "Workers" and "Tunnels"): `hybrid up` brings up the
+ * k3s stand-in (an agentless server on this machine, named as a stand-in for k3s) and joins three real
+ * lab hosts over SSH in tunnel mode; a fourth, whose host key is unknown under strict, is refused while
+ * the others join. Then: a second `up` changes nothing, a killed tunnel comes back by itself, `workers
+ * remove` leaves nothing on its worker, and `down` takes the rest out.
+ */
+
+const ADDRESS = '100.64.255.1'
+
+interface Scene {
+  readonly dir: string
+  readonly lab: Lab
+  readonly inventory: string
+  readonly apiPort: number
+  readonly env: NodeJS.ProcessEnv
+  readonly kubeconfig: string
+}
+
+function hybrid(scene: Scene, args: string[], timeoutMs = 180_000) {
+  return run(process.execPath, [RUN_JS, ...args], {env: scene.env, timeoutMs})
+}
+
+async function kubectl(scene: Scene, args: string[]): Promise<string> {
+  const result = await run('kubectl', ['--kubeconfig', scene.kubeconfig, ...args], {timeoutMs: 30_000})
+  assert.equal(result.code, 0, result.stderr)
+  return result.stdout
+}
+
+async function nodes(
+  scene: Scene,
+): Promise<Map<string, {ready: boolean; labels: Record<string, string>; taints: string[]}>> {
+  const list = JSON.parse(await kubectl(scene, ['get', 'nodes', '-o', 'json'])) as {
+    items: Array<{
+      metadata: {name: string; labels: Record<string, string>}
+      spec: {taints?: Array<{key: string; value?: string; effect: string}>}
+      status: {conditions?: Array<{type: string; status: string}>}
+    }>
+  }
+  return new Map(
+    list.items.map((n) => [
+      n.metadata.name,
+      {
+        ready: n.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true,
+        labels: n.metadata.labels,
+        taints: (n.spec.taints ?? []).map((t) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`),
+      },
+    ]),
+  )
+}
+
+async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+}
+
+/** `up --json` streams progress events, one JSON object a line, then its document (indented): the last that parses. */
+function lastJson(stdout: string): unknown {
+  const lines = stdout.trimEnd().split('\n')
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (!lines[i].startsWith('{')) continue
+    try {
+      return JSON.parse(lines.slice(i).join('\n'))
+    } catch {
+      // not the document's first line
+    }
+  }
+  throw new Error(`no JSON document in:\n${stdout}`)
+}
+
+/** What answers at the advertised address inside a worker: k3s's /ping, and /readyz's HTTP status. */
+async function apiInside(host: LabHost, apiPort: number): Promise<{ping: string; readyz: string}> {
+  const base = `https://${ADDRESS}:${apiPort}`
+  const ping = await host.exec(['curl', '-sk', '--max-time', '5', `${base}/ping`])
+  const readyz = await host.exec([
+    'curl',
+    '-sk',
+    '--max-time',
+    '5',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    `${base}/readyz`,
+  ])
+  return {ping: ping.stdout.trim(), readyz: readyz.stdout.trim()}
+}
+
+/** Every process's argv inside a worker (its own PID namespace), as text. */
+async function argvsInside(host: LabHost): Promise<string> {
+  const r = await host.exec(['sh', '-c', 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " <"$f"; echo; done'])
+  return r.stdout
+}
+
+/** The pid of the k3s agent inside a worker (the stand-in runs as `node …/k3s agent`), or undefined. */
+async function agentPid(host: LabHost): Promise<number | undefined> {
+  const r = await host.exec([
+    'sh',
+    '-c',
+    'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " <"$f" | grep -q "k3s[ ]agent" && echo "${f#/proc/}"; done',
+  ])
+  const pid = r.stdout
+    .split('\n')
+    .map((l) => l.split('/')[0])
+    .find((l) => /^\d+$/.test(l))
+  return pid ? Number(pid) : undefined
+}
+
+/** What hybrid leaves on a worker it joined (empty: nothing). */
+async function leftOn(host: LabHost, apiPort: number): Promise<string[]> {
+  const left: string[] = []
+  for (const path of [
+    '/usr/local/bin/k3s',
+    '/etc/rancher/k3s/config.yaml',
+    '/etc/rancher/k3s/token',
+    '/run/k3s-agent.pid',
+    '/etc/ssh/sshd_config.d/hybrid-tunnel.conf',
+  ])
+    if ((await host.exec(['test', '-e', path])).code === 0) left.push(path)
+  const addresses = await host.exec(['ip', '-o', 'addr', 'show'])
+  if (addresses.stdout.includes(`${ADDRESS}/32`)) left.push(`address ${ADDRESS}`)
+  if ((await host.exec(['ip', 'link', 'show', 'hybrid0'])).code === 0) left.push('link hybrid0')
+  if (await agentPid(host)) left.push('k3s agent process')
+  const listening = await host.exec(['ss', '-Htln', `sport = :${apiPort}`])
+  if (listening.stdout.trim() !== '') left.push(`listener on ${apiPort}`)
+  return left
+}
+
+describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', function () {
+  this.timeout(600_000)
+  let scene: Scene | undefined
+
+  before(async function () {
+    requireLab(this)
+    const dir = await mkdtemp(join(tmpdir(), 'hybrid-join-'))
+    const lab = await createLab({hosts: [{name: 'w1'}, {name: 'w2'}, {name: 'w3'}, {name: 'w4'}]})
+    // w4's key is not in this known_hosts: strict refuses it with its fingerprint.
+    const knownHosts = join(dir, 'known_hosts')
+    const w4 = lab.host('w4')
+    const lines = (await readFile(lab.knownHosts, 'utf8')).split('\n').filter((l) => l && !l.includes(w4.address))
+    await writeFile(knownHosts, `${lines.join('\n')}\n`)
+    const apiPort = await freePort()
+    const inventory = await writeLabInventory(
+      dir,
+      lab,
+      lab.hosts.map((host) =>
+        host.name === 'w1' ? {host, labels: {'hybrid.dev/pool': 'gpu'}, taints: ['dedicated=gpu:NoSchedule']} : {host},
+      ),
+      {
+        name: 'joined',
+        knownHosts,
+        k3s: {version: 'v1.34.1+k3s1', binary: STANDIN},
+        controlPlane: {agent: false, apiPort},
+      },
+    )
+    const stateDir = join(dir, 'state')
+    scene = {
+      dir,
+      lab,
+      inventory,
+      apiPort,
+      env: {
+        ...process.env,
+        HYBRID_STATE_DIR: stateDir,
+        HYBRID_CACHE_DIR: join(dir, 'cache'),
+        HYBRID_NODE_READY_TIMEOUT_SECONDS: '60',
+      },
+      kubeconfig: join(stateDir, 'clusters', 'joined', 'kubeconfig'),
+    }
+  })
+
+  after(async () => {
+    if (!scene) return
+    await hybrid(scene, ['down', '--inventory', scene.inventory]).catch(() => undefined)
+    await scene.lab.destroy()
+    await rm(scene.dir, {recursive: true, force: true})
+  })
+
+  it('joins three workers, refuses the one with an unknown host key (exit 3), and keeps the token out of argv and logs', async () => {
+    const s = scene!
+    const up = await hybrid(s, ['up', '--inventory', s.inventory, '--detach'])
+    assert.equal(up.code, 3, `${up.stdout}\n${up.stderr}`)
+    assert.match(up.stderr, /w4.*SHA256:/, 'the refused worker is named with its key fingerprint')
+    assert.match(up.stdout, /cluster joined is up/)
+    const seen = await nodes(s)
+    for (const name of ['w1', 'w2', 'w3']) assert.equal(seen.get(name)?.ready, true, `${name} is Ready`)
+    assert.equal(seen.has('w4'), false)
+    assert.equal(seen.get('w1')?.labels['hybrid.dev/pool'], 'gpu')
+    assert.deepEqual(seen.get('w1')?.taints, ['dedicated=gpu:NoSchedule'])
+
+    const w1 = s.lab.host('w1')
+    const inside = await apiInside(w1, s.apiPort)
+    assert.equal(inside.ping, 'pong', 'k3s answers at the advertised address inside the worker')
+    assert.match(inside.readyz, /^(200|401)$/)
+
+    const token = (await readFile(join(s.dir, 'data', 'server', 'token'), 'utf8')).trim()
+    const secret = token.split('::server:')[1]
+    assert.ok(secret && secret.length > 8)
+    for (const host of s.lab.hosts)
+      assert.ok(!(await argvsInside(host)).includes(secret), `no argv in ${host.name} holds the token`)
+    const logs = [
+      join(s.env.HYBRID_STATE_DIR!, 'logs', 'hybrid.log'),
+      join(s.env.HYBRID_STATE_DIR!, 'clusters', 'joined', 'supervisor.log'),
+    ]
+    for (const log of logs)
+      assert.ok(!(await readFile(log, 'utf8').catch(() => '')).includes(secret), `${log} has no token`)
+    assert.equal((await stat(w1.pathOnMachine('/etc/rancher/k3s/token'))).mode & 0o777, 0o600)
+    assert.equal((await stat(w1.pathOnMachine('/etc/rancher/k3s/config.yaml'))).mode & 0o777, 0o600)
+  })
+
+  it('a second up uploads nothing and restarts no agent', async () => {
+    const s = scene!
+    const w1 = s.lab.host('w1')
+    const before = {binary: await stat(w1.pathOnMachine('/usr/local/bin/k3s')), agent: await agentPid(w1)}
+    assert.ok(before.agent)
+    const again = await hybrid(s, ['up', '--inventory', s.inventory, '--detach', '--json'])
+    assert.equal(again.code, 3, again.stderr)
+    const doc = lastJson(again.stdout) as {outcome: string; workers: Array<{host: string; status: string}>}
+    assert.equal(doc.outcome, 'already-up')
+    assert.deepEqual(
+      doc.workers.map((w) => `${w.host}:${w.status}`),
+      ['w1:ok', 'w2:ok', 'w3:ok', 'w4:failed'],
+    )
+    const after = {binary: await stat(w1.pathOnMachine('/usr/local/bin/k3s')), agent: await agentPid(w1)}
+    assert.equal(after.binary.mtimeMs, before.binary.mtimeMs, 'k3s was not uploaded again')
+    assert.equal(after.binary.ino, before.binary.ino)
+    assert.equal(after.agent, before.agent, 'the agent was not restarted')
+    const dry = await hybrid(s, ['up', '--inventory', s.inventory, '--dry-run', '--json'])
+    const plan = lastJson(dry.stdout) as {outcome: string; plan: {changes: Array<{host: string}>}}
+    assert.equal(plan.outcome, 'dry-run')
+    const changesOnJoined = plan.plan.changes.filter((c) => ['w1', 'w2', 'w3'].includes(c.host))
+    assert.deepEqual(changesOnJoined, [], 'a dry run finds nothing to change on the joined workers')
+  })
+
+  it('restores a killed tunnel by itself: the API answers in the worker again and its Node stays Ready', async () => {
+    const s = scene!
+    const w1 = s.lab.host('w1')
+    const listeners = async () => {
+      const ss = await w1.exec(['ss', '-Htlnp', `sport = :${s.apiPort}`])
+      return [...ss.stdout.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]))
+    }
+    const [session] = await listeners()
+    assert.ok(session, 'sshd listens for the tunnel on the worker')
+    assert.equal((await w1.exec(['kill', '-KILL', String(session)])).code, 0)
+    await until('the tunnel is back', async () => {
+      const [again] = await listeners()
+      return again && again !== session && (await apiInside(w1, s.apiPort)).ping === 'pong' ? true : undefined
+    })
+    const status = JSON.parse((await hybrid(s, ['status', '--json'])).stdout) as {
+      workers: Array<{name: string; tunnel: {state: string; reconnects: number} | null}>
+    }
+    const row = status.workers.find((w) => w.name === 'w1')
+    assert.equal(row?.tunnel?.state, 'up')
+    assert.ok((row?.tunnel?.reconnects ?? 0) >= 1, 'status counts the reconnect')
+    assert.equal((await nodes(s)).get('w1')?.ready, true)
+  })
+
+  it('workers remove w2 leaves nothing on w2 and deletes its Node; list shows it missing, add joins it again, down takes all out', async () => {
+    const s = scene!
+    const w2 = s.lab.host('w2')
+    const removed = await hybrid(s, ['workers', 'remove', 'w2', '--inventory', s.inventory])
+    assert.equal(removed.code, 0, removed.stderr)
+    assert.deepEqual(await leftOn(w2, s.apiPort), [])
+    assert.equal((await nodes(s)).has('w2'), false)
+
+    const list = JSON.parse((await hybrid(s, ['workers', 'list', '--inventory', s.inventory, '--json'])).stdout) as {
+      workers: Array<{name: string; status: string}>
+    }
+    assert.deepEqual(
+      list.workers.map((w) => `${w.name}:${w.status}`),
+      ['w1:joined', 'w2:missing', 'w3:joined', 'w4:missing'],
+    )
+
+    const added = await hybrid(s, ['workers', 'add', 'w2', '--inventory', s.inventory])
+    assert.equal(added.code, 0, added.stderr)
+    assert.equal((await nodes(s)).get('w2')?.ready, true, 'w2 joins again under its old name')
+    const unknown = await hybrid(s, ['workers', 'add', 'w9', '--inventory', s.inventory])
+    assert.equal(unknown.code, 2)
+    assert.match(unknown.stderr, /spec\.workers has no worker named w9/)
+
+    const down = await hybrid(s, ['down', '--inventory', s.inventory])
+    assert.equal(down.code, 0, down.stderr)
+    for (const name of ['w1', 'w3'])
+      assert.deepEqual(await leftOn(s.lab.host(name), s.apiPort), [], `nothing left on ${name}`)
+  })
+})
