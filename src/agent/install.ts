@@ -2,7 +2,7 @@ import {registerSecret} from '../log/redact.js'
 import type {Host, UploadOptions} from '../remote/host.js'
 import {type AgentSpec, agentConfig} from './agent-config.js'
 import {type AgentService, SERVICES, type ServiceKind} from './service.js'
-import {ensureFiles, removePaths, type WorkerFile} from './worker-files.js'
+import {differingFiles, removePaths, type WorkerFile, writeWorkerFiles} from './worker-files.js'
 import {WORKER_PATHS} from './worker-paths.js'
 
 /**
@@ -52,16 +52,32 @@ export function agentFiles(spec: AgentSpec, token: string): WorkerFile[] {
   ]
 }
 
-/** config.yaml and the token file in place; true when either was written. */
-export async function writeAgentFiles(host: Host, spec: AgentSpec, token: string): Promise<boolean> {
-  return ensureFiles(host, agentFiles(spec, token))
+/**
+ * config.yaml and the token file in place; true when either was written. `differing`: those the caller
+ * just found not in place (differingFiles), so they are not read again.
+ */
+export async function writeAgentFiles(
+  host: Host,
+  spec: AgentSpec,
+  token: string,
+  differing?: readonly WorkerFile[],
+): Promise<boolean> {
+  const files = differing ?? (await differingFiles(host, agentFiles(spec, token)))
+  await writeWorkerFiles(host, files)
+  return files.length > 0
 }
 
-/** The service's files, and the init system told of them; true when anything changed. */
-export async function installService(host: Host, service: AgentService, spec: AgentSpec): Promise<boolean> {
-  const changed = await ensureFiles(host, service.files(spec))
-  const registered = await service.install(host, {changed})
-  return changed || registered
+/** The service's files, and the init system told of them; true when anything changed. `differing` as above. */
+export async function installService(
+  host: Host,
+  service: AgentService,
+  spec: AgentSpec,
+  differing?: readonly WorkerFile[],
+): Promise<boolean> {
+  const files = differing ?? (await differingFiles(host, service.files(spec)))
+  await writeWorkerFiles(host, files)
+  const registered = await service.install(host, {changed: files.length > 0})
+  return files.length > 0 || registered
 }
 
 export type StartResult = 'started' | 'restarted' | 'already'

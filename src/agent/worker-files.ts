@@ -32,13 +32,6 @@ export async function writeWorkerFiles(host: Host, files: readonly WorkerFile[])
   for (const file of files) await host.writeFile(file.path, file.content, {mode: file.mode, owner: '0:0', sudo: true})
 }
 
-/** Write those of `files` that differ, so a repeated run changes nothing; true when any was written. */
-export async function ensureFiles(host: Host, files: readonly WorkerFile[]): Promise<boolean> {
-  const differing = await differingFiles(host, files)
-  await writeWorkerFiles(host, differing)
-  return differing.length > 0
-}
-
 /** Remove paths (files or whole directories) as root; absent ones are fine. */
 export async function removePaths(host: Host, paths: readonly string[]): Promise<void> {
   if (paths.length > 0) await host.check(['rm', '-rf', '--one-file-system', '--', ...paths], {sudo: true})

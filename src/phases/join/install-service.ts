@@ -18,13 +18,14 @@ export const installServiceStep: JoinStep = {
     const {host, facts} = connected(target)
     const spec = agentSpecFor(worker, run.server)
     const service = chooseService(worker.service, facts)
-    if ((await differingFiles(host, service.files(spec))).length === 0) {
+    const differing = await differingFiles(host, service.files(spec))
+    if (differing.length === 0) {
       handle.logger.debug({service: service.kind}, 'the service is installed')
       return
     }
     await run.ctx.wet(worker.name, `install the k3s-agent service (${service.kind})`, async () => {
       await recordInstalled(run.cluster, worker, {agent: agentRecord(service, spec)})
-      target.agentChanged = (await installService(host, service, spec)) || target.agentChanged
+      target.agentChanged = (await installService(host, service, spec, differing)) || target.agentChanged
     })
   },
 }
