@@ -1,6 +1,8 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import type {KubeConfig} from '@kubernetes/client-node'
+
 import {apiServerUrl} from '../agent/agent-config.js'
 import {acquireK3s, type AcquiredBinary} from '../k3s/acquire.js'
 import {HybridError, messageOf} from '../errors.js'
@@ -82,6 +84,7 @@ async function joinRun(ctx: ClusterContext & InventoryInput, connections: SshCon
   const {inventory} = ctx
   const {advertiseAddress, apiPort, dataDir} = inventory.controlPlane
   const binaries = new Map<K3sArch, Promise<AcquiredBinary | undefined>>()
+  let kube: KubeConfig | undefined
   return {
     ctx,
     cluster: ctx.cluster,
@@ -89,7 +92,7 @@ async function joinRun(ctx: ClusterContext & InventoryInput, connections: SshCon
     connections,
     server: apiServerUrl(advertiseAddress, apiPort),
     token: await joinToken(dataDir, ctx.dryRun),
-    kube: kubeConfigFromFile(ctx.paths.kubeconfig),
+    kube: () => (kube ??= kubeConfigFromFile(ctx.paths.kubeconfig)),
     binary(arch) {
       let binary = binaries.get(arch)
       if (!binary) {
@@ -127,7 +130,7 @@ async function joinRun(ctx: ClusterContext & InventoryInput, connections: SshCon
  * The join token k3s wrote into its data dir (K10<CA hash>::server:<secret>): the agents check the CA
  * hash, so a worker never joins another cluster by mistake. Registered as a secret before anything logs.
  */
-async function joinToken(dataDir: string, dryRun: boolean): Promise<string> {
+async function joinToken(dataDir: string, dryRun: boolean): Promise<string | undefined> {
   const file = join(dataDir, 'server', 'token')
   try {
     const token = (await readFile(file, 'utf8')).trim()
@@ -135,7 +138,7 @@ async function joinToken(dataDir: string, dryRun: boolean): Promise<string> {
     registerSecret(token.split('::server:')[1])
     return token
   } catch (error) {
-    if (dryRun) return 'K10<the cluster token>'
+    if (dryRun) return undefined
     throw new HybridError(
       'CLUSTER_NOT_UP',
       `cannot read the join token k3s writes (${file}): ${messageOf(error)}; is the control plane up?`,

@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
-import {writeLabInventory} from '../remote/lab-workers.js'
+import {hostDigest, writeLabInventory} from '../remote/lab-workers.js'
 import {freePort, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
 
 /**
@@ -80,6 +80,14 @@ function lastJson(stdout: string): unknown {
     }
   }
   throw new Error(`no JSON document in:\n${stdout}`)
+}
+
+/** Is there a state for the cluster? */
+async function readStateDir(scene: Scene): Promise<boolean> {
+  return stat(join(scene.env.HYBRID_STATE_DIR!, 'clusters', 'joined', 'state.json')).then(
+    () => true,
+    () => false,
+  )
 }
 
 /** What answers at the advertised address inside a worker: k3s's /ping, and /readyz's HTTP status. */
@@ -188,6 +196,30 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     await hybrid(scene, ['down', '--inventory', scene.inventory]).catch(() => undefined)
     await scene.lab.destroy()
     await rm(scene.dir, {recursive: true, force: true})
+  })
+
+  it('under --dry-run before the first up: plans every worker’s changes, changes nothing on any', async () => {
+    const s = scene!
+    const before = await Promise.all(s.lab.hosts.map((h) => hostDigest(h)))
+    const dry = await hybrid(s, ['up', '--inventory', s.inventory, '--dry-run', '--json'])
+    assert.equal(dry.code, 3, dry.stderr)
+    const doc = lastJson(dry.stdout) as {outcome: string; plan: {changes: Array<{host: string; sentence: string}>}}
+    assert.equal(doc.outcome, 'dry-run')
+    const w1 = doc.plan.changes.filter((c) => c.host === 'w1').map((c) => c.sentence)
+    for (const expected of [
+      /sshd_config\.d\/hybrid-tunnel\.conf/,
+      /100\.64\.255\.1\/32/,
+      /^upload k3s/,
+      /config\.yaml and .*token/,
+      /service/,
+      /start the k3s agent/,
+    ])
+      assert.ok(
+        w1.some((c) => expected.test(c)),
+        `w1's plan has ${expected}: ${w1.join('; ')}`,
+      )
+    assert.deepEqual(await Promise.all(s.lab.hosts.map((h) => hostDigest(h))), before, 'nothing changed on the workers')
+    assert.equal(await readStateDir(s), false, 'no cluster state was made')
   })
 
   it('joins three workers, refuses the one with an unknown host key (exit 3), and keeps the token out of argv and logs', async () => {

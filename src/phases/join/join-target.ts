@@ -19,10 +19,13 @@ export interface JoinRun {
   readonly connections: SshConnections
   /** The URL the agents use: https://<advertiseAddress>:<apiPort> (through the tunnel in tunnel mode). */
   readonly server: string
-  /** The join token (K10<CA hash>::server:<secret>): a registered secret, never logged. */
-  readonly token: string
-  /** The cluster's API as this process reaches it (the user's kubeconfig for the cluster). */
-  readonly kube: KubeConfig
+  /**
+   * The join token (K10<CA hash>::server:<secret>): a registered secret, never logged. Undefined only
+   * under --dry-run before the control plane ever ran (nothing to check against, nothing to compare).
+   */
+  readonly token: string | undefined
+  /** The cluster's API as this process reaches it (the user's kubeconfig for the cluster), read when first asked. */
+  kube(): KubeConfig
   /** The k3s binary for an architecture, fetched once per architecture (undefined under --dry-run). */
   binary(arch: K3sArch): Promise<AcquiredBinary | undefined>
   /** The supervisor's view of a worker's tunnel (tunnels.json), undefined before it opened one. */

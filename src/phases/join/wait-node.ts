@@ -12,7 +12,7 @@ export const waitNodeReady: JoinStep = {
   async run(target: JoinTarget, handle: HostHandle) {
     const {run, worker} = target
     if (run.ctx.dryRun) return
-    const [node] = await waitNodesReady(run.kube, [worker.name], {
+    const [node] = await waitNodesReady(run.kube(), [worker.name], {
       timeoutMs: run.timeouts.nodeReadyMs,
       signal: handle.signal,
     })

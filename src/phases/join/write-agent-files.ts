@@ -19,15 +19,18 @@ export const writeAgentFilesStep: JoinStep = {
     const {run, worker} = target
     const {host, facts} = connected(target)
     const spec = agentSpecFor(worker, run.server)
-    const differing = await differingFiles(host, agentFiles(spec, run.token))
-    if (differing.length === 0) {
+    const token = run.token
+    // Without a token (a dry run before the first up) every file is to be written.
+    const differing = token ? await differingFiles(host, agentFiles(spec, token)) : undefined
+    if (differing?.length === 0) {
       handle.logger.debug('the agent config and token are as they should be')
       return
     }
     const service = chooseService(worker.service, facts)
     await run.ctx.wet(worker.name, `write ${WORKER_PATHS.config} and ${WORKER_PATHS.token} (0600)`, async () => {
       await recordInstalled(run.cluster, worker, {agent: agentRecord(service, spec)})
-      target.agentChanged = (await writeAgentFiles(host, spec, run.token, differing)) || target.agentChanged
+      if (!token) return
+      target.agentChanged = (await writeAgentFiles(host, spec, token, differing)) || target.agentChanged
     })
   },
 }
