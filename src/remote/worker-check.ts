@@ -1,3 +1,4 @@
+import {messageOf} from '../errors.js'
 import type {Inventory, WorkerSpec} from '../inventory/model.js'
 import {runPool} from '../plan/pool.js'
 import {SshConnections} from './connections.js'
@@ -104,7 +105,7 @@ async function checkWorker(
   try {
     facts = await host.facts(factsOptions(inventory))
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error)
+    const message = messageOf(error)
     return {
       ...base,
       reachable: true,
@@ -154,7 +155,7 @@ function notChecked(worker: WorkerSpec): WorkerCheck {
 /** The columns a failed connection fills in: how far it got, and its sentence as the one problem. */
 function connectFailure(error: unknown): Partial<WorkerCheck> {
   if (!(error instanceof RemoteError)) {
-    const message = error instanceof Error ? error.message : String(error)
+    const message = messageOf(error)
     return {error: {code: 'INTERNAL', message}, problems: [message]}
   }
   const stage = error instanceof ConnectError ? error.stage : 'tcp'
