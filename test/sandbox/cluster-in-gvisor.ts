@@ -1,8 +1,8 @@
 import {strict as assert} from 'node:assert'
-import {mkdir, readdir, readFile, writeFile} from 'node:fs/promises'
+import {chmod, mkdir, readdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {runInGvisor} from '../helpers/gvisor.js'
+import {type GvisorNetwork, runInGvisor} from '../helpers/gvisor.js'
 import {type ClusterFixture, REPO, RUN_JS} from '../system/cluster-fixture.js'
 
 /**
@@ -20,8 +20,10 @@ ${hybrid} up --inventory ${JSON.stringify(fixture.inventory)} --detach >"$out/up
 ${hybrid} status --json >"$out/status.json" 2>"$out/status.err"
 kubectl --kubeconfig ${JSON.stringify(kubeconfig)} get nodes -o json >"$out/nodes.json" 2>"$out/kubectl.err"
 cat /proc/self/mountinfo >"$out/mounts-up.txt"
+ip -o addr show lo >"$out/lo-up.txt" 2>&1
 ${hybrid} down >"$out/down.out" 2>"$out/down.err"; echo $? >"$out/down.code"
 cat /proc/self/mountinfo >"$out/mounts-down.txt"
+ip -o addr show lo >"$out/lo-down.txt" 2>&1
 for p in /proc/[0-9]*; do tr '\\0' ' ' <"$p/cmdline"; echo; done >"$out/ps.txt" 2>/dev/null
 if [ -e /dev/kmsg ]; then echo present; else echo absent; fi >"$out/kmsg.txt"
 `
@@ -35,16 +37,22 @@ export interface Observations {
   file(name: string): Promise<string>
 }
 
-export async function runScenario(fixture: ClusterFixture, timeoutMs = 240_000): Promise<Observations> {
+export async function runScenario(
+  fixture: ClusterFixture,
+  timeoutMs = 240_000,
+  network: GvisorNetwork = 'host',
+): Promise<Observations> {
   const out = join(fixture.dir, 'out')
   const tmp = join(fixture.dir, 'tmp')
   await mkdir(out)
   await mkdir(tmp)
+  // runsc with a network stack of its own starts the sandbox as another user, which must reach TMPDIR.
+  await chmod(fixture.dir, 0o755)
   const file = join(fixture.dir, 'run.sh')
   await writeFile(file, script(fixture, out), {mode: 0o755})
   // TMPDIR inside the fixture: "no temp files" is then checkable without racing other tests over /tmp.
   const result = await runInGvisor(['sh', file], {
-    network: 'host',
+    network,
     cwd: REPO,
     env: {...fixture.env, TMPDIR: tmp},
     timeoutMs,
