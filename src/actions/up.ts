@@ -28,6 +28,7 @@ import {writeServerConfigPhase} from '../phases/write-server-config.js'
 import {readState} from '../state/cluster-state.js'
 import {upDecision} from '../state/up-decision.js'
 import {type ActionEnv, clusterContext} from './context.js'
+import {type UpSummary, upSummary} from './up-summary.js'
 import {planError} from './plan-error.js'
 import {type Running, superviseUntilStopped} from './teardown.js'
 
@@ -45,6 +46,8 @@ export interface UpResult {
   readonly changes?: readonly Change[]
   /** Each worker's outcome (joined, nothing to do, failed with its sentence); [] without workers. */
   readonly workers: readonly HostOutcome[]
+  /** Once up: the k3s that runs, the Nodes, how long each stage took. */
+  readonly summary?: UpSummary
 }
 
 export interface UpOptions {
@@ -100,9 +103,11 @@ export class UpAction {
       const workers = workersOf(result)
       if (options.dryRun)
         return {cluster, outcome: 'dry-run', plan: summaryJson(result), changes: result.changes, workers}
-      const owner = (await readState(cluster))?.supervisor
+      const state = await readState(cluster)
+      const owner = state?.supervisor
       const supervisor = owner ? {pid: owner.pid, detached: owner.detached} : undefined
-      return {cluster, outcome: 'already-up', kubeconfig: base.paths.kubeconfig, server, supervisor, workers}
+      const summary = await upSummary(result, base.paths.kubeconfig, state?.launch?.binary)
+      return {cluster, outcome: 'already-up', kubeconfig: base.paths.kubeconfig, server, supervisor, workers, summary}
     }
     const input: UpBase = {...base, inventory, supervision: options.supervision}
     this.ctx = input
@@ -122,6 +127,7 @@ export class UpAction {
       server,
       supervisor: {pid: supervisor.pid, detached: supervisor.detached},
       workers,
+      summary: await upSummary(result, ctx.paths.kubeconfig, ctx.launch.binary),
     }
     options.onReady?.(ready)
     if (options.supervision === 'detach') {

@@ -9,7 +9,7 @@ import {HybridCommand} from '../cli/hybrid-command.js'
 import {selfCommand} from '../cli/self-command.js'
 import {UsageError} from '../errors.js'
 import {loadInventory} from '../inventory/load.js'
-import {createProgress, renderChanges, renderHostTable} from '../ui/index.js'
+import {createProgress, renderChanges, renderHostTable, renderUpSummary} from '../ui/index.js'
 import {throwIfHostsFailed} from '../actions/partly-done.js'
 
 export type {UpResult}
@@ -63,6 +63,7 @@ export default class Up extends HybridCommand {
       const onReady = (ready: UpResult) => {
         if (this.jsonEnabled()) return
         if (ready.workers.length > 0) this.log(renderHostTable(ready.workers))
+        if (ready.summary) this.log(renderUpSummary(ready.summary))
         this.log(howToUse(ready, flags.detach))
       }
       const result = await action.run({inventory, dryRun, supervision, onReady})
@@ -83,6 +84,7 @@ export default class Up extends HybridCommand {
     if (result.outcome === 'dry-run') process.stdout.write(renderChanges(result.changes ?? [], true))
     if (result.outcome !== 'already-up') return
     if (result.workers.length > 0) this.log(renderHostTable(result.workers))
+    if (result.summary) this.log(renderUpSummary(result.summary))
     if (result.workers.some((w) => w.status === 'failed')) return
     const how = result.workers.length > 0 ? 'its workers are as the inventory says' : 'nothing to change'
     this.log(`cluster ${result.cluster} is already up; ${how}`)

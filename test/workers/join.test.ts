@@ -228,6 +228,10 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     assert.equal(up.code, 3, `${up.stdout}\n${up.stderr}`)
     assert.match(up.stderr, /w4.*SHA256:/, 'the refused worker is named with its key fingerprint')
     assert.match(up.stdout, /cluster joined is up/)
+    // The summary: which k3s runs (the stand-in says so in its --version), every Node, the time taken.
+    assert.match(up.stdout, /^k3s: k3s version v1\.34\.1\+k3s1 \(stand-in\)/m)
+    for (const name of ['w1', 'w2', 'w3']) assert.match(up.stdout, new RegExp(`^${name} +Ready +v1\\.34`, 'm'))
+    assert.match(up.stdout, /^took [\d.]+s: .*join the workers [\d.]+s/m)
     const seen = await nodes(s)
     for (const name of ['w1', 'w2', 'w3']) assert.equal(seen.get(name)?.ready, true, `${name} is Ready`)
     assert.equal(seen.has('w4'), false)
