@@ -4,7 +4,7 @@ import {SshConnections} from '../remote/connections.js'
 import {listWorkerRecords, type WorkerRecord} from '../state/worker-records.js'
 import type {ClusterContext} from './context.js'
 import {closeTunnel} from './leave/close-tunnel.js'
-import {drainAndDeleteNode} from './leave/drain-node.js'
+import {deleteNodeStep, drainNodeStep} from './leave/drain-node.js'
 import {forgetWorker} from './leave/forget-worker.js'
 import type {LeaveRun, LeaveStep, LeaveTarget} from './leave/leave-target.js'
 import {removeAddress} from './leave/remove-address.js'
@@ -13,8 +13,9 @@ import {uninstallAgentStep} from './leave/uninstall-agent.js'
 
 /** The steps of taking one worker out, in order; each undoes one recorded thing and forgets it. */
 export const LEAVE_STEPS: readonly LeaveStep[] = [
-  drainAndDeleteNode,
+  drainNodeStep,
   uninstallAgentStep,
+  deleteNodeStep,
   closeTunnel,
   removeAddress,
   revertSshd,
@@ -38,7 +39,8 @@ export interface WorkersLeft {
 
 /**
  * Undo on each worker what its record says hybrid installed, from the record alone (no inventory is
- * needed: `down` after a crash works the same): stop and uninstall the agent, close the tunnel, remove
+ * needed: `down` after a crash works the same): drain the Node, stop and uninstall the agent, delete the
+ * Node (after the agent, which would register it again), close the tunnel, remove
  * the advertised address and the sshd drop-in, forget the worker. Up to spec.concurrency at once; a
  * worker that cannot be reached keeps its record, so a later run resumes it.
  */
