@@ -1,5 +1,6 @@
 import {mkdir, readdir, readFile, rm} from 'node:fs/promises'
 import {join} from 'node:path'
+import {isDeepStrictEqual} from 'node:util'
 
 import lockfile from 'proper-lockfile'
 
@@ -126,9 +127,11 @@ export async function changeWorkerRecord(
     retries: {retries: 50, minTimeout: 50, maxTimeout: 500},
   })
   try {
-    const next = change(await readWorkerRecord(cluster, worker))
+    const current = await readWorkerRecord(cluster, worker)
+    const next = change(current)
     if (next === null) await rm(file, {force: true})
-    else
+    // A re-run records what is already recorded: the file is left as it is.
+    else if (!current || !isDeepStrictEqual({...next, updatedAt: ''}, {...current, updatedAt: ''}))
       await writeFileAtomic(file, `${JSON.stringify({...next, updatedAt: new Date().toISOString()}, null, 2)}\n`, 0o600)
     return next
   } finally {
