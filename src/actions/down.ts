@@ -6,6 +6,7 @@ import {loadState} from '../phases/load-state.js'
 import {removeSandboxAddress} from '../phases/remove-sandbox-address.js'
 import {removeState} from '../phases/remove-state.js'
 import {stopControlPlane} from '../phases/stop-control-plane.js'
+import {listWorkerRecords} from '../state/worker-records.js'
 import {undoWorkarounds} from '../phases/undo-workarounds.js'
 import {type ActionEnv, clusterContext} from './context.js'
 import {throwIfHostsFailed} from './partly-done.js'
@@ -17,15 +18,24 @@ export interface DownResult {
   readonly outcome: 'down' | 'not-up' | 'dry-run'
   /** What changed (under --dry-run: what would change), one sentence each. */
   readonly changes: readonly string[]
+  /** Workers whose installs stay (plain `down`); `down --uninstall-workers` takes them out. */
+  readonly keptWorkers: readonly string[]
   /** The same changes with their phase and host, for the human rendering (not part of the JSON result). */
   readonly planChanges?: readonly Change[]
 }
 
 /**
- * Take the workers out, stop everything in reverse order and undo every workaround, from the state
- * file and the worker records alone.
+ * Stop everything in reverse order and undo every workaround, from the state file alone. The workers
+ * keep what hybrid installed on them, and their records, so that the next `up` finds them joined; with
+ * --uninstall-workers they are taken out first (from their records alone), while the tunnels still run.
  */
-const DOWN = Plan.start<ClusterContext & LeaveSelection>()
+const STOP = Plan.start<ClusterContext & LeaveSelection>()
+  .then(loadState)
+  .then(stopControlPlane)
+  .then(removeSandboxAddress)
+  .then(undoWorkarounds)
+  .then(removeState)
+const UNINSTALL_AND_STOP = Plan.start<ClusterContext & LeaveSelection>()
   .then(loadState)
   .then(leaveWorkers)
   .then(stopControlPlane)
@@ -35,18 +45,25 @@ const DOWN = Plan.start<ClusterContext & LeaveSelection>()
 
 export async function down(
   env: ActionEnv,
-  target: {readonly cluster: string; readonly inventory?: Inventory; readonly dryRun: boolean},
+  target: {
+    readonly cluster: string
+    readonly inventory?: Inventory
+    readonly dryRun: boolean
+    readonly uninstallWorkers: boolean
+  },
 ): Promise<DownResult> {
   const {cluster} = target
   const concurrency = target.inventory?.concurrency
   const ctx = {...clusterContext(env, cluster, {dryRun: target.dryRun, concurrency}), drainNodes: false}
-  const result = await runPlan(DOWN, ctx)
+  const result = await runPlan(target.uninstallWorkers ? UNINSTALL_AND_STOP : STOP, ctx)
   if (result.status !== 'done') throw planError(result, '`hybrid down`')
   const changes = result.changes.map((c) => c.sentence)
-  if (target.dryRun) return {cluster, outcome: 'dry-run', changes, planChanges: result.changes}
+  // Under --dry-run with the flag, the records are still there: they name what would be taken out.
+  const keptWorkers = target.uninstallWorkers ? [] : (await listWorkerRecords(cluster)).map((r) => r.worker)
+  if (target.dryRun) return {cluster, outcome: 'dry-run', changes, keptWorkers, planChanges: result.changes}
   const wasUp = result.phases.some(
     (p) => (p.title === stopControlPlane.title || p.title === leaveWorkers.title) && p.status === 'done',
   )
-  throwIfHostsFailed(result.hosts, {cluster, outcome: 'down', changes}, '`hybrid down`')
-  return {cluster, outcome: wasUp ? 'down' : 'not-up', changes}
+  throwIfHostsFailed(result.hosts, {cluster, outcome: 'down', changes, keptWorkers}, '`hybrid down`')
+  return {cluster, outcome: wasUp ? 'down' : 'not-up', changes, keptWorkers}
 }

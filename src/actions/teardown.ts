@@ -2,7 +2,6 @@ import {HybridError} from '../errors.js'
 import type {Inventory} from '../inventory/model.js'
 import {createPlanContext, Plan, runPlan} from '../plan/index.js'
 import type {ClusterContext, LoadedState, Supervised} from '../phases/context.js'
-import {leaveWorkers} from '../phases/leave-workers.js'
 import {recordFailure} from '../phases/record-failure.js'
 import {removeSandboxAddress} from '../phases/remove-sandbox-address.js'
 import {removeState} from '../phases/remove-state.js'
@@ -50,21 +49,16 @@ export async function teardown(
   options: {undo: boolean; failure?: string},
 ): Promise<void> {
   const fresh = createPlanContext({logger: ctx.logger, progress: ctx.progress, concurrency: ctx.concurrency})
-  const base = {...ctx, ...fresh, drainNodes: false}
+  const base = {...ctx, ...fresh}
   const stop = Plan.start<typeof base>().then(stopControlPlane)
   const undo = stop.then(removeSandboxAddress).then(undoWorkarounds)
-  // A cluster that is stopped on purpose takes its workers out first (its tunnels still run); one that
-  // failed keeps them, recorded, for `down`.
+  // As plain `down`: the workers keep what hybrid installed, recorded, so the next `up` finds them
+  // joined, and `down --uninstall-workers` can take them out from the records alone.
   const plan = !options.undo
     ? stop
     : options.failure
       ? undo.then(recordFailure(options.failure))
-      : Plan.start<typeof base>()
-          .then(leaveWorkers)
-          .then(stopControlPlane)
-          .then(removeSandboxAddress)
-          .then(undoWorkarounds)
-          .then(removeState)
+      : undo.then(removeState)
   const result = await runPlan(plan, base)
   ctx.supervisor = undefined
   if (result.status !== 'done')

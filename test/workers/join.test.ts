@@ -193,7 +193,7 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
 
   after(async () => {
     if (!scene) return
-    await hybrid(scene, ['down', '--inventory', scene.inventory]).catch(() => undefined)
+    await hybrid(scene, ['down', '--uninstall-workers', '--inventory', scene.inventory]).catch(() => undefined)
     await scene.lab.destroy()
     await rm(scene.dir, {recursive: true, force: true})
   })
@@ -305,7 +305,7 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     assert.equal((await nodes(s)).get('w1')?.ready, true)
   })
 
-  it('workers remove w2 leaves nothing on w2 and deletes its Node; list shows it missing, add joins it again, down takes all out', async () => {
+  it('workers remove w2 leaves nothing on w2 and deletes its Node; list shows it missing, add joins it again; down keeps the agents, down --uninstall-workers then takes all out from the records', async () => {
     const s = scene!
     const w2 = s.lab.host('w2')
     const removed = await hybrid(s, ['workers', 'remove', 'w2', '--inventory', s.inventory])
@@ -330,7 +330,16 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
 
     const down = await hybrid(s, ['down', '--inventory', s.inventory])
     assert.equal(down.code, 0, down.stderr)
-    for (const name of ['w1', 'w3'])
+    assert.match(down.stdout, /w1, w2, w3 keep hybrid's agent, so the next `up` finds them joined/)
+    for (const name of ['w1', 'w2', 'w3'])
+      assert.notDeepEqual(await leftOn(s.lab.host(name), s.apiPort), [], `${name} keeps its install`)
+
+    const uninstall = await hybrid(s, ['down', '--uninstall-workers'])
+    assert.equal(uninstall.code, 0, uninstall.stderr)
+    for (const name of ['w1', 'w2', 'w3'])
       assert.deepEqual(await leftOn(s.lab.host(name), s.apiPort), [], `nothing left on ${name}`)
+    const again = await hybrid(s, ['down', '--uninstall-workers'])
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stdout, /cluster joined is not up; nothing to do/)
   })
 })
