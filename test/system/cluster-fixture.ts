@@ -1,3 +1,4 @@
+import {strict as assert} from 'node:assert'
 import {spawn} from 'node:child_process'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {createServer} from 'node:net'
@@ -116,6 +117,45 @@ export function run(
       resolve({code, signal, stdout, stderr})
     })
   })
+}
+
+/** `kubectl --kubeconfig <the cluster's> ARGS…`: its output, or an assertion naming what kubectl said. */
+export async function kubectl(
+  cluster: {readonly kubeconfig: string},
+  args: string[],
+  timeoutMs = 30_000,
+): Promise<string> {
+  const result = await run('kubectl', ['--kubeconfig', cluster.kubeconfig, ...args], {timeoutMs})
+  assert.equal(result.code, 0, result.stderr)
+  return result.stdout
+}
+
+export interface NodeSeen {
+  readonly ready: boolean
+  readonly labels: Record<string, string>
+  /** "key=value:Effect", as k3s's --node-taint writes them. */
+  readonly taints: string[]
+}
+
+/** Every Node of the cluster by name, as `kubectl get nodes -o json` shows it. */
+export async function nodes(cluster: {readonly kubeconfig: string}): Promise<Map<string, NodeSeen>> {
+  const list = JSON.parse(await kubectl(cluster, ['get', 'nodes', '-o', 'json'])) as {
+    items: Array<{
+      metadata: {name: string; labels: Record<string, string>}
+      spec: {taints?: Array<{key: string; value?: string; effect: string}>}
+      status: {conditions?: Array<{type: string; status: string}>}
+    }>
+  }
+  return new Map(
+    list.items.map((n) => [
+      n.metadata.name,
+      {
+        ready: n.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true,
+        labels: n.metadata.labels,
+        taints: (n.spec.taints ?? []).map((t) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`),
+      },
+    ]),
+  )
 }
 
 /**

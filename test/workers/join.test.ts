@@ -5,7 +5,7 @@ import {join} from 'node:path'
 
 import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
 import {hostDigest, writeLabInventory} from '../remote/lab-workers.js'
-import {freePort, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
+import {freePort, nodes, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
 
 /**
  * Joining workers end to end (docs/architecture.md, "Workers" and "Tunnels"): `hybrid up` brings up the
@@ -28,34 +28,6 @@ interface Scene {
 
 function hybrid(scene: Scene, args: string[], timeoutMs = 180_000) {
   return run(process.execPath, [RUN_JS, ...args], {env: scene.env, timeoutMs})
-}
-
-async function kubectl(scene: Scene, args: string[]): Promise<string> {
-  const result = await run('kubectl', ['--kubeconfig', scene.kubeconfig, ...args], {timeoutMs: 30_000})
-  assert.equal(result.code, 0, result.stderr)
-  return result.stdout
-}
-
-async function nodes(
-  scene: Scene,
-): Promise<Map<string, {ready: boolean; labels: Record<string, string>; taints: string[]}>> {
-  const list = JSON.parse(await kubectl(scene, ['get', 'nodes', '-o', 'json'])) as {
-    items: Array<{
-      metadata: {name: string; labels: Record<string, string>}
-      spec: {taints?: Array<{key: string; value?: string; effect: string}>}
-      status: {conditions?: Array<{type: string; status: string}>}
-    }>
-  }
-  return new Map(
-    list.items.map((n) => [
-      n.metadata.name,
-      {
-        ready: n.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true,
-        labels: n.metadata.labels,
-        taints: (n.spec.taints ?? []).map((t) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`),
-      },
-    ]),
-  )
 }
 
 async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
