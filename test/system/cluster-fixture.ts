@@ -78,9 +78,14 @@ spec:
     dataDir,
     inventory,
     apiPort,
-    env: {...process.env, HYBRID_STATE_DIR: stateDir, HYBRID_CACHE_DIR: join(dir, 'cache')},
+    env: fixtureEnv(dir),
     pids: new Set(),
   }
+}
+
+/** The test's environment with HYBRID_STATE_DIR and HYBRID_CACHE_DIR in `dir` (state/, cache/), and `extra`. */
+export function fixtureEnv(dir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {...process.env, HYBRID_STATE_DIR: join(dir, 'state'), HYBRID_CACHE_DIR: join(dir, 'cache'), ...extra}
 }
 
 export interface RunResult {

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 
 import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
 import {hostDigest, writeLabInventory} from '../remote/lab-workers.js'
-import {freePort, nodes, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
+import {fixtureEnv, freePort, nodes, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
 
 /**
  * Joining workers end to end (docs/architecture.md, "Workers" and "Tunnels"): `hybrid up` brings up the
@@ -153,12 +153,7 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
       lab,
       inventory,
       apiPort,
-      env: {
-        ...process.env,
-        HYBRID_STATE_DIR: stateDir,
-        HYBRID_CACHE_DIR: join(dir, 'cache'),
-        HYBRID_NODE_READY_TIMEOUT_SECONDS: '60',
-      },
+      env: fixtureEnv(dir, {HYBRID_NODE_READY_TIMEOUT_SECONDS: '60'}),
       kubeconfig: join(stateDir, 'clusters', 'joined', 'kubeconfig'),
     }
   })
