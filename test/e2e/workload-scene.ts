@@ -40,8 +40,8 @@ import {
  * A lab host is a network namespace and a mount namespace on this machine's kernel. What a real kubelet
  * and containerd take from "their machine" and the lab does not make private is made private here, inside
  * each host's own namespaces, so that the three workers behave as three machines:
- * - routes: the hosts reach the lab and nothing else (the lab's bridge forwards to this machine's uplink,
- *   so an image pull or a DNS query would otherwise leave the machine); images come as archives instead;
+ * - routes: the hosts reach the lab and nothing else (their default route is this machine, which may
+ *   forward to its uplink, so an image pull or a DNS query could leave it); images come as archives;
  * - /var/lib/kubelet, /var/log/pods, /var/log/containers, /var/lib/cni: a tmpfs each (kubelets that share
  *   them remove each other's pods' directories and logs);
  * - cgroups: the hierarchies are mounted in the host (its /sys is a sysfs of its own, without them), and
