@@ -18,6 +18,7 @@ import {basename, join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {WORKER_PATHS} from '../../src/agent/worker-paths.js'
+import {FLANNEL_CNI_PLUGIN_IMAGE, FLANNEL_IMAGE} from '../../src/kube/flannel.js'
 import {commandLine} from '../../src/remote/quote.js'
 import {createLab, type Lab, type LabHost} from '../helpers/lab.js'
 import {writeLabInventory} from '../remote/lab-workers.js'
@@ -79,7 +80,7 @@ export interface WorkloadScene extends ClusterFixture {
 export async function imageArchives(dir: string | undefined, image: string): Promise<string[]> {
   const what =
     `image archives (docker save or OCI) that k3s imports on each worker: k3s's airgap images for its version, ` +
-    `hybrid's flannel images, and the workload image ${image} (HYBRID_E2E_IMAGE, default ${DEFAULT_IMAGE}, which ` +
+    `hybrid's flannel (${FLANNEL_IMAGE}, ${FLANNEL_CNI_PLUGIN_IMAGE}), and the workload image ${image} (HYBRID_E2E_IMAGE, default ${DEFAULT_IMAGE}, which ` +
     `no registry is guaranteed to serve here); the lab's workers have no route off this machine`
   if (!dir) assert.fail(`HYBRID_E2E_IMAGES is not set: set it to a directory of ${what}`)
   const names = await readdir(dir).catch(() => assert.fail(`HYBRID_E2E_IMAGES=${dir} is not a readable directory`))
