@@ -10,6 +10,8 @@
 #   workers.sh down [--purge] remove every recorded resource (--purge: also keys and host directories)
 #   workers.sh exec I CMD…    run CMD as root inside host I (its network, mount, UTS and PID namespaces)
 #   workers.sh list           hosts, addresses and what runs
+#   workers.sh coordinator    the coordinator's network namespace on the lab bridge (NET.5): outbound only,
+#                             new inbound connections dropped; prints its name; idempotent
 #
 # The lab directory is HYBRID_LAB_DIR, else ~/.local/state/hybrid/lab (the key and known_hosts that
 # inventory/lab.yaml names are in its ssh/). The verbs below `list` are the building blocks that
@@ -36,7 +38,7 @@ bad_usage() { # bad usage: exit 2
   exit 2
 }
 usage() {
-  sed -n '9,13p' "$SELF" | sed 's/^# \{0,1\}//' >&2
+  sed -n '9,15p' "$SELF" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -454,12 +456,42 @@ host_remove() { # NAME: every resource recorded for it, newest first
   done < <(records "$name" | tac)
 }
 
+# ---- the coordinator's namespace: where the sandbox that runs `hybrid up` gets its network
+
+coordinator() { # the namespace's name; made once (recorded like a host's, so down removes it)
+  local name=coordinator ns veth dir
+  load_lab
+  ns=hybrid-lab$TAG-$name
+  if [ -n "$(records "$name" netns)" ]; then
+    ip netns pids "$ns" >/dev/null 2>&1 && echo "$ns" && return 0
+    host_remove "$name" # recorded before the machine restarted: make it again
+  fi
+  veth=hl${TAG}c
+  dir=$LAB/hosts/$name
+  mkdir -p "$dir"
+  ip netns add "$ns"
+  record "$name" netns "$ns"
+  record "$name" veth "$veth" -
+  ip -batch - <<<"link add $veth type veth peer name eth0 netns $ns
+link set $veth master $BRIDGE up"
+  ip -n "$ns" -batch - <<<"link set lo up
+addr add $NET.5/24 dev eth0
+link set eth0 up
+route add default via $NET.1"
+  # Outbound only, as a sandbox that accepts no inbound connections: what arrives on eth0 must belong
+  # to a connection made from inside (runsc puts its sandbox behind NAT in a namespace within this one).
+  ip netns exec "$ns" iptables -w -A INPUT -i eth0 -m conntrack --ctstate NEW -j DROP
+  ip netns exec "$ns" iptables -w -A FORWARD -i eth0 -m conntrack --ctstate NEW -j DROP
+  echo "$NET.5" >"$dir/address"
+  echo "$ns"
+}
+
 write_known_hosts() { # LAB/ssh/known_hosts: every host's address and key (temp, then rename)
   local dir name
   {
     for dir in "$LAB"/hosts/*/; do
       name=$(basename "$dir")
-      [ -n "$(records "$name" netns)" ] && [ -f "$dir/address" ] || continue
+      [ -n "$(records "$name" netns)" ] && [ -f "$dir/address" ] && [ -f "$dir/fs/etc/ssh/ssh_host_ed25519_key.pub" ] || continue
       echo "$(cat "$dir/address") $(cut -d' ' -f1,2 "$dir/fs/etc/ssh/ssh_host_ed25519_key.pub")"
     done
   } >"$LAB/ssh/known_hosts.$BASHPID"
@@ -551,7 +583,7 @@ main() {
   local verb=$1
   shift
   case $verb in
-  up | down | exec | host-add | host-user | host-remove | sshd-start | sshd-stop | host-key | claim)
+  up | down | exec | host-add | host-user | host-remove | sshd-start | sshd-stop | host-key | claim | coordinator)
     [ "$EUID" -eq 0 ] || bad_usage "run as root (namespaces, mounts, links): sudo $SELF $verb $*"
     ;;
   esac
@@ -560,6 +592,7 @@ main() {
   down) lock && lab_down "$@" ;;
   exec) exec_in "$@" ;;
   list) list ;;
+  coordinator) lock && coordinator ;;
   # Building blocks for test labs (test/helpers/lab.ts), each on LAB=HYBRID_LAB_DIR.
   claim) lock && k=$(claim_subnet "$@") && init_lab "10.213.$k" "$k" && echo "$NET" ;; # OWNER-PID [K]
   host-add) host_add "$@" ;;

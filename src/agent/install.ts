@@ -122,5 +122,7 @@ export async function uninstallAgent(host: Host, record: AgentRecord): Promise<b
   for (const dir of record.directories)
     await host.check(['sh', '-c', RELEASE_DATA_DIR, 'sh', dir.replace(/\/+$/, '')], {sudo: true})
   await removePaths(host, paths)
+  // The config dir goes too when hybrid's files were all it held (an admin's registries.yaml keeps it).
+  await host.run(['rmdir', '--ignore-fail-on-non-empty', WORKER_PATHS.configDir], {sudo: true})
   return wasRunning || existing !== ''
 }

@@ -1,4 +1,4 @@
-import {networkInterfaces} from 'node:os'
+import {createServer} from 'node:net'
 
 import {messageOf} from '../errors.js'
 import type {Phase} from '../plan/index.js'
@@ -16,11 +16,11 @@ import {CONTROL_PLANE_HOST, type ClusterContext, type InventoryInput, type Owned
  */
 export const advertiseInSandbox: Phase<ClusterContext & InventoryInput & OwnedState> = {
   title: 'advertise the API inside the sandbox',
-  shouldRun(ctx) {
+  async shouldRun(ctx) {
     const {controlPlane, network} = ctx.inventory
     if (!controlPlane.agent) return {skip: 'the control plane is agentless'}
     if (network.mode !== 'tunnel') return {skip: 'direct mode: the advertised address is the sandbox’s own'}
-    if (holdsAddress(controlPlane.advertiseAddress)) return {skip: `${controlPlane.advertiseAddress} is already here`}
+    if (await isLocal(controlPlane.advertiseAddress)) return {skip: `${controlPlane.advertiseAddress} is already here`}
     return true
   },
   async run(ctx) {
@@ -47,6 +47,14 @@ export const advertiseInSandbox: Phase<ClusterContext & InventoryInput & OwnedSt
   },
 }
 
-function holdsAddress(address: string): boolean {
-  return Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address === address))
+/**
+ * Whether a socket can bind to the address here: the kernel's answer. (A gVisor sandbox that shares the
+ * host's network stack lists its interfaces as they were when it started, so the list can be stale.)
+ */
+function isLocal(address: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(0, address, () => server.close(() => resolve(true)))
+  })
 }

@@ -1,4 +1,5 @@
 import {spawn, type SpawnOptions} from 'node:child_process'
+import {fileURLToPath} from 'node:url'
 
 import {hasTool, isRoot, skipUnless} from './requires.js'
 
@@ -38,12 +39,40 @@ export interface GvisorResult {
   stderr: string
 }
 
+/** A sandbox in a lab's coordinator namespace (scripts/lab/in-sandbox.sh), instead of runsc's own network. */
+export interface LabSandbox {
+  readonly netns: string
+  /** Put on the sandbox's loopback device before the command starts (the advertised address). */
+  readonly loopbackAddress?: string
+}
+
+const IN_SANDBOX_SH = fileURLToPath(new URL('../../../scripts/lab/in-sandbox.sh', import.meta.url))
+
 /** Run `command` inside a fresh gVisor sandbox and collect its output. */
 export function runInGvisor(
   command: string[],
-  options: {network?: GvisorNetwork; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number} = {},
+  options: {
+    network?: GvisorNetwork | LabSandbox
+    cwd?: string
+    env?: NodeJS.ProcessEnv
+    timeoutMs?: number
+  } = {},
 ): Promise<GvisorResult> {
-  const [file, ...args] = gvisorArgv(command, options.network, options.cwd)
+  const network = options.network ?? 'none'
+  const [file, ...args] =
+    typeof network === 'string'
+      ? gvisorArgv(command, network, options.cwd)
+      : [
+          'bash',
+          IN_SANDBOX_SH,
+          '--netns',
+          network.netns,
+          ...(network.loopbackAddress ? ['--loopback-address', network.loopbackAddress] : []),
+          '--cwd',
+          options.cwd ?? process.cwd(),
+          '--',
+          ...command,
+        ]
   const spawnOptions: SpawnOptions = {env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe']}
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, spawnOptions)

@@ -76,6 +76,9 @@ export interface Lab {
   /** With {bastion: true}: the one host on the lab's bridge (at .2); every other host sits behind it on a
    * bridge inside the bastion's namespace (at .139, .140, …) that this machine has no link to. */
   readonly bastion?: LabHost
+  /** The coordinator's network namespace (workers.sh coordinator): on the lab's bridge at .5, outbound
+   * only (new inbound connections are dropped); made on the first call, removed by destroy(). */
+  coordinator(): Promise<string>
   /** Remove every recorded resource (also after a failed test); idempotent. */
   destroy(): Promise<void>
 }
@@ -199,6 +202,10 @@ class TestLab implements Lab {
     const handle = {url: proxy.url, stop: () => proxy.close()}
     this.proxies.push(handle)
     return handle
+  }
+
+  async coordinator(): Promise<string> {
+    return (await workers(this.dir, ['coordinator'])).trim()
   }
 
   async destroy(): Promise<void> {

@@ -2,15 +2,18 @@ import {strict as assert} from 'node:assert'
 import {chmod, mkdir, readdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {type GvisorNetwork, runInGvisor} from '../helpers/gvisor.js'
+import {type GvisorNetwork, type LabSandbox, runInGvisor} from '../helpers/gvisor.js'
 import {type ClusterFixture, REPO, RUN_JS} from '../system/cluster-fixture.js'
+
+/** What a scenario needs of its cluster: a fixture, or a scene of lab workers with the same fields. */
+export type Scenario = Pick<ClusterFixture, 'dir' | 'name' | 'stateDir' | 'inventory' | 'env'>
 
 /**
  * The control plane inside real gVisor (Debian's runsc, 9p root, host network so the API port is on the
  * host's loopback): the whole hybrid run happens in one sandbox, as a user's shell session would. The
  * script leaves its observations as files in the fixture's temp dir, which the 9p root shares.
  */
-function script(fixture: ClusterFixture, out: string): string {
+function script(fixture: Scenario, out: string, downArgs: readonly string[]): string {
   const node = JSON.stringify(process.execPath)
   const hybrid = `${node} ${JSON.stringify(RUN_JS)}`
   const kubeconfig = join(fixture.stateDir, 'clusters', fixture.name, 'kubeconfig')
@@ -21,7 +24,7 @@ ${hybrid} status --json >"$out/status.json" 2>"$out/status.err"
 kubectl --kubeconfig ${JSON.stringify(kubeconfig)} get nodes -o json >"$out/nodes.json" 2>"$out/kubectl.err"
 cat /proc/self/mountinfo >"$out/mounts-up.txt"
 ip -o addr show lo >"$out/lo-up.txt" 2>&1
-${hybrid} down >"$out/down.out" 2>"$out/down.err"; echo $? >"$out/down.code"
+${hybrid} down ${downArgs.join(' ')} >"$out/down.out" 2>"$out/down.err"; echo $? >"$out/down.code"
 cat /proc/self/mountinfo >"$out/mounts-down.txt"
 ip -o addr show lo >"$out/lo-down.txt" 2>&1
 for p in /proc/[0-9]*; do tr '\\0' ' ' <"$p/cmdline"; echo; done >"$out/ps.txt" 2>/dev/null
@@ -38,9 +41,10 @@ export interface Observations {
 }
 
 export async function runScenario(
-  fixture: ClusterFixture,
+  fixture: Scenario,
   timeoutMs = 240_000,
-  network: GvisorNetwork = 'host',
+  network: GvisorNetwork | LabSandbox = 'host',
+  downArgs: readonly string[] = [],
 ): Promise<Observations> {
   const out = join(fixture.dir, 'out')
   const tmp = join(fixture.dir, 'tmp')
@@ -49,7 +53,7 @@ export async function runScenario(
   // runsc with a network stack of its own starts the sandbox as another user, which must reach TMPDIR.
   await chmod(fixture.dir, 0o755)
   const file = join(fixture.dir, 'run.sh')
-  await writeFile(file, script(fixture, out), {mode: 0o755})
+  await writeFile(file, script(fixture, out, downArgs), {mode: 0o755})
   // TMPDIR inside the fixture: "no temp files" is then checkable without racing other tests over /tmp.
   const result = await runInGvisor(['sh', file], {
     network,
@@ -69,7 +73,7 @@ export async function runScenario(
 }
 
 /** Nothing of the fixture's left: no process naming its dir, no mount on /dev/kmsg, no temp file, no state. */
-export async function assertNothingLeft(fixture: ClusterFixture, seen: Observations): Promise<void> {
+export async function assertNothingLeft(fixture: Scenario, seen: Observations): Promise<void> {
   const processes = (await seen.file('ps.txt'))
     .split('\n')
     .filter((line) => line.includes(fixture.dir) && !line.includes('run.sh'))

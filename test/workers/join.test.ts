@@ -4,6 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
+import {ADVERTISED as ADDRESS, agentPid, leftOn} from '../helpers/worker-leftovers.js'
 import {hostDigest, writeLabInventory} from '../remote/lab-workers.js'
 import {fixtureEnv, freePort, nodes, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
 
@@ -14,8 +15,6 @@ import {fixtureEnv, freePort, nodes, run, RUN_JS, STANDIN} from '../system/clust
  * the others join. Then: a second `up` changes nothing, a killed tunnel comes back by itself, `workers
  * remove` leaves nothing on its worker, and `down` takes the rest out.
  */
-
-const ADDRESS = '100.64.255.1'
 
 interface Scene {
   readonly dir: string
@@ -84,40 +83,6 @@ async function apiInside(host: LabHost, apiPort: number): Promise<{ping: string;
 async function argvsInside(host: LabHost): Promise<string> {
   const r = await host.exec(['sh', '-c', 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " <"$f"; echo; done'])
   return r.stdout
-}
-
-/** The pid of the k3s agent inside a worker (the stand-in runs as `node …/k3s agent`), or undefined. */
-async function agentPid(host: LabHost): Promise<number | undefined> {
-  const r = await host.exec([
-    'sh',
-    '-c',
-    'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " <"$f" | grep -q "k3s[ ]agent" && echo "${f#/proc/}"; done',
-  ])
-  const pid = r.stdout
-    .split('\n')
-    .map((l) => l.split('/')[0])
-    .find((l) => /^\d+$/.test(l))
-  return pid ? Number(pid) : undefined
-}
-
-/** What hybrid leaves on a worker it joined (empty: nothing). */
-async function leftOn(host: LabHost, apiPort: number): Promise<string[]> {
-  const left: string[] = []
-  for (const path of [
-    '/usr/local/bin/k3s',
-    '/etc/rancher/k3s/config.yaml',
-    '/etc/rancher/k3s/token',
-    '/run/k3s-agent.pid',
-    '/etc/ssh/sshd_config.d/hybrid-tunnel.conf',
-  ])
-    if ((await host.exec(['test', '-e', path])).code === 0) left.push(path)
-  const addresses = await host.exec(['ip', '-o', 'addr', 'show'])
-  if (addresses.stdout.includes(`${ADDRESS}/32`)) left.push(`address ${ADDRESS}`)
-  if ((await host.exec(['ip', 'link', 'show', 'hybrid0'])).code === 0) left.push('link hybrid0')
-  if (await agentPid(host)) left.push('k3s agent process')
-  const listening = await host.exec(['ss', '-Htln', `sport = :${apiPort}`])
-  if (listening.stdout.trim() !== '') left.push(`listener on ${apiPort}`)
-  return left
 }
 
 describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', function () {
