@@ -56,7 +56,7 @@ describe('inventory/schema.json', () => {
 })
 
 describe('inventory/lab.yaml and inventory/example.yaml', () => {
-  it('lab.yaml is the one-machine lab: cluster lab, tunnel mode, workers w1 and w2 on the lab bridge', async () => {
+  it('lab.yaml is the one-machine lab: cluster lab, tunnel mode, workers w1, w2 and w3 on the lab bridge', async () => {
     const file = repo('inventory/lab.yaml')
     const text = await readFile(file, 'utf8')
     assert.match(text, /^# yaml-language-server: \$schema=\.\/schema\.json$/m)
@@ -79,6 +79,7 @@ describe('inventory/lab.yaml and inventory/example.yaml', () => {
       [
         ['w1', '10.213.0.11', 'root', state('ssh/id_ed25519'), state('ssh/known_hosts'), 'strict'],
         ['w2', '10.213.0.12', 'root', state('ssh/id_ed25519'), state('ssh/known_hosts'), 'strict'],
+        ['w3', '10.213.0.13', 'root', state('ssh/id_ed25519'), state('ssh/known_hosts'), 'strict'],
       ],
     )
   })
