@@ -1,4 +1,6 @@
 import {strict as assert} from 'node:assert'
+import {spawn} from 'node:child_process'
+import {once} from 'node:events'
 import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -51,6 +53,21 @@ function lastJson(stdout: string): unknown {
     }
   }
   throw new Error(`no JSON document in:\n${stdout}`)
+}
+
+/** The progress events `--json` printed so far, one JSON object a line. */
+function events(stdout: string): Array<Record<string, unknown>> {
+  return stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{"'))
+    .flatMap((line) => {
+      try {
+        const value = JSON.parse(line) as Record<string, unknown>
+        return typeof value.event === 'string' ? [value] : []
+      } catch {
+        return [] // a line of the indented document, or one cut short
+      }
+    })
 }
 
 /** Is there a state for the cluster? */
@@ -137,7 +154,7 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     assert.equal(dry.code, 3, dry.stderr)
     const doc = lastJson(dry.stdout) as {outcome: string; plan: {changes: Array<{host: string; sentence: string}>}}
     assert.equal(doc.outcome, 'dry-run')
-    const w1 = doc.plan.changes.filter((c) => c.host === 'w1').map((c) => c.sentence)
+    const w1 = doc.plan.changes.filter((c) => c.host === 'w1').map((c) => String(c.sentence))
     for (const expected of [
       /sshd_config\.d\/hybrid-tunnel\.conf/,
       /100\.64\.255\.1\/32/,
@@ -212,6 +229,62 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     assert.equal(plan.outcome, 'dry-run')
     const changesOnJoined = plan.plan.changes.filter((c) => ['w1', 'w2', 'w3'].includes(c.host))
     assert.deepEqual(changesOnJoined, [], 'a dry run finds nothing to change on the joined workers')
+  })
+
+  it('an up killed (SIGKILL) half way through a join is finished by the next up, which redoes nothing already right', async () => {
+    const s = scene!
+    const w1 = s.lab.host('w1')
+    const removed = await hybrid(s, ['workers', 'remove', 'w2', '--inventory', s.inventory])
+    assert.equal(removed.code, 0, removed.stderr)
+    const before = {binary: await stat(w1.pathOnMachine('/usr/local/bin/k3s')), agent: await agentPid(w1)}
+
+    // Killed once w2's agent files are written: uploaded and configured, no service yet.
+    const child = spawn(process.execPath, [RUN_JS, 'up', '--inventory', s.inventory, '--detach', '--json'], {
+      env: s.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const closed = once(child, 'close')
+    let seen = ''
+    const killed = await new Promise<boolean>((resolve) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        seen += chunk.toString()
+        const written = events(seen).some(
+          (e) => e.event === 'step' && e.host === 'w2' && e.step === 'write the agent config' && e.status === 'done',
+        )
+        if (written && child.kill('SIGKILL')) resolve(true)
+      })
+      void closed.then(() => resolve(false))
+    })
+    await closed
+    assert.ok(killed, `up was killed after w2 wrote its agent files:\n${seen}`)
+    const list = JSON.parse((await hybrid(s, ['workers', 'list', '--inventory', s.inventory, '--json'])).stdout) as {
+      workers: Array<{name: string; status: string}>
+    }
+    assert.notEqual(list.workers.find((w) => w.name === 'w2')?.status, 'joined', 'w2 is half joined')
+
+    const again = await hybrid(s, ['up', '--inventory', s.inventory, '--detach', '--json'])
+    assert.equal(again.code, 3, again.stderr) // w4 still refused
+    const doc = lastJson(again.stdout) as {workers: Array<{host: string; status: string}>}
+    assert.deepEqual(
+      doc.workers.map((w) => `${w.host}:${w.status}`),
+      ['w1:ok', 'w2:ok', 'w3:ok', 'w4:failed'],
+    )
+    const changes = events(again.stdout).filter((e) => e.event === 'change')
+    assert.deepEqual(
+      changes.filter((c) => c.host === 'w1' || c.host === 'w3'),
+      [],
+      'nothing changes on the workers that were joined',
+    )
+    const onW2 = changes.filter((c) => c.host === 'w2').map((c) => String(c.sentence))
+    assert.ok(onW2.length > 0, 'the second up finishes w2')
+    assert.ok(
+      onW2.every((sentence) => !/^upload /.test(sentence) && !/config\.yaml|token/.test(sentence)),
+      `k3s and the agent files are not written again: ${onW2.join('; ')}`,
+    )
+    assert.equal((await nodes(s)).get('w2')?.ready, true)
+    const after = {binary: await stat(w1.pathOnMachine('/usr/local/bin/k3s')), agent: await agentPid(w1)}
+    assert.equal(after.binary.mtimeMs, before.binary.mtimeMs)
+    assert.equal(after.agent, before.agent, "w1's agent was not restarted")
   })
 
   it('restores a killed tunnel by itself: the API answers in the worker again and its Node stays Ready', async () => {
