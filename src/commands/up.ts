@@ -101,5 +101,7 @@ function howToUse(ready: UpResult, detach: boolean): string {
       ? `  ${hybrid} down                  (stops it and undoes the workarounds)`
       : `supervising k3s in the foreground; Ctrl-C or \`${hybrid} down\` stops it and undoes the workarounds`,
   ]
+  if (ready.workers.length > 0)
+    lines.push(`  ${hybrid} down --uninstall-workers   (and leaves nothing of hybrid on the workers)`)
   return lines.join('\n')
 }

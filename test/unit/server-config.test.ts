@@ -14,6 +14,7 @@ import {
   serverConfigYaml,
   writeServerConfig,
 } from '../../src/k3s/server-config.js'
+import {sandboxCniConfig} from '../../src/k3s/sandbox-cni.js'
 
 /** A real inventory through the real loader, with the control plane settings given. */
 function inventory(controlPlane: string, name = 'lab') {
@@ -160,5 +161,21 @@ describe('k3s server config', () => {
       assert.deepEqual(parse(await readFile(path, 'utf8')), {'data-dir': dir, 'tls-san': ['c']})
       assert.deepEqual(await readdir(dir), ['config.yaml'])
     })
+  })
+
+  it("without flannel, the server's own kubelet gets a loopback-only CNI config where k3s's containerd reads it", () => {
+    const inv = inventory('agent: true')
+    const {config} = buildServerConfig({
+      inventory: inv,
+      tokenFile: '/etc/hybrid/lab.token',
+      fragments: [{'flannel-backend': 'none'}],
+    })
+    const cni = sandboxCniConfig(inv.controlPlane.dataDir, config, inv.controlPlane.agent)
+    assert.equal(cni?.path, '/var/lib/hybrid/lab/agent/etc/cni/net.d/90-hybrid-loopback.conflist')
+    assert.deepEqual(JSON.parse(cni.content).plugins, [{type: 'loopback'}])
+    // k3s's own flannel writes its own config; an agentless server has no kubelet.
+    const withFlannel = buildServerConfig({inventory: inv, tokenFile: '/etc/hybrid/lab.token', fragments: []})
+    assert.equal(sandboxCniConfig(inv.controlPlane.dataDir, withFlannel.config, true), undefined)
+    assert.equal(sandboxCniConfig(inv.controlPlane.dataDir, config, false), undefined)
   })
 })
