@@ -18,6 +18,7 @@ import {CONTROL_PLANE_HOST, type ClusterContext, type InventoryInput, type Super
 import {loadState} from '../phases/load-state.js'
 import {makeCurrent} from '../phases/make-current.js'
 import {preflight} from '../phases/preflight.js'
+import {preflightWorkers} from '../phases/preflight-workers.js'
 import {prepareState} from '../phases/prepare-state.js'
 import {prepareToken} from '../phases/prepare-token.js'
 import {recordLaunch} from '../phases/record-launch.js'
@@ -66,6 +67,7 @@ const BRING_UP = Plan.start<UpBase>()
   .then(loadState)
   .then(prepareState)
   .then(preflight)
+  .then(preflightWorkers)
   .then(acquireK3sBinary)
   .then(prepareToken)
   .then(applyWorkarounds)

@@ -176,6 +176,10 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     const up = await hybrid(s, ['up', '--inventory', s.inventory, '--detach'])
     assert.equal(up.code, 3, `${up.stdout}\n${up.stderr}`)
     assert.match(up.stderr, /w4.*SHA256:/, 'the refused worker is named with its key fingerprint')
+    // Refused before the control plane started, by the check of every worker.
+    const refused = up.stderr.search(/check the worker failed .*: w4: the host key/)
+    const started = up.stderr.indexOf('==> start the k3s server')
+    assert.ok(refused >= 0 && started > refused, `w4 failed its check before the k3s server started:\n${up.stderr}`)
     assert.match(up.stdout, /cluster joined is up/)
     // The summary: which k3s runs (the stand-in says so in its --version), every Node, the time taken.
     assert.match(up.stdout, /^k3s: k3s version v1\.34\.1\+k3s1 \(stand-in\)/m)
