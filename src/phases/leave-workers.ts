@@ -22,6 +22,8 @@ export const LEAVE_STEPS: readonly LeaveStep[] = [
   forgetWorker,
 ]
 
+const THROUGH_THE_API: readonly LeaveStep[] = [drainNodeStep, deleteNodeStep]
+
 /** Which workers leave, and how (`workers remove` names them; `down` takes every recorded one). */
 export interface LeaveSelection {
   /** Names to remove; undefined: every worker with a record. */
@@ -63,7 +65,11 @@ export const leaveWorkers: Phase<ClusterContext & LeaveSelection, WorkersLeft> =
       const targets = (await chosen(ctx)).map((record): LeaveTarget => ({run, record}))
       const done = await forEachHost(ctx, targets, {
         name: (t) => t.record.worker,
-        steps: LEAVE_STEPS.map((step) => ({title: step.title, run: (t: LeaveTarget, h) => step.run(t, h)})),
+        // Without the API (`down`: the cluster goes too) there is no Node to drain or delete.
+        steps: LEAVE_STEPS.filter((step) => run.kube || !THROUGH_THE_API.includes(step)).map((step) => ({
+          title: step.title,
+          run: (t: LeaveTarget, h) => step.run(t, h),
+        })),
       })
       return {left: done.map((t) => t.record.worker)}
     } finally {

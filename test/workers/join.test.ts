@@ -291,6 +291,44 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     assert.equal(after.agent, before.agent, "w1's agent was not restarted")
   })
 
+  it('one Ctrl-C (SIGINT) during a join lets the step in flight finish, says the worker stopped half way, and leaves the running cluster up; the next up finishes the join', async () => {
+    const s = scene!
+    const removed = await hybrid(s, ['workers', 'remove', 'w2', '--inventory', s.inventory])
+    assert.equal(removed.code, 0, removed.stderr)
+    const child = spawn(process.execPath, [RUN_JS, 'up', '--inventory', s.inventory, '--detach', '--json'], {
+      env: s.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const closed = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>
+    let seen = ''
+    let signalled = -1
+    child.stdout.on('data', (chunk: Buffer) => {
+      seen += chunk.toString()
+      if (signalled >= 0) return
+      const uploading = events(seen).some((e) => e.event === 'step' && e.host === 'w2' && e.step === 'upload k3s')
+      if (uploading && child.kill('SIGINT')) signalled = events(seen).length
+    })
+    const [code] = await closed
+    assert.ok(signalled >= 0, `up was interrupted during w2's join:\n${seen}`)
+    // The first Ctrl-C finishes and cleans up, then fails (1); only a second one exits at once with 130.
+    assert.equal(code, 1, `an interrupted up exits 1:\n${seen}`)
+    assert.match(seen, /"code": "INTERRUPTED"/)
+    assert.match(seen, /w2[\w, ]* stopped half way, as recorded \(`hybrid up` goes on from there\)/)
+    const all = events(seen)
+    const isW2Step = (e: Record<string, unknown>) => e.event === 'step' && e.host === 'w2'
+    assert.ok(!all.some((e) => isW2Step(e) && e.step === 'wait for the Node' && e.status === 'done'), 'w2 did not join')
+    // The signal lands a moment after the event that prompted it: the step in flight then, and at most
+    // one that started in that moment, run on; no other.
+    const startedAfter = all.slice(signalled).filter((e) => isW2Step(e) && e.status === 'start')
+    assert.ok(startedAfter.length <= 1, `only the step in flight ran on: ${JSON.stringify(startedAfter)}`)
+    const status = JSON.parse((await hybrid(s, ['status', '--json'])).stdout) as {up: boolean}
+    assert.equal(status.up, true, 'the running cluster stays up')
+
+    const again = await hybrid(s, ['up', '--inventory', s.inventory, '--detach', '--json'])
+    assert.equal(again.code, 3, again.stderr) // w4 still refused
+    assert.equal((await nodes(s)).get('w2')?.ready, true, 'the next up finishes w2')
+  })
+
   it('restores a killed tunnel by itself: the API answers in the worker again and its Node stays Ready', async () => {
     const s = scene!
     const w1 = s.lab.host('w1')
