@@ -1,5 +1,6 @@
 import {readFile} from 'node:fs/promises'
 
+import {agentStates} from '../agent/agent-state.js'
 import {kubeConfigFromFile, kubeConfigFromString, serverOf} from '../kube/client.js'
 import {clusterKubeconfig} from '../kube/cluster-kubeconfig.js'
 import {listNodes, type NodeSummary} from '../kube/nodes.js'
@@ -112,12 +113,11 @@ export async function collectStatus(cluster: string): Promise<StatusResult> {
     interceptor: supervisorAlive || elsewhere ? await readCounters(paths.counters) : null,
     ...(api ? {api} : {}),
     nodes,
-    workers: workerRows(
-      undefined,
-      await listWorkerRecords(cluster),
-      nodes,
-      supervisorAlive ? ((await readTunnels(cluster))?.tunnels ?? []) : [],
-    ),
+    workers: await (async () => {
+      const records = await listWorkerRecords(cluster)
+      const tunnels = supervisorAlive ? ((await readTunnels(cluster))?.tunnels ?? []) : []
+      return workerRows(undefined, records, nodes, tunnels, await agentStates(records))
+    })(),
     ...((await pathExists(paths.kubeconfig)) ? {kubeconfig: paths.kubeconfig} : {}),
   }
 }

@@ -1,3 +1,4 @@
+import {type AgentState, agentStates} from '../agent/agent-state.js'
 import {HybridError} from '../errors.js'
 import type {Inventory} from '../inventory/model.js'
 import {kubeConfigFromFile} from '../kube/client.js'
@@ -30,6 +31,8 @@ export interface WorkerRow {
   readonly inInventory: boolean
   readonly node: {readonly ready: boolean; readonly reason: string; readonly version: string} | null
   readonly tunnel: Pick<TunnelStatus, 'state' | 'since' | 'lastError' | 'reconnects'> | null
+  /** The agent's service on the worker, asked over SSH (null: hybrid installed none there). */
+  readonly agent: AgentState | null
 }
 
 export interface WorkersListResult {
@@ -44,7 +47,12 @@ export async function listWorkers(cluster: string, inventory?: Inventory): Promi
   const records = await listWorkerRecords(cluster)
   const nodes = await clusterNodes(cluster)
   const tunnels = await liveTunnels(cluster)
-  return {cluster, apiReady: nodes !== undefined, workers: workerRows(inventory, records, nodes ?? [], tunnels)}
+  const agents = await agentStates(records)
+  return {
+    cluster,
+    apiReady: nodes !== undefined,
+    workers: workerRows(inventory, records, nodes ?? [], tunnels, agents),
+  }
 }
 
 async function clusterNodes(cluster: string): Promise<NodeSummary[] | undefined> {
@@ -65,12 +73,13 @@ async function liveTunnels(cluster: string): Promise<readonly TunnelStatus[]> {
   return (await readTunnels(cluster))?.tunnels ?? []
 }
 
-/** Inventory, records, Nodes and tunnels joined by worker name: inventory order first, then the rest by name. */
+/** Inventory, records, Nodes, tunnels and agents joined by worker name: inventory order first, then the rest by name. */
 export function workerRows(
   inventory: Pick<Inventory, 'workers'> | undefined,
   records: readonly WorkerRecord[],
   nodes: readonly NodeSummary[],
   tunnels: readonly TunnelStatus[],
+  agents: ReadonlyMap<string, AgentState> = new Map(),
 ): WorkerRow[] {
   const inInventory = new Map((inventory?.workers ?? []).map((w) => [w.name, w]))
   const recorded = new Map(records.map((r) => [r.worker, r]))
@@ -104,6 +113,7 @@ export function workerRows(
             ...(tunnel.lastError ? {lastError: tunnel.lastError} : {}),
           }
         : null,
+      agent: agents.get(name) ?? null,
     }
   })
 }

@@ -6,8 +6,8 @@ import {renderTable} from './table.js'
 export function renderWorkerRows(rows: readonly WorkerRow[], apiReady: boolean): string {
   if (rows.length === 0) return 'no workers (spec.workers is empty, and none was joined)\n'
   return renderTable(
-    ['WORKER', 'ADDRESS', 'STATUS', 'NODE', 'TUNNEL'],
-    rows.map((w) => [w.name, w.address ?? '-', w.status, nodeCell(w, apiReady), tunnelCell(w)]),
+    ['WORKER', 'ADDRESS', 'STATUS', 'NODE', 'AGENT', 'TUNNEL'],
+    rows.map((w) => [w.name, w.address ?? '-', w.status, nodeCell(w, apiReady), agentCell(w), tunnelCell(w)]),
   )
 }
 
@@ -20,6 +20,11 @@ function nodeCell(w: WorkerRow, apiReady: boolean): string {
   if (!apiReady) return '?'
   if (!w.node) return 'no Node'
   return w.node.ready ? `Ready ${w.node.version}`.trim() : `NotReady (${w.node.reason})`
+}
+
+function agentCell(w: WorkerRow): string {
+  if (!w.agent) return '-'
+  return w.agent.state === 'unreachable' ? `unreachable: ${w.agent.error ?? ''}`.trim() : w.agent.state
 }
 
 function tunnelCell(w: WorkerRow): string {

@@ -82,18 +82,18 @@ describe('the whole cluster from inside gVisor that takes no inbound connections
     )
   })
 
-  it('status in the sandbox shows the interceptor’s /proc/sys rewrites and every worker’s tunnel up', async () => {
+  it('status in the sandbox shows the interceptor’s /proc/sys rewrites, every worker’s tunnel up and its agent running', async () => {
     const status = JSON.parse(await seen!.file('status.json')) as {
       interceptor: {rewrites?: Record<string, number>} | null
-      workers: Array<{name: string; status: string; tunnel: {state: string} | null}>
+      workers: Array<{name: string; status: string; tunnel: {state: string} | null; agent: {state: string} | null}>
     }
     assert.ok(
       Object.keys(status.interceptor?.rewrites ?? {}).some((path) => path.startsWith('/proc/sys/')),
       `the kubelet's /proc/sys accesses were redirected: ${JSON.stringify(status.interceptor)}`,
     )
     assert.deepEqual(
-      status.workers.map((w) => `${w.name}:${w.status}:${w.tunnel?.state}`),
-      ['w1:joined:up', 'w2:joined:up', 'w3:joined:up'],
+      status.workers.map((w) => `${w.name}:${w.status}:tunnel ${w.tunnel?.state}:agent ${w.agent?.state}`),
+      ['w1:joined:tunnel up:agent running', 'w2:joined:tunnel up:agent running', 'w3:joined:tunnel up:agent running'],
     )
   })
 

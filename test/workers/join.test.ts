@@ -380,6 +380,21 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     assert.match(down.stdout, /w1, w2, w3 keep hybrid's agent, so the next `up` finds them joined/)
     for (const name of ['w1', 'w2', 'w3'])
       assert.notDeepEqual(await leftOn(s.lab.host(name), s.apiPort), [], `${name} keeps its install`)
+    const kept = JSON.parse((await hybrid(s, ['workers', 'list', '--inventory', s.inventory, '--json'])).stdout) as {
+      workers: Array<{name: string; agent: {state: string} | null; tunnel: unknown}>
+    }
+    assert.deepEqual(
+      kept.workers.map(
+        (w) => `${w.name}:agent ${w.agent?.state ?? 'none'}:tunnel ${w.tunnel === null ? 'none' : 'some'}`,
+      ),
+      [
+        'w1:agent running:tunnel none',
+        'w2:agent running:tunnel none',
+        'w3:agent running:tunnel none',
+        'w4:agent none:tunnel none',
+      ],
+      'the agents run on, asked over SSH; the tunnels stopped with the supervisor',
+    )
 
     const uninstall = await hybrid(s, ['down', '--uninstall-workers'])
     assert.equal(uninstall.code, 0, uninstall.stderr)

@@ -1,0 +1,50 @@
+import {messageOf} from '../errors.js'
+import {SshConnections} from '../remote/connections.js'
+import type {WorkerRecord} from '../state/worker-records.js'
+import {SERVICES} from './service.js'
+
+/** Whether a worker's agent runs, as its init system (or hybrid's supervisor) says over SSH. */
+export interface AgentState {
+  readonly state: 'running' | 'stopped' | 'unreachable'
+  /** Why the worker could not be asked (unreachable). */
+  readonly error?: string
+}
+
+/** `status` and `workers list` wait this long at most for a worker's SSH. */
+const CONNECT_SECONDS = 5
+
+/**
+ * Ask every recorded worker with an installed agent whether it runs, all at once, with the record's SSH
+ * settings (host key policy included) and a short connect timeout. Reads only.
+ */
+export async function agentStates(records: readonly WorkerRecord[]): Promise<Map<string, AgentState>> {
+  const connections = new SshConnections()
+  try {
+    const asked = await Promise.all(
+      records.flatMap((record) => {
+        const agent = record.installed.agent
+        if (!agent) return []
+        const spec = {
+          ...record.spec,
+          ssh: {
+            ...record.spec.ssh,
+            connectTimeoutSeconds: Math.min(record.spec.ssh.connectTimeoutSeconds, CONNECT_SECONDS),
+          },
+        }
+        return [
+          (async (): Promise<[string, AgentState]> => {
+            try {
+              const host = await connections.host(spec)
+              return [record.worker, {state: (await SERVICES[agent.service].running(host)) ? 'running' : 'stopped'}]
+            } catch (error) {
+              return [record.worker, {state: 'unreachable', error: messageOf(error).split('\n')[0]}]
+            }
+          })(),
+        ]
+      }),
+    )
+    return new Map(asked)
+  } finally {
+    await connections.closeAll()
+  }
+}
