@@ -280,12 +280,17 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
       'nothing changes on the workers that were joined',
     )
     const onW2 = changes.filter((c) => c.host === 'w2').map((c) => String(c.sentence))
-    assert.ok(onW2.length > 0, 'the second up finishes w2')
     assert.ok(
       onW2.every((sentence) => !/^upload /.test(sentence) && !/config\.yaml|token/.test(sentence)),
       `k3s and the agent files are not written again: ${onW2.join('; ')}`,
     )
     assert.equal((await nodes(s)).get('w2')?.ready, true)
+    const finished = JSON.parse(
+      (await hybrid(s, ['workers', 'list', '--inventory', s.inventory, '--json'])).stdout,
+    ) as {
+      workers: Array<{name: string; status: string}>
+    }
+    assert.equal(finished.workers.find((w) => w.name === 'w2')?.status, 'joined', 'the second up finishes w2')
     const after = {binary: await stat(w1.pathOnMachine('/usr/local/bin/k3s')), agent: await agentPid(w1)}
     assert.equal(after.binary.mtimeMs, before.binary.mtimeMs)
     assert.equal(after.agent, before.agent, "w1's agent was not restarted")
