@@ -38,8 +38,8 @@ netns=$(workers coordinator)
 . "$lab/lab.env" # NET: the lab's subnet
 
 # The inventory as committed, with the chosen binary and the lab's own files and host addresses (a copy:
-# the committed file stays as it is).
-node --input-type=module -e '
+# the committed file stays as it is); prints the advertised address, which goes on the sandbox's loopback.
+advertised=$(node --input-type=module -e '
   import {readFileSync, writeFileSync} from "node:fs"
   import {parseDocument} from "yaml"
   const [from, to, binary, lab, net] = process.argv.slice(1)
@@ -51,12 +51,8 @@ node --input-type=module -e '
   doc.setIn(["spec", "ssh", "knownHosts"], `${lab}/ssh/known_hosts`)
   doc.getIn(["spec", "workers"]).items.forEach((worker, i) => worker.set("address", `${net}.${11 + i}`))
   writeFileSync(to, String(doc))
-' inventory/lab.yaml "$lab/lab.yaml" "$binary" "$lab" "$NET"
-advertised=$(node --input-type=module -e '
-  import {readFileSync} from "node:fs"
-  import {parse} from "yaml"
-  console.log(parse(readFileSync(process.argv[1], "utf8")).spec.controlPlane.advertiseAddress)
-' "$lab/lab.yaml")
+  console.log(doc.getIn(["spec", "controlPlane", "advertiseAddress"]))
+' inventory/lab.yaml "$lab/lab.yaml" "$binary" "$lab" "$NET")
 
 # Inside the sandbox: every step runs in the background and is waited for, so that the SIGINT runsc
 # hands to this script (and to no other process in the sandbox) reaches the step that runs: an `up`

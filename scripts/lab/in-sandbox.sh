@@ -62,6 +62,14 @@ launch=(runsc --network=host --ignore-cgroups do -force-overlay=false -quiet -cw
 # there would kill its gofer, and the sandbox with it, before CMD could stop. (setsid execs: $! is it.)
 setsid "${launch[@]}" </dev/null &
 runsc=$!
+stopping=''
+stop() {
+  if [ -z "$stopping" ]; then
+    stopping=1
+    kill -INT "$runsc" 2>/dev/null || true
+  fi
+}
+trap stop INT TERM
 
 descendants() { # PID: every process below it (runsc is Go: any of its threads may be a parent)
   local child list=''
@@ -95,13 +103,5 @@ if [ -n "$address" ]; then
   [ -n "$placed" ] || echo "in-sandbox.sh: could not put $address on the sandbox's loopback device" >&2
 fi
 
-stopping=''
-stop() {
-  if [ -z "$stopping" ]; then
-    stopping=1
-    kill -INT "$runsc" 2>/dev/null || true
-  fi
-}
-trap stop INT TERM
 while kill -0 "$runsc" 2>/dev/null; do wait "$runsc" || true; done
 wait "$runsc"

@@ -3,11 +3,6 @@ import {SshConnections} from '../remote/connections.js'
 import type {ClusterContext, InventoryInput} from './context.js'
 import {connectAndCheck} from './join/connect.js'
 
-/** preflight-workers gives: the workers that can be joined (the others are failed in the run's hosts). */
-export interface WorkersChecked {
-  readonly usable: readonly string[]
-}
-
 /**
  * Before the control plane starts, check every worker as `hybrid preflight` does (connect with its host
  * key policy, gather facts, judge them), up to spec.concurrency at once, changing nothing on any. A
@@ -15,13 +10,14 @@ export interface WorkersChecked {
  * the control plane, go on (the run exits 3, or 1 when no worker was usable). The join connects again:
  * the control plane may take minutes to start, longer than an idle connection should be held.
  */
-export const preflightWorkers: Phase<ClusterContext & InventoryInput, WorkersChecked> = {
+export const preflightWorkers: Phase<ClusterContext & InventoryInput> = {
   title: 'check the workers',
   shouldRun: (ctx) => ctx.inventory.workers.length > 0 || {skip: 'the inventory names no worker'},
   async run(ctx) {
     const connections = new SshConnections()
     try {
-      const usable = await forEachHost(ctx, ctx.inventory.workers, {
+      // A worker that fails is settled as failed in the run's hosts, which the join leaves out.
+      await forEachHost(ctx, ctx.inventory.workers, {
         name: (worker) => worker.name,
         steps: [
           {
@@ -32,7 +28,6 @@ export const preflightWorkers: Phase<ClusterContext & InventoryInput, WorkersChe
           },
         ],
       })
-      return {usable: usable.map((w) => w.name)}
     } finally {
       await connections.closeAll()
     }

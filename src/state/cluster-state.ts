@@ -114,19 +114,21 @@ export function clusterPaths(cluster: string): ClusterPaths {
   }
 }
 
+/** A state file's text, or undefined when there is none; any other failure says which file (`what`) it was. */
+export async function readStateText(file: string, what: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new HybridError('STATE_UNREADABLE', `cannot read ${what} (${file}): ${messageOf(error)}`)
+  }
+}
+
 /** The cluster's state, or undefined when it has none (never brought up, or brought down). */
 export async function readState(cluster: string): Promise<ClusterState | undefined> {
   const file = clusterPaths(cluster).state
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new HybridError(
-      'STATE_UNREADABLE',
-      `cannot read the state of cluster ${cluster} (${file}): ${messageOf(error)}`,
-    )
-  }
+  const text = await readStateText(file, `the state of cluster ${cluster}`)
+  if (text === undefined) return undefined
   let state: ClusterState
   try {
     state = upgrade(JSON.parse(text) as ClusterState | (Omit<ClusterState, 'version'> & {version: 1}))

@@ -1,4 +1,4 @@
-import {mkdir, readdir, readFile, rm} from 'node:fs/promises'
+import {mkdir, readdir, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 import {isDeepStrictEqual} from 'node:util'
 
@@ -9,7 +9,7 @@ import {HybridError, messageOf} from '../errors.js'
 import type {WorkerSpec} from '../inventory/model.js'
 import type {AddressRecord} from '../tunnel/advertised-address.js'
 import {writeFileAtomic} from '../util/fs-atomic.js'
-import {clusterPaths} from './cluster-state.js'
+import {clusterPaths, readStateText} from './cluster-state.js'
 
 /**
  * What hybrid installed on each worker, one file per worker under `clusters/<name>/workers/<worker>.json`,
@@ -72,16 +72,8 @@ function recordFile(cluster: string, worker: string): string {
 /** The worker's record, or undefined when hybrid has none (never joined, or removed). */
 export async function readWorkerRecord(cluster: string, worker: string): Promise<WorkerRecord | undefined> {
   const file = recordFile(cluster, worker)
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new HybridError(
-      'STATE_UNREADABLE',
-      `cannot read the record of worker ${worker} (${file}): ${messageOf(error)}`,
-    )
-  }
+  const text = await readStateText(file, `the record of worker ${worker}`)
+  if (text === undefined) return undefined
   try {
     const record = JSON.parse(text) as WorkerRecord
     if (record.version !== 1 || record.worker !== worker) throw new Error('not a worker record of this version')
