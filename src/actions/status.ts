@@ -1,4 +1,5 @@
 import {readFile} from 'node:fs/promises'
+import {withDeadline} from '../util/abort.js'
 
 import {agentStates} from '../agent/agent-state.js'
 import {kubeConfigFromFile, kubeConfigFromString, serverOf} from '../kube/client.js'
@@ -75,7 +76,9 @@ export async function collectStatus(cluster: string): Promise<StatusResult> {
     if (kc && (elsewhere || k3sAlive)) {
       const ready = await apiReady(kc, 3000)
       api = {server: serverOf(kc), ready}
-      if (ready) nodes = await listNodes(kc).catch(() => [])
+      // An API that answered /readyz may still hang a list: status answers within seconds regardless.
+      if (ready)
+        nodes = await withDeadline(listNodes(kc), 3000, () => new Error('the node list did not come')).catch(() => [])
     }
   } catch {
     api = undefined

@@ -1,5 +1,6 @@
 import {messageOf} from '../errors.js'
 import {SshConnections} from '../remote/connections.js'
+import {withDeadline} from '../util/abort.js'
 import type {WorkerRecord} from '../state/worker-records.js'
 import {SERVICES} from './service.js'
 
@@ -10,8 +11,11 @@ export interface AgentState {
   readonly error?: string
 }
 
-/** `status` and `workers list` wait this long at most for a worker's SSH. */
+/** `status` and `workers list` wait this long at most for a worker's SSH, and for each command there. */
 const CONNECT_SECONDS = 5
+
+/** …and this long for the whole answer of one worker, so `status` answers within 10 s whatever a worker does. */
+const ASK_SECONDS = 8
 
 /**
  * Ask every recorded worker with an installed agent whether it runs, all at once, with the record's SSH
@@ -29,13 +33,19 @@ export async function agentStates(records: readonly WorkerRecord[]): Promise<Map
           ssh: {
             ...record.spec.ssh,
             connectTimeoutSeconds: Math.min(record.spec.ssh.connectTimeoutSeconds, CONNECT_SECONDS),
+            commandTimeoutSeconds: CONNECT_SECONDS,
           },
         }
         return [
           (async (): Promise<[string, AgentState]> => {
             try {
-              const host = await connections.host(spec)
-              return [record.worker, {state: (await SERVICES[agent.service].running(host)) ? 'running' : 'stopped'}]
+              const ask = async () => SERVICES[agent.service].running(await connections.host(spec))
+              const running = await withDeadline(
+                ask(),
+                ASK_SECONDS * 1000,
+                () => new Error(`${record.worker}: no answer within ${ASK_SECONDS}s (is its login hanging?)`),
+              )
+              return [record.worker, {state: running ? 'running' : 'stopped'}]
             } catch (error) {
               return [record.worker, {state: 'unreachable', error: messageOf(error).split('\n')[0]}]
             }

@@ -62,6 +62,13 @@ const sshFields = {
   bastion: T.Union([Bastion, T.Null()]),
   proxy: Nullable(T.String({format: 'ssh-proxy', description: '"http://host:port" or "env" (HTTPS_PROXY)'})),
   connectTimeoutSeconds: T.Integer({minimum: 1, maximum: 3600}),
+  commandTimeoutSeconds: T.Integer({minimum: 1, maximum: 86400, description: 'a remote command is stopped after this'}),
+  uploadTimeoutSeconds: T.Integer({minimum: 1, maximum: 86400, description: 'an upload is broken off after this'}),
+  outputLimitBytes: T.Integer({
+    minimum: 65536,
+    maximum: 1073741824,
+    description: 'a remote command that prints more than this is stopped',
+  }),
 }
 export const SshDefaults = T.Object(
   {
@@ -74,6 +81,9 @@ export const SshDefaults = T.Object(
     bastion: T.Union([Bastion, T.Null()], {default: null}),
     proxy: T.Union(sshFields.proxy.anyOf, {default: null}),
     connectTimeoutSeconds: T.Integer({minimum: 1, maximum: 3600, default: 15}),
+    commandTimeoutSeconds: T.Integer({...sshFields.commandTimeoutSeconds, default: 120}),
+    uploadTimeoutSeconds: T.Integer({...sshFields.uploadTimeoutSeconds, default: 1800}),
+    outputLimitBytes: T.Integer({...sshFields.outputLimitBytes, default: 16777216}),
   },
   {...strict, default: {}},
 )

@@ -60,6 +60,9 @@ spec:
     bastion: null                  # or {address: jump.example.com, port: 22, user: ops}
     proxy: null                    # or "http://proxy:3128", or "env" (use HTTPS_PROXY)
     connectTimeoutSeconds: 15
+    commandTimeoutSeconds: 120     # a remote command that takes longer is stopped (a hung login, a hung disk)
+    uploadTimeoutSeconds: 1800     # an upload (the ~70 MiB k3s binary) that takes longer is broken off
+    outputLimitBytes: 16777216     # a remote command that prints more is stopped
   concurrency: 10                  # workers handled at once
   workers: []                      # none yet (a control-plane-only cluster); replace [] with hosts like:
   #  - name: w1                     # DNS-1123 label, unique; the Node name

@@ -15,7 +15,7 @@ import {readTunnels} from '../state/tunnel-status.js'
 import {CONTROL_PLANE_HOST, type ClusterContext, type InventoryInput} from './context.js'
 import {checkApiStep} from './join/check-api.js'
 import {connectWorker} from './join/connect.js'
-import type {JoinRun, JoinStep, JoinTarget} from './join/join-target.js'
+import {type JoinRun, type JoinStep, type JoinTarget, stepDeadlineMs} from './join/join-target.js'
 import {installServiceStep} from './join/install-service.js'
 import {openTunnel} from './join/open-tunnel.js'
 import {startAgentStep} from './join/start-agent.js'
@@ -60,7 +60,13 @@ export const joinWorkers: Phase<ClusterContext & InventoryInput & JoinSelection,
       const targets = selected(ctx).map((worker): JoinTarget => ({run, worker}))
       const done = await forEachHost(ctx, targets, {
         name: (t) => t.worker.name,
-        steps: JOIN_STEPS.map((step) => ({title: step.title, run: (t: JoinTarget, h) => step.run(t, h)})),
+        steps: JOIN_STEPS.map((step) => ({
+          title: step.title,
+          run: (t: JoinTarget, h) => step.run(t, h),
+          deadlineMs: (t: JoinTarget) => step.deadlineMs?.(t) ?? stepDeadlineMs(t),
+        })),
+        // A step past its deadline lets go of the worker's connection: whatever it still runs there fails.
+        onDeadline: (t) => t.host?.close(),
       })
       return {joined: done.map((t) => t.worker.name)}
     } finally {

@@ -1,6 +1,7 @@
 import type {Logger} from '../log/logger.js'
 import {redactString} from '../log/redact.js'
-import {messageOf} from '../errors.js'
+import {HybridError, messageOf} from '../errors.js'
+import {withDeadline} from '../util/abort.js'
 import type {PlanContext} from './phase.js'
 
 /**
@@ -60,6 +61,11 @@ export interface HostStep<H> {
   /** Short and imperative: "upload k3s". */
   readonly title: string
   run(item: H, host: HostHandle): void | Promise<void>
+  /**
+   * How long the step may take for this item; past it the host fails with a sentence and the pool's
+   * onDeadline lets go of whatever the step still holds. No deadline when absent.
+   */
+  deadlineMs?(item: H): number
 }
 
 export interface ForEachHostOptions<H> {
@@ -68,6 +74,8 @@ export interface ForEachHostOptions<H> {
   steps: readonly HostStep<H>[]
   /** Default ctx.concurrency. */
   concurrency?: number
+  /** A step of this item outlived its deadline: end what it holds (its connection), so it stops too. */
+  onDeadline?(item: H): void | Promise<void>
 }
 
 /** Thrown by HostHandle.skip; carries the reason to the pool. */
@@ -119,7 +127,17 @@ export async function forEachHost<H>(
       ledger.hosts.stepStarted(name, phase, step.title, started)
       progress.report({event: 'step', phase, host: name, step: step.title, status: 'start'})
       try {
-        await step.run(item, handle)
+        const work = Promise.resolve(step.run(item, handle))
+        const ms = step.deadlineMs?.(item)
+        await (ms === undefined
+          ? work
+          : withDeadline(work, ms, () => {
+              void options.onDeadline?.(item)
+              return new HybridError(
+                'STEP_TIMEOUT',
+                `${name}: ${step.title} did not finish within ${Math.round(ms / 1000)}s, so the worker was let go`,
+              )
+            }))
       } catch (error) {
         const elapsedMs = Date.now() - started
         if (error instanceof HostSkipped) {

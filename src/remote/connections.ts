@@ -3,6 +3,7 @@ import type {Client} from 'ssh2'
 import type {ResolvedBastion, WorkerSpec} from '../inventory/model.js'
 import {RemoteError} from './errors.js'
 import {proxyForWorker} from './http-connect.js'
+import {remoteLimits} from './limits.js'
 import {ConnectError, connectSsh, type Keepalive, type SshConnection, type SshTarget} from './ssh-connect.js'
 import {SshHost} from './ssh-host.js'
 
@@ -80,7 +81,14 @@ export class SshConnections {
   private async connect(worker: WorkerSpec): Promise<SshHost> {
     const ssh = worker.ssh
     const {client, hostKey} = await this.client(worker)
-    return new SshHost(client, {name: worker.name, user: ssh.user, sudo: ssh.sudo, hostKey, env: this.env})
+    return new SshHost(client, {
+      name: worker.name,
+      user: ssh.user,
+      sudo: ssh.sudo,
+      hostKey,
+      env: this.env,
+      limits: remoteLimits(ssh),
+    })
   }
 
   /**
@@ -109,7 +117,11 @@ export class SshConnections {
         this.env,
       ).then((c) => c.client)
       this.bastions.set(name, client)
-      client.catch(() => this.bastions.delete(name))
+      const forget = () => {
+        if (this.bastions.get(name) === client) this.bastions.delete(name)
+      }
+      // A bastion connection that failed or was lost later is dialled anew by the next worker behind it.
+      client.then((c) => c.once('close', forget), forget)
     }
     try {
       return {client: await client, name: bastion.address}

@@ -15,11 +15,13 @@ import {type ErrorCode, HybridError} from '../errors.js'
  *   SSH_CONNECTION_LOST   the connection broke, during the handshake or after
  *   SUDO_UNAVAILABLE      the login user cannot become root the way ssh.sudo says
  *   REMOTE_COMMAND_FAILED a command ran and failed, or sshd would not run it
+ *   REMOTE_COMMAND_TIMEOUT a command did not finish within ssh.commandTimeoutSeconds (it was stopped)
+ *   REMOTE_OUTPUT_LIMIT   a command printed more than ssh.outputLimitBytes (it was stopped)
  *   UPLOAD_FAILED         an upload broke off or arrived with another digest
  */
 export type RemoteErrorCode = Extract<
   ErrorCode,
-  `SSH_${string}` | 'SUDO_UNAVAILABLE' | 'REMOTE_COMMAND_FAILED' | 'UPLOAD_FAILED'
+  `SSH_${string}` | 'SUDO_UNAVAILABLE' | `REMOTE_${string}` | 'UPLOAD_FAILED'
 >
 
 export class RemoteError extends HybridError {

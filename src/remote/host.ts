@@ -39,6 +39,8 @@ export interface RunOptions {
   readonly stdin?: string | Uint8Array
   /** Run as root: through sudo unless the login user is root (the worker's ssh.sudo decides how). */
   readonly sudo?: boolean
+  /** A deadline of its own (e.g. `status`, which must answer quickly); else the host's ssh.commandTimeoutSeconds. */
+  readonly timeoutSeconds?: number
 }
 
 export interface RunResult {

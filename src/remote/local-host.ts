@@ -8,6 +8,7 @@ import {RemoteError} from './errors.js'
 import type {FileStat, Host, UploadOptions, UploadResult, WriteOptions} from './host.js'
 import {fileSha256} from './sftp-upload.js'
 import {CommandHost} from './command-host.js'
+import {DEFAULT_REMOTE_LIMITS} from './limits.js'
 import {placeVia, type RawResult, readFileVia, statVia, writeFileVia} from './shell-files.js'
 import type {SudoMode} from './sudo.js'
 
@@ -86,7 +87,13 @@ export class LocalHost extends CommandHost implements Host {
 
   async close(): Promise<void> {}
 
-  protected async spawn(argv: readonly string[], input: Uint8Array | undefined): Promise<RawResult> {
+  protected async spawn(
+    argv: readonly string[],
+    input: Uint8Array | undefined,
+    timeoutSeconds: number | undefined,
+  ): Promise<RawResult> {
+    const seconds = timeoutSeconds ?? DEFAULT_REMOTE_LIMITS.commandTimeoutSeconds
+    const cap = DEFAULT_REMOTE_LIMITS.outputLimitBytes
     const result = await execa(argv[0], argv.slice(1), {
       input,
       stdin: input === undefined ? 'ignore' : undefined,
@@ -94,7 +101,21 @@ export class LocalHost extends CommandHost implements Host {
       encoding: 'buffer',
       stripFinalNewline: false,
       env: this.options.env,
+      timeout: seconds * 1000,
+      maxBuffer: cap,
     })
+    if (result.timedOut)
+      throw new RemoteError(
+        'REMOTE_COMMAND_TIMEOUT',
+        `${this.name}: ${argv[0]} did not finish within ${seconds}s, so it was stopped`,
+        this.name,
+      )
+    if (result.isMaxBuffer)
+      throw new RemoteError(
+        'REMOTE_OUTPUT_LIMIT',
+        `${this.name}: ${argv[0]} printed more than ${cap} bytes, so it was stopped`,
+        this.name,
+      )
     if (result.failed && result.exitCode === undefined && !result.signal)
       throw new RemoteError(
         'REMOTE_COMMAND_FAILED',

@@ -33,8 +33,8 @@ export interface UploadTarget {
   readonly sftp: () => Promise<SFTPWrapper>
   readonly ability: () => Promise<SudoAbility>
   /**
-   * Settles with a reason when the connection is lost. ssh2's fastPut waits forever for answers to
-   * requests sent into a dead connection, so an upload also ends when this settles.
+   * Settles with a reason when the transfer must end: the connection was lost (ssh2's fastPut waits
+   * forever for answers to requests sent into a dead connection) or the upload's deadline passed.
    */
   readonly closed: Promise<string>
 }
@@ -68,7 +68,7 @@ export async function sftpUpload(
   if (sudo) await target.run(['mkdir', '-p', '-m', '700', '--', posix.dirname(temp)])
   const sftp = await target.sftp()
   const lost = target.closed.then((reason) => {
-    throw new Error(`the SSH connection was lost (${reason})`)
+    throw new Error(reason)
   })
   await Promise.race([put(sftp, localPath, temp, size, options.onProgress), lost]).catch((error: Error) => {
     throw new RemoteError(

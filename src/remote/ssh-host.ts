@@ -1,9 +1,10 @@
-import type {Client, SFTPWrapper} from 'ssh2'
+import type {Client, ClientChannel, SFTPWrapper} from 'ssh2'
 
 import {CommandHost} from './command-host.js'
 import {RemoteError} from './errors.js'
 import type {FileStat, Host, UploadOptions, UploadResult, WriteOptions} from './host.js'
 import type {HostKeyStatus} from './host-key-policy.js'
+import {DEFAULT_REMOTE_LIMITS, type RemoteLimits} from './limits.js'
 import {commandLine} from './quote.js'
 import {sftpUpload} from './sftp-upload.js'
 import {type RawResult, readFileVia, statVia, writeFileVia} from './shell-files.js'
@@ -24,6 +25,8 @@ export interface SshHostOptions {
   readonly sudo: SudoMode
   readonly hostKey: HostKeyStatus
   readonly env?: NodeJS.ProcessEnv
+  /** Deadlines and the output cap (default DEFAULT_REMOTE_LIMITS). */
+  readonly limits?: RemoteLimits
 }
 
 export class SshHost extends CommandHost implements Host {
@@ -68,20 +71,34 @@ export class SshHost extends CommandHost implements Host {
   }
 
   upload(localPath: string, path: string, options: UploadOptions): Promise<UploadResult> {
+    const seconds = this.limits.uploadTimeoutSeconds
+    let timer: NodeJS.Timeout | undefined
+    // A transfer past its deadline ends like one on a lost connection; its SFTP session, which may still
+    // hold requests sshd never answers, is ended too, so the next upload starts on a fresh one.
+    const late = new Promise<string>((resolve) => {
+      timer = setTimeout(() => {
+        void this.sftpSession?.then(
+          (sftp) => sftp.end(),
+          () => undefined,
+        )
+        this.sftpSession = undefined
+        resolve(`it did not finish within ${seconds}s (ssh.uploadTimeoutSeconds)`)
+      }, seconds * 1000)
+    })
     return this.files(() =>
       sftpUpload(
         {
           host: this.name,
           run: this.raw,
           sftp: () => this.sftp(),
-          closed: this.closed,
+          closed: Promise.race([this.closed.then((reason) => `the SSH connection was lost (${reason})`), late]),
           ability: async () => (await this.privilege()).ability,
         },
         localPath,
         path,
         options,
       ),
-    )
+    ).finally(() => clearTimeout(timer))
   }
 
   close(): Promise<void> {
@@ -90,12 +107,22 @@ export class SshHost extends CommandHost implements Host {
     return Promise.resolve()
   }
 
-  protected async spawn(argv: readonly string[], stdin: Uint8Array | undefined): Promise<RawResult> {
+  private get limits(): RemoteLimits {
+    return this.options.limits ?? DEFAULT_REMOTE_LIMITS
+  }
+
+  protected async spawn(
+    argv: readonly string[],
+    stdin: Uint8Array | undefined,
+    timeoutSeconds: number | undefined,
+  ): Promise<RawResult> {
     const line = commandLine(argv)
+    // The deadline covers the wait for a channel too: a host whose every channel hangs fails in time.
+    const deadline = Date.now() + (timeoutSeconds ?? this.limits.commandTimeoutSeconds) * 1000
     for (;;) {
       await this.acquire()
       try {
-        return await this.channel(line, stdin, argv[0])
+        return await this.channel(line, stdin, argv[0], deadline)
       } catch (error) {
         // sshd frees a session slot a moment after the client sees the channel close, and an admin may
         // set MaxSessions lower than ours: when a channel is refused while others are open, wait for one
@@ -109,14 +136,58 @@ export class SshHost extends CommandHost implements Host {
     }
   }
 
-  private channel(line: string, stdin: Uint8Array | undefined, program: string): Promise<RawResult> {
+  private channel(line: string, stdin: Uint8Array | undefined, program: string, deadline: number): Promise<RawResult> {
     return new Promise((resolve, reject) => {
       if (this.lost) {
         reject(this.connectionLost(program))
         return
       }
-      this.client.exec(line, (error, stream) => {
+      let stream: ClientChannel | undefined
+      let over = false
+      // Past the deadline or the output cap the command is stopped (a KILL signal, for a sshd that takes
+      // it, then the channel closed) and the caller gets its sentence at once, whatever sshd does next.
+      const stop = (error: RemoteError) => {
+        if (over) return
+        over = true
+        clearTimeout(timer)
+        reject(error)
+        if (stream) end(stream)
+      }
+      const seconds = Math.max(0, Math.round((deadline - Date.now()) / 1000))
+      const timer = setTimeout(
+        () =>
+          stop(
+            new RemoteError(
+              'REMOTE_COMMAND_TIMEOUT',
+              `${this.name}: ${program} did not finish within ${seconds}s (ssh.commandTimeoutSeconds), so it was stopped; is the worker's login or disk hanging?`,
+              this.name,
+            ),
+          ),
+        Math.max(0, deadline - Date.now()),
+      )
+      const cap = this.limits.outputLimitBytes
+      let printed = 0
+      const count = (chunk: Buffer, into: Buffer[]) => {
+        if (over) return
+        printed += chunk.length
+        if (printed > cap)
+          stop(
+            new RemoteError(
+              'REMOTE_OUTPUT_LIMIT',
+              `${this.name}: ${program} printed more than ${cap} bytes (ssh.outputLimitBytes), so it was stopped`,
+              this.name,
+            ),
+          )
+        else into.push(chunk)
+      }
+      this.client.exec(line, (error, channel) => {
+        if (over) {
+          if (!error) end(channel)
+          return
+        }
+        stream = channel
         if (error) {
+          clearTimeout(timer)
           reject(
             this.lost
               ? this.connectionLost(program)
@@ -135,22 +206,25 @@ export class SshHost extends CommandHost implements Host {
         let exitCode: number | null = null
         let signal: string | undefined
         let exited = false
-        stream.on('data', (chunk: Buffer) => out.push(chunk))
-        stream.stderr.on('data', (chunk: Buffer) => err.push(chunk))
-        stream.on('exit', (code: number | null, signalName?: string) => {
+        channel.on('data', (chunk: Buffer) => count(chunk, out))
+        channel.stderr.on('data', (chunk: Buffer) => count(chunk, err))
+        channel.on('exit', (code: number | null, signalName?: string) => {
           exited = true
           exitCode = code
           signal = signalName ?? undefined
         })
-        stream.on('close', () => {
+        channel.on('close', () => {
+          clearTimeout(timer)
+          if (over) return
+          over = true
           if (!exited && this.lost) {
             reject(this.connectionLost(program))
             return
           }
           resolve({exitCode, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString()})
         })
-        if (stdin !== undefined) stream.write(stdin)
-        stream.end()
+        if (stdin !== undefined) channel.write(stdin)
+        channel.end()
       })
     })
   }
@@ -195,6 +269,16 @@ export class SshHost extends CommandHost implements Host {
     else this.channels--
     for (const wake of this.released.splice(0)) wake()
   }
+}
+
+/** Stop a command: KILL for a sshd that takes signals (OpenSSH ≥ 7.9), then close the channel either way. */
+function end(channel: ClientChannel): void {
+  try {
+    channel.signal('KILL')
+  } catch {
+    // the channel is already closing
+  }
+  channel.close()
 }
 
 /** sshd would not open a channel (MaxSessions reached); carries the error to report if no retry helps. */

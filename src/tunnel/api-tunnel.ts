@@ -52,6 +52,13 @@ export interface TunnelOptions {
   readonly env?: NodeJS.ProcessEnv
   /** Called on every change of state or error. */
   readonly onChange?: (health: TunnelHealth) => void
+  /**
+   * Bastion connections shared by every tunnel of a keeper (their owner closes them); without it a tunnel
+   * dials its bastion on a connection of its own.
+   */
+  readonly bastions?: SshConnections
+  /** Connections carried at once (default MAX_CARRIED). */
+  readonly maxCarried?: number
 }
 
 /** A lost link is noticed after 3 unanswered keepalives 5 s apart. */
@@ -59,6 +66,13 @@ export const TUNNEL_KEEPALIVE: Keepalive = {intervalMs: 5000, countMax: 3}
 
 /** How long stop() waits for sshd to close the listener and the connection before it lets go. */
 const CLOSE_GRACE_MS = 3000
+
+/**
+ * Connections carried at once by one tunnel. The API's clients on a worker (kubelet, agent, flannel,
+ * pods through the kubernetes Service) hold a few dozen; a worker that opens thousands is refused
+ * past this rather than exhausting the supervisor's descriptors for every other worker.
+ */
+export const MAX_CARRIED = 512
 
 /** One live connection with its forward in place. */
 interface Session {
@@ -135,12 +149,12 @@ export class ApiTunnel {
   /** Connect and open the forward (checked to listen on the address asked for). */
   private async open(): Promise<Session> {
     const {worker, bindAddress, bindPort} = this.target
-    const connections = new SshConnections(this.options.env)
+    const connections = this.options.bastions ?? new SshConnections(this.options.env)
     let client: Client
     try {
       client = (await connections.client(worker, this.options.keepalive ?? TUNNEL_KEEPALIVE)).client
     } catch (error) {
-      await connections.closeAll()
+      if (!this.options.bastions) await connections.closeAll()
       throw error
     }
     // Requests and answers through the tunnel are small and latency-bound (the API's watches and probes):
@@ -154,9 +168,16 @@ export class ApiTunnel {
       if (this.stopping.signal.aborted) throw new Error('stopped')
       client.on('tcp connection', (info, accept, reject) => {
         if (info.destIP !== bindAddress || info.destPort !== bindPort) return reject()
+        const max = this.options.maxCarried ?? MAX_CARRIED
+        if (this.sockets.size >= max) {
+          this.update({
+            lastError: `${worker.name}: more than ${max} connections at once through the API tunnel; refusing more`,
+          })
+          return reject()
+        }
         this.carry(accept())
       })
-      await openRemoteForward(client, worker.name, bindAddress, bindPort)
+      await openRemoteForward(client, worker.name, bindAddress, bindPort, worker.ssh.connectTimeoutSeconds * 1000)
       return session
     } catch (error) {
       await this.close(session)
@@ -202,7 +223,7 @@ export class ApiTunnel {
     client.end()
     await within(session.lost, CLOSE_GRACE_MS)
     client.destroy()
-    await session.connections.closeAll()
+    if (!this.options.bastions) await session.connections.closeAll()
     if (this.session === session) this.session = undefined
   }
 

@@ -1,5 +1,6 @@
 import {isDeepStrictEqual} from 'node:util'
 
+import {SshConnections} from '../remote/connections.js'
 import {ApiTunnel, type TunnelHealth, type TunnelOptions, type TunnelTarget} from './api-tunnel.js'
 
 /**
@@ -9,23 +10,40 @@ import {ApiTunnel, type TunnelHealth, type TunnelOptions, type TunnelTarget} fro
  */
 export class TunnelKeeper {
   private readonly tunnels = new Map<string, ApiTunnel>()
+  /** Tunnels behind one bastion share its connection (one login there, not one per worker). */
+  private readonly bastions: SshConnections
 
   /** `options.onChange` hears the changes of every tunnel held (not of one after it was let go). */
-  constructor(private readonly options: TunnelOptions = {}) {}
+  constructor(private readonly options: TunnelOptions = {}) {
+    this.bastions = options.bastions ?? new SshConnections(options.env)
+  }
 
-  /** Hold a tunnel for exactly these targets (one per worker name); resolves once removed ones are closed. */
+  /**
+   * Hold a tunnel for exactly these targets (one per worker name); resolves once removed ones are closed.
+   * A new worker's tunnel starts at once; one whose target changed starts once its old one let go of the
+   * address on the worker. No tunnel waits for another worker's.
+   */
   async sync(targets: readonly TunnelTarget[]): Promise<void> {
     const wanted = new Map(targets.map((t) => [t.worker.name, t]))
     const leaving = [...this.tunnels].filter(([name, tunnel]) => !isDeepStrictEqual(wanted.get(name), tunnel.target))
     for (const [name] of leaving) this.tunnels.delete(name)
-    await Promise.all(leaving.map(([, tunnel]) => tunnel.stop()))
-    for (const [name, target] of wanted) if (!this.tunnels.has(name)) this.tunnels.set(name, this.start(target))
+    for (const [name, target] of wanted)
+      if (!this.tunnels.has(name) && !leaving.some(([gone]) => gone === name))
+        this.tunnels.set(name, this.start(target))
+    await Promise.all(
+      leaving.map(async ([name, tunnel]) => {
+        await tunnel.stop()
+        const target = wanted.get(name)
+        if (target && !this.tunnels.has(name)) this.tunnels.set(name, this.start(target))
+      }),
+    )
   }
 
   private start(target: TunnelTarget): ApiTunnel {
     const onChange = this.options.onChange
     const tunnel: ApiTunnel = new ApiTunnel(target, {
       ...this.options,
+      bastions: this.bastions,
       onChange: onChange && ((health) => this.tunnels.get(health.worker) === tunnel && onChange(health)),
     })
     return tunnel
@@ -38,5 +56,6 @@ export class TunnelKeeper {
 
   async stopAll(): Promise<void> {
     await this.sync([])
+    if (!this.options.bastions) await this.bastions.closeAll()
   }
 }

@@ -1,6 +1,7 @@
-import type {Client} from 'ssh2'
+import type {Client, ClientChannel} from 'ssh2'
 
 import {addressFact, parseProcNetTcp, portFree} from '../remote/facts.js'
+import {withDeadline} from '../util/abort.js'
 
 /**
  * The remote forward of the API tunnel on one connection: ask sshd to listen on `address:port` on the
@@ -8,11 +9,27 @@ import {addressFact, parseProcNetTcp, portFree} from '../remote/facts.js'
  * and one its GatewayPorts does not allow by quietly binding loopback instead; both are told apart here
  * from the worker's own tables (read over the same connection), so the sentence names the fix.
  */
-export async function openRemoteForward(client: Client, worker: string, address: string, port: number): Promise<void> {
-  const refused = await new Promise<boolean>((resolve) => client.forwardIn(address, port, (error) => resolve(!!error)))
+export async function openRemoteForward(
+  client: Client,
+  worker: string,
+  address: string,
+  port: number,
+  timeoutMs: number,
+): Promise<void> {
   const where = `${address}:${port}`
+  // A sshd that accepted the login may still never answer (hung, stopped): every request has a deadline,
+  // so the tunnel reports it and dials again instead of waiting for ever.
+  const late = (what: string) =>
+    new Error(`${worker}: sshd did not ${what} within ${Math.round(timeoutMs / 1000)}s; is its login hanging?`)
+  const refused = await withDeadline(
+    new Promise<boolean>((resolve) => client.forwardIn(address, port, (error) => resolve(!!error))),
+    timeoutMs,
+    () => late(`answer the request to listen on ${where}`),
+  )
+  const exec = (command: string) =>
+    execText(client, command, timeoutMs, () => late('run a command to check the forward'))
   if (refused) {
-    const tables = await execText(client, 'ip -o -4 addr show; echo @@; cat /proc/net/tcp /proc/net/tcp6')
+    const tables = await exec('ip -o -4 addr show; echo @@; cat /proc/net/tcp /proc/net/tcp6')
     const [addresses, tcp = ''] = tables.split('\n@@\n')
     if (addressFact(address, addresses).interfaces.length === 0)
       throw new Error(
@@ -26,22 +43,35 @@ export async function openRemoteForward(client: Client, worker: string, address:
       `${worker}: sshd refused to listen on ${where} for the API tunnel (its AllowTcpForwarding forbids remote forwards); set "AllowTcpForwarding yes" in its sshd_config and reload sshd, or set network.manageSshd: true`,
     )
   }
-  const listeners = parseProcNetTcp(await execText(client, 'cat /proc/net/tcp /proc/net/tcp6'))
+  const listeners = parseProcNetTcp(await exec('cat /proc/net/tcp /proc/net/tcp6'))
   if (portFree(listeners, port, address))
     throw new Error(
       `${worker}: sshd bound the API tunnel to its loopback, not to ${where}, as its GatewayPorts is not clientspecified; set "GatewayPorts clientspecified" in its sshd_config and reload sshd, or set network.manageSshd: true`,
     )
 }
 
-/** Run a fixed `command` on the connection and return its output. */
-function execText(client: Client, command: string): Promise<string> {
-  return new Promise((resolve, reject) =>
+/** The kernel's tables read here are a few KiB; a worker that prints more is not answering the question. */
+const TABLES_LIMIT_BYTES = 4 * 1024 * 1024
+
+/** Run a fixed `command` on the connection and return its output, within `timeoutMs` and the size above. */
+function execText(client: Client, command: string, timeoutMs: number, late: () => Error): Promise<string> {
+  let channel: ClientChannel | undefined
+  const text = new Promise<string>((resolve, reject) =>
     client.exec(command, (error, stream) => {
       if (error) return reject(error)
+      channel = stream
       const out: Buffer[] = []
-      stream.on('data', (chunk: Buffer) => out.push(chunk))
+      let size = 0
+      stream.on('data', (chunk: Buffer) => {
+        size += chunk.length
+        if (size > TABLES_LIMIT_BYTES) {
+          reject(new Error(`the worker printed more than ${TABLES_LIMIT_BYTES} bytes for: ${command}`))
+          stream.close()
+        } else out.push(chunk)
+      })
       stream.stderr.resume()
       stream.on('close', () => resolve(Buffer.concat(out).toString()))
     }),
   )
+  return withDeadline(text, timeoutMs, late).finally(() => channel?.close())
 }

@@ -19,3 +19,19 @@ export function abortedPromise(signal: AbortSignal): Promise<never> {
   aborted.catch(() => {})
   return aborted
 }
+
+/**
+ * `work`'s value, or the error `late()` makes once `ms` have passed, whichever comes first. The work is
+ * not stopped by this: the caller lets go of what it holds (closes its connection or channel).
+ */
+export async function withDeadline<T>(work: Promise<T>, ms: number, late: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(late()), ms)
+  })
+  try {
+    return await Promise.race([work, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}

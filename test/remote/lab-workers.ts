@@ -5,6 +5,7 @@ import {join} from 'node:path'
 import type {ResolvedSsh, WorkerSpec} from '../../src/inventory/model.js'
 import type {CheckedInventory} from '../../src/remote/worker-check.js'
 import type {Lab, LabHost} from '../helpers/lab.js'
+import {DEFAULT_REMOTE_LIMITS} from '../../src/remote/limits.js'
 
 /** Inventory workers for lab hosts, as the loader would resolve them (lab key, lab known_hosts, strict). */
 export function labWorker(
@@ -26,6 +27,7 @@ export function labWorker(
       bastion: null,
       proxy: null,
       connectTimeoutSeconds: 5,
+      ...DEFAULT_REMOTE_LIMITS,
       ...ssh,
     },
     labels: {},

@@ -301,17 +301,47 @@ describe('the API tunnel (lab)', function () {
     assert.deepEqual(await listeners(w2), [])
   })
 
+  it('carries at most maxCarried connections at once and refuses more, saying so, while those carried go on', async () => {
+    const w1 = lab.host('w1')
+    const tunnel = new ApiTunnel(target(w1), {maxCarried: 3})
+    tunnels.push(tunnel)
+    await until('the tunnel is up', () => tunnel.health().state === 'up')
+    // Six connections opened at once inside the worker and held: three reach the API, three are refused.
+    const program = `
+      const net = require('node:net'); let open = 0, closed = 0
+      for (let i = 0; i < 6; i++) {
+        const s = net.connect(${PORT}, '${ADDRESS}', () => { open++; s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n') })
+        let got = false
+        s.on('data', () => (got = true))
+        s.on('close', () => { if (!got) closed++ })
+        s.on('error', () => {})
+      }
+      setTimeout(() => { console.log(JSON.stringify({open, closed})); process.exit(0) }, 4000)`
+    const r = await w1.exec([process.execPath, '-e', program])
+    assert.equal(r.code, 0, r.stderr)
+    const {closed} = JSON.parse(r.stdout) as {open: number; closed: number}
+    assert.equal(closed, 3, `three connections were refused: ${r.stdout}`)
+    assert.match(
+      tunnel.health().lastError ?? '',
+      /^w1: more than 3 connections at once through the API tunnel; refusing more$/,
+    )
+    assert.equal(tunnel.health().state, 'up')
+    assert.equal(await fetchInside(w1), digest, 'the tunnel still carries once the others let go')
+  })
+
   describe('through a bastion', () => {
     let behind: Lab
 
     before(async function () {
       requireLab(this)
-      behind = await createLab({hosts: [{name: 'inner'}], bastion: true})
+      behind = await createLab({hosts: [{name: 'inner'}, {name: 'inner2'}], bastion: true})
       const connections = new SshConnections()
       try {
-        const ssh = await connections.host(innerWorker())
-        await ensureAdvertisedAddress(ssh, ADDRESS)
-        await allowRemoteForward(ssh)
+        for (const name of ['inner', 'inner2']) {
+          const ssh = await connections.host(innerWorker(name))
+          await ensureAdvertisedAddress(ssh, ADDRESS)
+          await allowRemoteForward(ssh)
+        }
       } finally {
         await connections.closeAll()
       }
@@ -320,8 +350,8 @@ describe('the API tunnel (lab)', function () {
       await behind?.destroy()
     })
 
-    const innerWorker = () =>
-      labWorker(behind, behind.host('inner'), {
+    const innerWorker = (name = 'inner') =>
+      labWorker(behind, behind.host(name), {
         bastion: {address: behind.bastion!.address, port: 22, user: 'root', identityFile: behind.identityFile},
       })
 
@@ -336,6 +366,29 @@ describe('the API tunnel (lab)', function () {
       await tunnel.stop()
       assert.deepEqual(await listeners(inner), [])
       await until('the bastion connection is closed too', async () => (await bastionSessions()) === '', 5000)
+    })
+
+    it('tunnels behind one bastion share its connection (one login there), and stopAll closes it', async () => {
+      const keeper = new TunnelKeeper()
+      tunnels.push({stop: () => keeper.stopAll()})
+      const targets = ['inner', 'inner2'].map((name) => ({
+        worker: innerWorker(name),
+        bindAddress: ADDRESS,
+        bindPort: PORT,
+        targetPort,
+      }))
+      const logBefore = (await behind.bastion!.sshdLog()).length
+      await keeper.sync(targets)
+      await until('both up', () => keeper.health().every((h) => h.state === 'up') && keeper.health().length === 2)
+      for (const name of ['inner', 'inner2']) assert.equal(await fetchInside(behind.host(name)), digest)
+      const logins = (await behind.bastion!.sshdLog()).slice(logBefore).match(/Accepted publickey/g) ?? []
+      assert.equal(logins.length, 1, 'one login on the bastion carries both tunnels')
+      const sessions = (await behind.bastion!.exec(['ss', '-Htn', 'state', 'established', 'sport = :22'])).stdout
+      assert.equal(sessions.trim().split('\n').length, 1, `one connection to the bastion: ${sessions}`)
+      await keeper.stopAll()
+      const left = async () =>
+        (await behind.bastion!.exec(['ss', '-Htn', 'state', 'established', 'sport = :22'])).stdout.trim()
+      await until('the bastion connection is closed', async () => (await left()) === '', 5000)
     })
   })
 })

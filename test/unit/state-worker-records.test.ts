@@ -7,6 +7,7 @@ import {useTempStateDir} from '../helpers/state-dir.js'
 import {fileURLToPath} from 'node:url'
 
 import type {WorkerSpec} from '../../src/inventory/model.js'
+import {DEFAULT_REMOTE_LIMITS} from '../../src/remote/limits.js'
 import {
   changeWorkerRecord,
   forgetInstalled,
@@ -28,6 +29,7 @@ function spec(name: string): WorkerSpec {
       knownHosts: '/nonexistent/known_hosts',
       hostKeyPolicy: 'strict',
       connectTimeoutSeconds: 5,
+      ...DEFAULT_REMOTE_LIMITS,
       sudo: 'auto',
       proxy: null,
       bastion: null,

@@ -4,6 +4,7 @@ import type {AcquiredBinary} from '../../k3s/acquire.js'
 import type {Inventory, WorkerSpec} from '../../inventory/model.js'
 import type {HostHandle, PlanContext} from '../../plan/index.js'
 import type {SshConnections} from '../../remote/connections.js'
+import {remoteLimits} from '../../remote/limits.js'
 import type {HostFacts, K3sArch} from '../../remote/facts.js'
 import type {SshHost} from '../../remote/ssh-host.js'
 import type {TunnelStatus} from '../../state/tunnel-status.js'
@@ -50,6 +51,16 @@ export interface JoinStep {
   /** Short and imperative, shown in the worker's row ("upload k3s"). */
   readonly title: string
   run(target: JoinTarget, handle: HostHandle): Promise<void>
+  /** How long the step may take (default stepDeadlineMs: a handful of remote commands). */
+  deadlineMs?(target: JoinTarget): number
+}
+
+/**
+ * A step that runs remote commands may take five of the worker's command deadlines: each command is
+ * bounded already, so this only catches what is not a command (a wait, a lock, an SFTP request).
+ */
+export function stepDeadlineMs(target: JoinTarget, extraMs = 0): number {
+  return 5 * remoteLimits(target.worker.ssh).commandTimeoutSeconds * 1000 + extraMs
 }
 
 /** The connected host and its facts, which every step after `connect` may rely on. */

@@ -5,7 +5,7 @@ import type {TunnelRequest} from '../../state/worker-records.js'
 import {changeWorkerRecord, recordInstalled} from '../../state/worker-records.js'
 import {ensureAdvertisedAddress, HYBRID_DEVICE} from '../../tunnel/advertised-address.js'
 import {allowRemoteForward, allowsRemoteForward, SSHD_DROP_IN} from '../../tunnel/sshd-forwarding.js'
-import {connected, type JoinStep, type JoinTarget} from './join-target.js'
+import {connected, type JoinStep, type JoinTarget, stepDeadlineMs} from './join-target.js'
 
 /**
  * Tunnel mode (docs/architecture.md, "Tunnels"): make sshd on the worker accept a remote forward bound to
@@ -15,6 +15,7 @@ import {connected, type JoinStep, type JoinTarget} from './join-target.js'
  */
 export const openTunnel: JoinStep = {
   title: 'open the API tunnel',
+  deadlineMs: (t) => stepDeadlineMs(t, t.run.timeouts.tunnelMs),
   async run(target: JoinTarget, handle: HostHandle) {
     const {run, worker} = target
     if (run.inventory.network.mode !== 'tunnel') return

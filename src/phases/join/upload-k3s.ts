@@ -1,9 +1,10 @@
 import {HybridError} from '../../errors.js'
+import {remoteLimits} from '../../remote/limits.js'
 import type {HostHandle} from '../../plan/index.js'
 import {recordInstalled} from '../../state/worker-records.js'
 import {uploadK3s as uploadK3sTo} from '../../agent/install.js'
 import {WORKER_PATHS} from '../../agent/worker-paths.js'
-import {connected, type JoinStep, type JoinTarget} from './join-target.js'
+import {connected, type JoinStep, type JoinTarget, stepDeadlineMs} from './join-target.js'
 
 /**
  * The k3s binary at /usr/local/bin/k3s, for the worker's architecture: sent only when the digest there
@@ -11,6 +12,7 @@ import {connected, type JoinStep, type JoinTarget} from './join-target.js'
  */
 export const uploadK3s: JoinStep = {
   title: 'upload k3s',
+  deadlineMs: (t) => stepDeadlineMs(t, remoteLimits(t.worker.ssh).uploadTimeoutSeconds * 1000),
   async run(target: JoinTarget, handle: HostHandle) {
     const {run, worker} = target
     const {host, facts} = connected(target)

@@ -1,7 +1,7 @@
 import {waitNodesReady} from '../../kube/nodes.js'
 import type {HostHandle} from '../../plan/index.js'
 import {changeWorkerRecord} from '../../state/worker-records.js'
-import type {JoinStep, JoinTarget} from './join-target.js'
+import {type JoinStep, type JoinTarget, stepDeadlineMs} from './join-target.js'
 
 /**
  * Wait, through the API, until the worker's Node is Ready, then mark the worker joined in its record.
@@ -9,6 +9,7 @@ import type {JoinStep, JoinTarget} from './join-target.js'
  */
 export const waitNodeReady: JoinStep = {
   title: 'wait for the Node',
+  deadlineMs: (t) => stepDeadlineMs(t, t.run.timeouts.nodeReadyMs),
   async run(target: JoinTarget, handle: HostHandle) {
     const {run, worker} = target
     if (run.ctx.dryRun) return
