@@ -1,6 +1,7 @@
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
+import {listWorkerRecords} from '../state/worker-records.js'
 
 import {HybridError} from '../errors.js'
 import {loadInventory} from '../inventory/load.js'
@@ -62,7 +63,11 @@ export async function preflightAction(
   const target = await preflightTarget(inventoryFile)
   const checkTheWorkers = async () =>
     target.inventory?.workers.length
-      ? checkWorkers(target.inventory, {signal: options.signal, onProgress: workerProgress(options.progress)})
+      ? checkWorkers(target.inventory, {
+          signal: options.signal,
+          onProgress: workerProgress(options.progress),
+          recorded: await installedWorkers(target.inventory.name),
+        })
       : null
   let report: PreflightReport
   let workers: WorkerChecks | null
@@ -153,4 +158,10 @@ function contextFor(
     networkMode: network?.mode ?? 'tunnel',
     workDir,
   }
+}
+
+/** The workers whose agent this cluster's records say hybrid installed (they may predate the owner file). */
+async function installedWorkers(cluster: string): Promise<Set<string>> {
+  const records = await listWorkerRecords(cluster).catch(() => [])
+  return new Set(records.filter((r) => r.installed.agent).map((r) => r.worker))
 }

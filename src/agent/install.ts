@@ -20,6 +20,8 @@ export interface AgentRecord {
   readonly files: readonly string[]
   /** Directories removed whole: the agent's data dir, k3s's run dir (containerd's state) and hybrid's own. */
   readonly directories: readonly string[]
+  /** Paths of the install that were there before hybrid's first change: never removed (not in the lists above). */
+  readonly kept?: readonly string[]
 }
 
 export function agentRecord(service: AgentService, spec: Pick<AgentSpec, 'dataDir'>): AgentRecord {

@@ -73,4 +73,6 @@ export interface WorkerSpec {
   readonly taints: readonly string[]
   readonly hostKey: string | null
   readonly service: 'auto' | 'systemd' | 'openrc' | 'none'
+  /** Take over a k3s found there that hybrid did not install (default false: such a worker is refused). */
+  readonly adopt?: boolean
 }

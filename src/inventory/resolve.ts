@@ -39,6 +39,7 @@ function resolveWorker(worker: WorkerDocument, base: SshSettings, from: (path: s
     taints: [...worker.taints],
     hostKey: worker.hostKey,
     service: worker.service,
+    adopt: worker.adopt,
   }
 }
 

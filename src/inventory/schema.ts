@@ -103,6 +103,10 @@ export const Worker = T.Object(
     taints: T.Array(T.String({format: 'taint', description: '"key=value:Effect" or "key:Effect"'}), {default: []}),
     hostKey: T.Union([T.String({format: 'ssh-public-key'}), T.Null()], {default: null}),
     service: T.Union(ServiceManager.anyOf, {default: 'auto'}),
+    adopt: T.Boolean({
+      default: false,
+      description: 'take over a k3s found on the worker that hybrid did not install (it is removed on uninstall)',
+    }),
   },
   strict,
 )

@@ -23,7 +23,7 @@ export const preflightWorkers: Phase<ClusterContext & InventoryInput> = {
           {
             title: 'check the worker',
             run: async (worker) => {
-              await connectAndCheck(connections, worker, ctx.inventory)
+              await connectAndCheck(connections, worker, ctx.inventory, ctx.cluster)
             },
           },
         ],

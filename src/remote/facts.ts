@@ -1,4 +1,5 @@
 import type {FactsOptions, Host} from './host.js'
+import {K3S_TRACES, OWNER_FILE, type Owner, parseOwner} from './ownership.js'
 import type {SudoResolution} from './sudo.js'
 
 /**
@@ -35,6 +36,10 @@ export interface K3sInstall {
   /** Service definitions found: k3s (a server) and k3s-agent. */
   readonly server: boolean
   readonly agent: boolean
+  /** Other traces of an install found (K3S_TRACES: its data dir, its config). */
+  readonly traces: readonly string[]
+  /** hybrid's mark (OWNER_FILE), when a hybrid cluster installed the agent. */
+  readonly owner: Owner | null
 }
 
 export interface PortFact {
@@ -81,6 +86,8 @@ for f in /usr/local/bin/k3s /usr/bin/k3s /bin/k3s; do
   if [ -x "$f" ]; then echo "path=$f"; "$f" --version 2>/dev/null | head -n 1; break; fi
 done
 sec units; ls -1 /etc/systemd/system/k3s.service /etc/systemd/system/k3s-agent.service /etc/init.d/k3s /etc/init.d/k3s-agent 2>/dev/null
+sec traces; for p in ${K3S_TRACES.join(' ')}; do [ -e "$p" ] && echo "$p"; done
+sec owner; cat ${OWNER_FILE} 2>/dev/null
 sec tcp; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null
 sec addr; ip -o addr show 2>/dev/null
 sec sshdconf
@@ -119,6 +126,8 @@ export async function gatherFacts(
       version: /k3s version (v\S+)/.exec(sections.k3s ?? '')?.[1] ?? null,
       server: /\/k3s(\.service)?$/m.test(units),
       agent: /\/k3s-agent(\.service)?$/m.test(units),
+      traces: (sections.traces ?? '').split('\n').filter(Boolean),
+      owner: parseOwner(sections.owner),
     },
     ports: wanted.map((w) => ({...w, free: portFree(listeners, w.port, w.address)})),
     sshd: sshdT ?? sshdFromConfig(sections.sshdconf ?? ''),

@@ -6,6 +6,7 @@ import {RemoteError} from './errors.js'
 import type {HostFacts, InitSystem} from './facts.js'
 import type {FactsOptions} from './host.js'
 import type {HostKeyStatus} from './host-key-policy.js'
+import {foreignK3s} from './ownership.js'
 import {ConnectError} from './ssh-connect.js'
 import type {SudoAbility} from './sudo.js'
 
@@ -57,9 +58,19 @@ export interface CheckWorkersOptions {
   readonly onProgress?: (worker: string, stage: CheckStage, check?: WorkerCheck) => void
   readonly signal?: AbortSignal
   readonly env?: NodeJS.ProcessEnv
+  /** Workers whose agent this cluster's records say hybrid installed (joined before the owner file existed). */
+  readonly recorded?: ReadonlySet<string>
 }
 
-export type CheckedInventory = Pick<Inventory, 'workers' | 'concurrency' | 'network' | 'controlPlane'>
+export type CheckedInventory = Pick<Inventory, 'name' | 'workers' | 'concurrency' | 'network' | 'controlPlane'>
+
+/** What tells this cluster's k3s on a worker from another's (src/remote/ownership.ts). */
+export interface OwnershipHints {
+  /** The cluster's CA hash, when its control plane has run. */
+  readonly ca?: string | null
+  /** This cluster's records say hybrid installed the worker's agent. */
+  readonly recorded?: boolean
+}
 
 export async function checkWorkers(
   inventory: CheckedInventory,
@@ -116,7 +127,7 @@ async function checkWorker(
       elapsedMs: Date.now() - started,
     }
   }
-  const {tunnel, problems} = judgeFacts(worker, facts, inventory)
+  const {tunnel, problems} = judgeFacts(worker, facts, inventory, {recorded: options.recorded?.has(worker.name)})
   return {
     ...base,
     reachable: true,
@@ -188,8 +199,16 @@ export function judgeFacts(
   worker: WorkerSpec,
   facts: HostFacts,
   inventory: CheckedInventory,
+  hints: OwnershipHints = {},
 ): {tunnel: WorkerCheck['tunnel']; problems: string[]} {
   const tunnel = inventory.network.mode === 'tunnel' ? tunnelReadiness(facts, inventory) : 'not-needed'
+  const foreign = foreignK3s(worker.name, facts.k3s, {
+    owner: {cluster: inventory.name, ca: hints.ca ?? null},
+    recorded: hints.recorded === true,
+    adopt: worker.adopt === true,
+  })
+  // A k3s that is not ours is refused before anything else is judged: nothing of it may be touched.
+  if (foreign) return {tunnel, problems: [foreign]}
   return {tunnel, problems: factProblems(worker, facts, inventory, tunnel)}
 }
 

@@ -43,6 +43,7 @@ export function labInventory(
   network: Partial<CheckedInventory['network']> = {},
 ): CheckedInventory {
   return {
+    name: 'lab',
     workers,
     concurrency: 10,
     network: {mode: 'tunnel', cni: 'auto', manageSshd: true, ...network},

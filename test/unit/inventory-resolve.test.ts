@@ -59,6 +59,7 @@ describe('inventory defaults and resolution', () => {
           taints: [],
           hostKey: null,
           service: 'auto',
+          adopt: false,
         },
       ],
     })

@@ -1,10 +1,10 @@
 import {agentSpecFor} from '../../agent/agent-config.js'
-import {agentRecord, installService} from '../../agent/install.js'
+import {installService} from '../../agent/install.js'
 import {chooseService} from '../../agent/service.js'
 import {differingFiles} from '../../agent/worker-files.js'
 import type {HostHandle} from '../../plan/index.js'
-import {recordInstalled} from '../../state/worker-records.js'
 import {connected, type JoinStep, type JoinTarget} from './join-target.js'
+import {recordAgent} from './record-agent.js'
 
 /**
  * The agent's service, chosen from the facts (or the worker's `service`): a systemd unit modelled on
@@ -24,7 +24,7 @@ export const installServiceStep: JoinStep = {
       return
     }
     await run.ctx.wet(worker.name, `install the k3s-agent service (${service.kind})`, async () => {
-      await recordInstalled(run.cluster, worker, {agent: agentRecord(service, spec)})
+      await recordAgent(target, service, spec)
       target.agentChanged = (await installService(host, service, spec, differing)) || target.agentChanged
     })
   },

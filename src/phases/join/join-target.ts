@@ -44,6 +44,8 @@ export interface JoinTarget {
   facts?: HostFacts
   /** Set when a step changed the agent's config, binary or service: the agent (re)starts. */
   agentChanged?: boolean
+  /** Set by the connect step: paths of the agent install that were there before hybrid (never removed). */
+  kept?: readonly string[]
 }
 
 /** A join step: one file each under phases/join/, run for every worker in the join phase's pool. */

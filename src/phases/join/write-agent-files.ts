@@ -1,11 +1,12 @@
 import {agentSpecFor} from '../../agent/agent-config.js'
-import {agentFiles, agentRecord, writeAgentFiles} from '../../agent/install.js'
+import {agentFiles, writeAgentFiles} from '../../agent/install.js'
 import {chooseService} from '../../agent/service.js'
-import {differingFiles} from '../../agent/worker-files.js'
+import {differingFiles, writeWorkerFiles} from '../../agent/worker-files.js'
 import {WORKER_PATHS} from '../../agent/worker-paths.js'
 import type {HostHandle} from '../../plan/index.js'
-import {recordInstalled} from '../../state/worker-records.js'
+import {caOfToken, OWNER_FILE, ownerFile} from '../../remote/ownership.js'
 import {connected, type JoinStep, type JoinTarget} from './join-target.js'
+import {recordAgent} from './record-agent.js'
 
 /**
  * /etc/rancher/k3s/config.yaml (server, node name, labels, taints, node IP) and the token file, both 0600
@@ -20,17 +21,26 @@ export const writeAgentFilesStep: JoinStep = {
     const {host, facts} = connected(target)
     const spec = agentSpecFor(worker, run.server)
     const token = run.token
-    // Without a token (a dry run before the first up) every file is to be written.
-    const differing = token ? await differingFiles(host, agentFiles(spec, token)) : undefined
+    // Without a token (a dry run before the first up) every file is to be written. hybrid's mark goes
+    // with them (the next run knows this k3s as its cluster's, another cluster refuses it); a mark alone
+    // that differs (a worker joined before marks existed) is written without restarting the agent.
+    const mark = {path: OWNER_FILE, content: ownerFile({cluster: run.cluster, ca: caOfToken(token)}), mode: 0o644}
+    const differing = token ? await differingFiles(host, [...agentFiles(spec, token), mark]) : undefined
     if (differing?.length === 0) {
       handle.logger.debug('the agent config and token are as they should be')
       return
     }
+    const agentDiffering = differing?.filter((f) => f.path !== OWNER_FILE)
     const service = chooseService(worker.service, facts)
-    await run.ctx.wet(worker.name, `write ${WORKER_PATHS.config} and ${WORKER_PATHS.token} (0600)`, async () => {
-      await recordInstalled(run.cluster, worker, {agent: agentRecord(service, spec)})
+    const sentence =
+      agentDiffering?.length === 0
+        ? `mark the agent as this cluster's (${OWNER_FILE})`
+        : `write ${WORKER_PATHS.config} and ${WORKER_PATHS.token} (0600)`
+    await run.ctx.wet(worker.name, sentence, async () => {
+      await recordAgent(target, service, spec)
       if (!token) return
-      target.agentChanged = (await writeAgentFiles(host, spec, token, differing)) || target.agentChanged
+      if (differing?.some((f) => f.path === OWNER_FILE)) await writeWorkerFiles(host, [mark])
+      target.agentChanged = (await writeAgentFiles(host, spec, token, agentDiffering)) || target.agentChanged
     })
   },
 }

@@ -1,0 +1,44 @@
+import type {AgentSpec} from '../../agent/agent-config.js'
+import {type AgentRecord, agentRecord} from '../../agent/install.js'
+import type {AgentService} from '../../agent/service.js'
+import type {Host} from '../../remote/host.js'
+import {readWorkerRecord, recordInstalled} from '../../state/worker-records.js'
+import type {JoinTarget} from './join-target.js'
+
+/** Print the paths that exist. */
+const EXISTING = 'for p; do if [ -e "$p" ] || [ -L "$p" ]; then echo "$p"; fi; done'
+
+/**
+ * The paths of the agent install already on a worker that hybrid has not recorded (a first join, not
+ * adopted): asked in the connect step, before hybrid's first change there. They stay out of the record,
+ * so uninstall never removes them. Later runs keep the first answer, from the record.
+ */
+export async function preexistingPaths(
+  target: JoinTarget,
+  host: Host,
+  service: AgentService,
+  spec: AgentSpec,
+): Promise<readonly string[]> {
+  const {run, worker} = target
+  const previous = (await readWorkerRecord(run.cluster, worker.name))?.installed.agent
+  if (previous) return previous.kept ?? []
+  if (worker.adopt) return []
+  const record = agentRecord(service, spec)
+  const found = await host.check(['sh', '-c', EXISTING, 'sh', ...record.files, ...record.directories], {sudo: true})
+  return found.stdout.split('\n').filter(Boolean)
+}
+
+/**
+ * Record what the agent install will put on the worker, before the first change, so an interrupted join
+ * is undone from the record: only what hybrid creates (target.kept stays out).
+ */
+export async function recordAgent(target: JoinTarget, service: AgentService, spec: AgentSpec): Promise<void> {
+  const {run, worker} = target
+  await recordInstalled(run.cluster, worker, {agent: withoutKept(agentRecord(service, spec), target.kept ?? [])})
+}
+
+function withoutKept(record: AgentRecord, kept: readonly string[]): AgentRecord {
+  if (kept.length === 0) return record
+  const keep = (path: string) => !kept.includes(path)
+  return {...record, files: record.files.filter(keep), directories: record.directories.filter(keep), kept}
+}
