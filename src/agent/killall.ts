@@ -22,7 +22,7 @@ export const KILLALL_SECONDS = 120
 /**
  * The clean-up as one POSIX sh program. $1: the agent's data dir; then the links to delete, `--`, and the
  * directories to remove. Each step goes on when one before it fails, as k3s's scripts do; what failed is
- * said on stderr.
+ * said on stderr. (In this template, ${'$'}{ is the shell's own parameter expansion.)
  */
 const KILLALL = String.raw`data=${'$'}{1%/}
 shift
