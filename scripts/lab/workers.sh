@@ -2,7 +2,9 @@
 # Lab worker hosts on one machine. A host is a network namespace with a veth on the lab bridge and its own
 # address, plus its own mount, UTS and PID namespaces held by a small init (PID 1 inside, no init system):
 # /etc/rancher, /var/lib/rancher, /usr/local/bin, /run, /etc/ssh, /etc/systemd/system, /etc/sudoers.d,
-# /root, /home, /tmp and the account files are per-host directories under the lab directory, and OpenSSH's
+# /root, /home, /tmp and the account files are per-host directories under the lab directory, /var/lib is the
+# machine's under an overlay whose writes are the host's own (a kubelet's /var/lib/kubelet, the CNI's
+# /var/lib/cni: removable directories, not mount points), and OpenSSH's
 # `sshd -D` runs there with the host's own host key. Every resource is recorded in LAB/state as it is made
 # and removed by that record (never by a name match).
 #
@@ -28,6 +30,8 @@ SSHD=/usr/sbin/sshd
 # Directories and files each host has of its own (in the host → under LAB/hosts/NAME/fs/).
 PRIVATE_DIRS=(/etc/rancher /var/lib/rancher /usr/local/bin /etc/ssh /etc/systemd/system /etc/sudoers.d /root /home /run /tmp)
 PRIVATE_FILES=(/etc/passwd /etc/group /etc/shadow /etc/gshadow /etc/hosts /etc/hostname)
+# Directories the host sees as the machine's, its own writes kept apart (an overlay, upper dir LAB/hosts/NAME/fs/…).
+OVERLAY_DIRS=(/var/lib)
 
 die() { # failed: exit 1
   echo "workers.sh: $*" >&2
@@ -247,8 +251,13 @@ write_host_files() { # NAME REFUSE-KEY SSHD-LINES-FILE: the host's own files (ke
     echo 'UsePAM no'
     echo 'Subsystem sftp internal-sftp'
   } >"$dir/fs/etc/ssh/sshd_config"
-  # What the host's init binds, in order (source, then the path inside the host).
+  # What the host's init binds, in order (source, then the path inside the host; a third field: an overlay).
   {
+    for d in "${OVERLAY_DIRS[@]}"; do
+      [[ $LAB/ != "$d"/* ]] || die "the lab directory $LAB cannot lie under $d (the hosts' overlay of it)"
+      mkdir -p "$dir/fs$d" "$dir/overlay-work$d"
+      printf '%s\t%s\toverlay\n' "$dir/fs$d" "$d"
+    done
     # The one that holds the lab directory (/root, /home, /tmp…) comes last: once it is bound over,
     # the sources below it are hidden.
     local last=''
@@ -346,8 +355,12 @@ start_init() { # NAME NETNS: the host's PID 1 in new mount, UTS and PID namespac
 is_ready() { local line; while read -r line; do [ "$line" = ready ] && return 0; done <"$1"; return 1; }
 
 init_main() { # NAME DIR: runs as PID 1 of a host: bind its own files, then reap children forever
-  local src target
-  while IFS=$'\t' read -r src target; do
+  local src target kind
+  while IFS=$'\t' read -r src target kind; do
+    if [ "$kind" = overlay ]; then
+      mount -t overlay overlay -o "lowerdir=$target,upperdir=$src,workdir=$2/overlay-work$target" "$target"
+      continue
+    fi
     # A mount point the machine lacks (/etc/rancher, /var/lib/rancher) is made as an empty directory and
     # left there: a lab elsewhere on the machine may be using it.
     [ -e "$target" ] || mkdir -p "$target"

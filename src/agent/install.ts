@@ -1,6 +1,7 @@
 import {registerSecret} from '../log/redact.js'
 import type {Host, UploadOptions} from '../remote/host.js'
 import {type AgentSpec, agentConfig} from './agent-config.js'
+import {K3S_AGENT_DIRS, killallAgent} from './killall.js'
 import {type AgentService, SERVICES, type ServiceKind} from './service.js'
 import {differingFiles, removePaths, type WorkerFile, writeWorkerFiles} from './worker-files.js'
 import {WORKER_PATHS} from './worker-paths.js'
@@ -95,19 +96,6 @@ export async function startAgent(host: Host, service: AgentService, changed: boo
   return running ? 'restarted' : 'started'
 }
 
-/**
- * Unmount what lies under the data dir (real k3s's containers) and kill processes run from k3s's
- * unpacked binaries there (containerd shims, which KillMode=process leaves running), as k3s's own
- * killall script does, so the data dir can be removed. $1: the data dir.
- */
-const RELEASE_DATA_DIR = `for p in /proc/[0-9]*; do
-  exe=$(readlink "$p/exe" 2>/dev/null) || continue
-  case "$exe" in "$1"/data/*) kill -KILL "\${p#/proc/}" 2>/dev/null ;; esac
-done
-awk -v d="$1" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo | sort -r |
-  while read -r m; do umount -l -- "$m"; done
-true`
-
 /** Print the paths that exist. */
 const EXISTING = 'for p; do if [ -e "$p" ] || [ -L "$p" ]; then echo "$p"; fi; done'
 
@@ -117,12 +105,15 @@ const EXISTING = 'for p; do if [ -e "$p" ] || [ -L "$p" ]; then echo "$p"; fi; d
  */
 export async function uninstallAgent(host: Host, record: AgentRecord): Promise<boolean> {
   const paths = [...record.files, ...record.directories]
-  const existing = (await host.check(['sh', '-c', EXISTING, 'sh', ...paths], {sudo: true})).stdout.trim()
+  const existing = (
+    await host.check(['sh', '-c', EXISTING, 'sh', ...paths, ...K3S_AGENT_DIRS], {sudo: true})
+  ).stdout.trim()
   const service = SERVICES[record.service]
   const wasRunning = await service.running(host)
   await service.uninstall(host)
-  for (const dir of record.directories)
-    await host.check(['sh', '-c', RELEASE_DATA_DIR, 'sh', dir.replace(/\/+$/, '')], {sudo: true})
+  // What the running agent made (shims and containers, mounts, netns, links, rules, the kubelet's dirs), as
+  // k3s's killall and uninstall scripts remove it; the record's first directory is the agent's data dir.
+  await killallAgent(host, record.directories[0] ?? WORKER_PATHS.dataDir)
   await removePaths(host, paths)
   // The config dir goes too when hybrid's files were all it held (an admin's registries.yaml keeps it).
   await host.run(['rmdir', '--ignore-fail-on-non-empty', WORKER_PATHS.configDir], {sudo: true})

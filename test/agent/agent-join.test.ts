@@ -23,6 +23,7 @@ import {SshConnections} from '../../src/remote/connections.js'
 import type {Host} from '../../src/remote/host.js'
 import {type LabHost, requireLab} from '../helpers/lab.js'
 import {labWorker} from '../remote/lab-workers.js'
+import {agentLeftovers} from '../helpers/worker-leftovers.js'
 import {STANDIN} from '../system/cluster-fixture.js'
 import {type AgentLab, createAgentLab, type LabServer} from './agent-lab.js'
 
@@ -66,9 +67,14 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
     return result.stdout
   }
   const supervisorPid = async () => (await readFile(w1.pathOnMachine(WORKER_PATHS.pidFile), 'utf8')).trim()
-  /** The pid of the supervisor's k3s agent child, or '' (none yet). */
+  /** The pid of the supervisor's k3s agent child, or '' (none yet; its backoff's `sleep` is not the agent). */
   const agentPid = async () =>
-    (await inHost('cat /proc/"$1"/task/"$1"/children 2>/dev/null || true', await supervisorPid())).trim()
+    (
+      await inHost(
+        'for c in $(cat /proc/"$1"/task/"$1"/children 2>/dev/null); do tr "\\0" " " <"/proc/$c/cmdline" 2>/dev/null | grep -q "k3s agent" && echo "$c"; done; true',
+        await supervisorPid(),
+      )
+    ).trim()
   /** Those of `pids` that still run in the host (a zombie, left to the host's init, has an empty cmdline). */
   const living = async (...pids: string[]) =>
     (await inHost('for p; do [ -z "$(tr -d "\\0" <"/proc/$p/cmdline" 2>/dev/null)" ] || echo "$p"; done', ...pids))
@@ -81,6 +87,14 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
       const found = await server.api.readNode({name}).catch(() => undefined)
       if (found && ready(found)) return found
       if (Date.now() > deadline) throw new Error(`Node ${name} not as expected:\n${JSON.stringify(found)}`)
+      await sleep(250)
+    }
+  }
+  /** The stand-in agent's pod sandbox is up (it logs so once its shim is started). */
+  const waitForSandbox = async () => {
+    const deadline = Date.now() + 60_000
+    while (!(await readFile(w1.pathOnMachine(WORKER_PATHS.supervisorLog), 'utf8')).includes('pod sandbox running')) {
+      if (Date.now() > deadline) throw new Error('the stand-in agent made no pod sandbox within 60 s')
       await sleep(250)
     }
   }
@@ -192,30 +206,41 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
     await node('w1', isReady)
   })
 
-  it('uninstall from the record alone leaves nothing: no process, no pidfile, no file, no mount; a second one finds nothing', async () => {
-    // What real k3s leaves behind when its agent stops (KillMode=process): a containerd shim run from
-    // k3s's unpacked binaries, and container root filesystems mounted under its directories.
-    const shim = `${WORKER_PATHS.dataDir}/data/0123abcd/bin/containerd-shim-runc-v2`
-    const rootfs = [`${WORKER_PATHS.runDir}/containerd/task/c1/rootfs`, `${WORKER_PATHS.dataDir}/agent/containerd/m`]
+  it('uninstall from the record alone leaves what k3s-agent-uninstall.sh leaves: no shim or container, mount, cni netns, link, chain or file; a second one finds nothing', async () => {
+    // What a real agent leaves running and set up when it stops (KillMode=process), made by the stand-in's
+    // agent (its pod sandbox: shim and container, tmpfs, cni netns, cni0, flannel.1, chains), plus a mount
+    // under the data dir and a KUBE- chain in the legacy backend (a k3s that once ran in the other mode).
+    await waitForSandbox()
     await inHost(
-      'set -e; mkdir -p "$(dirname "$1")"; cp /bin/sleep "$1"; setsid -f "$1" 600 </dev/null >/dev/null 2>&1; shift; for m; do mkdir -p "$m"; mount -t tmpfs tmpfs "$m"; done',
-      shim,
-      ...rootfs,
+      'set -e; mkdir -p "$1"; mount -t tmpfs tmpfs "$1"; if command -v iptables-legacy >/dev/null; then iptables-legacy -w -t nat -N KUBE-MARK-MASQ; iptables-legacy -w -t nat -A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000; fi',
+      `${WORKER_PATHS.dataDir}/agent/containerd/m`,
     )
-    const shimRuns = async () =>
-      (await inHost('for p in /proc/[0-9]*; do readlink "$p/exe" || true; done 2>/dev/null')).includes(shim)
-    assert.equal(await shimRuns(), true)
+    const before = await agentLeftovers(w1)
+    for (const expected of [
+      /^shim /,
+      /^container /,
+      /^mount \/var\/lib\/kubelet\/pods\//,
+      /^mount \/run\/netns\/cni-/,
+      /^network namespace /,
+      /^link cni0$/,
+      /^link flannel\.1$/,
+      /^iptables-nft-save: .*KUBE-SERVICES/,
+      /^iptables-nft-save: .*FLANNEL-POSTRTG/,
+      /^iptables-nft-save: .*CNI-/,
+      /^ip6tables-nft-save: .*KUBE-KUBELET-CANARY/,
+      /^iptables-legacy-save: .*KUBE-MARK-MASQ/,
+      /^\/var\/lib\/kubelet$/,
+      /^\/var\/lib\/cni$/,
+      /^\/run\/flannel$/,
+    ])
+      assert.ok(
+        before.some((line) => expected.test(line)),
+        `the agent's state has ${expected}: ${before.join('; ')}`,
+      )
 
     const record = agentRecord(service, spec)
     assert.equal(await uninstallAgent(host, record), true)
-    assert.equal(await shimRuns(), false, 'the shim is left')
-    const mounts = await inHost('cat /proc/self/mountinfo')
-    for (const dir of record.directories) assert.ok(!mounts.includes(` ${dir}/`), `a mount under ${dir} is left`)
-    const processes = await inHost('for p in /proc/[0-9]*; do tr "\\0" " " <"$p/cmdline" 2>/dev/null; echo; done')
-    assert.ok(!processes.includes(WORKER_PATHS.supervisor), processes)
-    assert.ok(!/k3s agent/.test(processes), processes)
-    for (const path of [...record.files, ...record.directories, WORKER_PATHS.pidFile])
-      assert.equal(await host.stat(path), undefined, `${path} is left`)
+    assert.deepEqual(await agentLeftovers(w1), [])
     assert.equal(await service.running(host), false)
     assert.equal(await uninstallAgent(host, record), false)
   })

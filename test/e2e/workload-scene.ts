@@ -43,8 +43,9 @@ import {
  * each host's own namespaces, so that the three workers behave as three machines:
  * - routes: the hosts reach the lab and nothing else (their default route is this machine, which may
  *   forward to its uplink, so an image pull or a DNS query could leave it); images come as archives;
- * - /var/lib/kubelet, /var/log/pods, /var/log/containers, /var/lib/cni: a tmpfs each (kubelets that share
- *   them remove each other's pods' directories and logs);
+ * - /var/log/pods, /var/log/containers: a tmpfs each (kubelets that share them remove each other's pods'
+ *   logs); /var/lib (so /var/lib/kubelet and /var/lib/cni) is each host's own already (the lab's overlay),
+ *   and stays removable, as an uninstall removes those directories;
  * - cgroups: the hierarchies are mounted in the host (its /sys is a sysfs of its own, without them), and
  *   each kubelet gets its own cgroup root (a kubelet kills the processes of pod cgroups it does not know);
  * - kube-proxy leaves the kernel-wide conntrack table alone (it is read-only outside the first network
@@ -62,7 +63,7 @@ export const DEFAULT_IMAGE = 'registry.k8s.io/e2e-test-images/agnhost:2.53'
 
 /** k3s's default --service-cidr: hostNetwork pods (flannel) dial the API's ClusterIP, which kube-proxy rewrites. */
 const K3S_SERVICE_CIDR = '10.43.0.0/16'
-const PRIVATE_DIRS = ['/var/lib/kubelet', '/var/log/pods', '/var/log/containers', '/var/lib/cni']
+const PRIVATE_DIRS = ['/var/log/pods', '/var/log/containers']
 /** What k3s imports into containerd when its agent starts (k3s's airgap images directory). */
 const IMAGES_DIR = `${WORKER_PATHS.dataDir}/agent/images`
 const ARCHIVE = /\.(tar|tar\.gz|tgz|tar\.bz2|tbz|tar\.zst|tzst|tar\.lz4)$/

@@ -5,6 +5,7 @@ import {join} from 'node:path'
 
 import {requireLab} from '../helpers/lab.js'
 import {requireTool, skipUnless} from '../helpers/requires.js'
+import {leftOn} from '../helpers/worker-leftovers.js'
 import {hybrid, kubectl, nodes, recordPids} from '../system/cluster-fixture.js'
 import {
   DEFAULT_IMAGE,
@@ -192,6 +193,7 @@ describe('e2e: workloads on real k3s workers', function () {
     const removed = await hybrid(s, ['workers', 'remove', 'w3', '--inventory', s.inventory], {timeoutMs: 600_000})
     assert.equal(removed.code, 0, `${removed.stdout}\n${removed.stderr}`)
     assert.equal((await nodes(s)).has('w3'), false, 'the w3 Node is deleted')
+    assert.deepEqual(await leftOn(s.lab.host('w3'), s.apiPort), [], 'nothing of k3s or hybrid is left on w3')
     const seen = await lastSeen(
       workload,
       (p) => p.length === 3 && p.every((pod) => pod.running && !pod.terminating && pod.node !== 'w3'),

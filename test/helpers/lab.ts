@@ -48,8 +48,8 @@ export interface LabHost {
   readonly hostKey: string
   /** Run argv as root inside the host (its network, mount, UTS and PID namespaces), without ssh. */
   exec(argv: string[], options?: {input?: string}): Promise<ExecResult>
-  /** Where a path of the host lives on this machine: its own directories are under the lab's dir; any
-   * other path is the machine's own, shared by every host. */
+  /** Where a path of the host lives on this machine: its own directories are under the lab's dir (/var/lib:
+   * what the host wrote there, over the machine's own); any other path is the machine's own, shared by every host. */
   pathOnMachine(pathInHost: string): string
   /** sshd's own log (`sshd -e`): connections, authentication, errors. */
   sshdLog(): Promise<string>

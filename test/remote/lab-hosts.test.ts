@@ -53,7 +53,15 @@ function ssh(
   return runCommand('ssh', args, options.input)
 }
 
-const PRIVATE_DIRS = ['/etc/rancher', '/var/lib/rancher', '/usr/local/bin', '/run', '/etc/ssh', '/etc/systemd/system']
+const PRIVATE_DIRS = [
+  '/etc/rancher',
+  '/var/lib/rancher',
+  '/usr/local/bin',
+  '/run',
+  '/etc/ssh',
+  '/etc/systemd/system',
+  '/var/lib',
+]
 
 function ok(result: ExecResult, what: string): string {
   assert.equal(result.code, 0, `${what} failed (${result.code}): ${result.stderr}`)
@@ -112,6 +120,16 @@ describe('lab worker hosts (scripts/lab/workers.sh)', function () {
         ok(await w1.exec(['rm', file]), `rm ${file}`)
       }
       assert.equal(w1.pathOnMachine('/usr/bin/env'), '/usr/bin/env', 'other paths are the machine’s own')
+      // A kubelet's and the CNI's directories are the host's own and no mount points: an uninstall removes them.
+      ok(
+        await w1.exec([
+          'sh',
+          '-c',
+          'mkdir -p /var/lib/kubelet/pods /var/lib/cni && rm -r /var/lib/kubelet /var/lib/cni',
+        ]),
+        'make and remove /var/lib/kubelet',
+      )
+      assert.equal(existsSync('/var/lib/kubelet'), false, '/var/lib/kubelet must not be on the machine')
     })
 
     it('sshd answers the real ssh client with the recorded host key (StrictHostKeyChecking=yes)', async () => {

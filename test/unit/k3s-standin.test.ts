@@ -52,7 +52,11 @@ let dirs: string[] = []
 let forwards: Array<ReturnType<typeof createServer>> = []
 
 function start(argv: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(argv[0], argv.slice(1), {env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
+  // Agents here run on this machine itself, not on a worker host: no links, chains or mounts of a node's (stand-in only).
+  const child = spawn(argv[0], argv.slice(1), {
+    env: {...process.env, K3S_STANDIN_NODE_STATE: 'off', ...env},
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let out = ''
   child.stdout.on('data', (d) => (out += d))
   child.stderr.on('data', (d) => (out += d))

@@ -8,7 +8,7 @@ import {join} from 'node:path'
 import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
 import {ADVERTISED as ADDRESS, agentPid, leftOn} from '../helpers/worker-leftovers.js'
 import {hostDigest, writeLabInventory} from '../remote/lab-workers.js'
-import {fixtureEnv, freePort, nodes, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
+import {fixtureEnv, freePort, kubectl, nodes, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
 
 /**
  * Joining workers end to end (docs/architecture.md, "Workers" and "Tunnels"): `hybrid up` brings up the
@@ -100,6 +100,27 @@ async function apiInside(host: LabHost, apiPort: number): Promise<{ping: string;
 async function argvsInside(host: LabHost): Promise<string> {
   const r = await host.exec(['sh', '-c', 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " <"$f"; echo; done'])
   return r.stdout
+}
+
+/**
+ * The worker's pods get their network: cni0 holds the gateway of its Node's new range (spec.podCIDR), and
+ * the agent's log has no "cni0 already has an IP address different from …" (the bridge plugin's error when
+ * a cni0 of an earlier join is left with the old range's gateway).
+ */
+async function podNetworkOn(s: Scene, host: LabHost): Promise<void> {
+  const cidr = (await kubectl(s, ['get', 'node', host.name, '-o', 'jsonpath={.spec.podCIDR}'])).trim()
+  const gateway = cidr.replace(/\.0\/(\d+)$/, '.1/$1')
+  const log = () => readFile(host.pathOnMachine('/var/lib/rancher/hybrid/k3s-agent.log'), 'utf8').catch(() => '')
+  await until(
+    `cni0 on ${host.name} holds ${gateway}`,
+    async () => {
+      const bridge = (await host.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', 'cni0'])).stdout
+      const failed = (await log()).split('\n').find((line) => line.includes('already has an IP address different'))
+      if (failed) throw new Error(`${host.name}'s pods get no network: ${failed}`)
+      return bridge.includes(` ${gateway} `) ? true : undefined
+    },
+    30_000,
+  )
 }
 
 describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', function () {
@@ -378,6 +399,7 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     const added = await hybrid(s, ['workers', 'add', 'w2', '--inventory', s.inventory])
     assert.equal(added.code, 0, added.stderr)
     assert.equal((await nodes(s)).get('w2')?.ready, true, 'w2 joins again under its old name')
+    await podNetworkOn(s, w2)
     const unknown = await hybrid(s, ['workers', 'add', 'w9', '--inventory', s.inventory])
     assert.equal(unknown.code, 2)
     assert.match(unknown.stderr, /spec\.workers has no worker named w9/)
