@@ -63,7 +63,8 @@ build_root() { # INIT: the cached root for that init, made when missing or made 
     rm -rf "$tmp"
     die "debootstrap failed (its log: $tmp.log)"
   fi
-  if [ -n "${INIT_AFTER[$init]}" ] && ! install_after "$tmp" "${INIT_AFTER[$init]}" >>"$tmp.log" 2>&1; then
+  # shellcheck disable=SC2086 # the package names, one word each
+  if [ -n "${INIT_AFTER[$init]}" ] && ! install_after "$tmp" ${INIT_AFTER[$init]} >>"$tmp.log" 2>&1; then
     rm -rf "$tmp"
     die "installing ${INIT_AFTER[$init]} in the $init root failed (its log: $tmp.log)"
   fi

@@ -256,3 +256,48 @@ describe('workers that boot systemd (lab init hosts, stand-in k3s, real systemd 
     assert.deepEqual(await labLeftovers(records, downAt), [])
   })
 })
+
+describe('a worker that boots OpenRC (lab init host, stand-in k3s, real OpenRC and sshd)', function () {
+  this.timeout(600_000)
+  let scene: Scene | undefined
+
+  /** The agent's pid as OpenRC's supervise-daemon wrote it. */
+  const supervised = async (host: LabHost) => (await host.exec(['cat', '/run/k3s-agent.pid'])).stdout.trim()
+
+  before(async function () {
+    requireInitHosts(this)
+    scene = await makeScene([{name: 's1', init: 'openrc'}])
+  })
+
+  after(() => endScene(scene))
+
+  it('joins it with the OpenRC script, restarts only the agent on a changed label, and workers remove leaves nothing', async () => {
+    const s = scene!
+    const s1 = s.lab.host('s1')
+    assert.equal((await s1.exec(['cat', '/proc/1/comm'])).stdout.trim(), 'init')
+    assert.equal((await s1.exec(['test', '-e', '/run/openrc/softlevel'])).code, 0, 'OpenRC runs')
+
+    const up = await hybrid(s, ['up', '--inventory', s.inventory, '--detach'])
+    assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`)
+    assert.equal((await nodes(s)).get('s1')?.ready, true)
+    assert.equal((await s1.exec(['rc-service', 'k3s-agent', 'status'])).code, 0, 'rc-service says it runs')
+    assert.equal((await s1.exec(['test', '-e', '/etc/runlevels/default/k3s-agent'])).code, 0, 'in the default runlevel')
+    const before = {agent: await agentPid(s1), sshd: (await s1.exec(['cat', '/run/sshd.pid'])).stdout.trim()}
+    assert.ok(before.agent && (await supervised(s1)) !== '', 'supervise-daemon keeps the agent')
+
+    s.labels['hybrid.dev/pool'] = 'b'
+    await writeInventory(s)
+    const again = await hybrid(s, ['up', '--inventory', s.inventory, '--detach'])
+    assert.equal(again.code, 0, `${again.stdout}\n${again.stderr}`)
+    assert.notEqual(await agentPid(s1), before.agent, 'the agent was restarted')
+    assert.equal((await s1.exec(['cat', '/run/sshd.pid'])).stdout.trim(), before.sshd, 'sshd was not')
+    assert.equal((await nodes(s)).get('s1')?.labels['hybrid.dev/pool'], 'b')
+
+    const removed = await hybrid(s, ['workers', 'remove', 's1', '--inventory', s.inventory])
+    assert.equal(removed.code, 0, `${removed.stdout}\n${removed.stderr}`)
+    for (const path of ['/etc/init.d/k3s-agent', '/etc/runlevels/default/k3s-agent'])
+      assert.notEqual((await s1.exec(['test', '-e', path])).code, 0, `${path} is gone`)
+    assert.deepEqual(await leftOn(s1, s.apiPort), [])
+    assert.equal((await s1.exec(['rc-status', '--crashed'])).stdout.trim(), '', 'no crashed service')
+  })
+})
