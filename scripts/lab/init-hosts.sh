@@ -58,6 +58,7 @@ build_root() { # INIT: the cached root for that init, made when missing or made 
   fi
   command -v debootstrap >/dev/null || die "debootstrap is missing (apt-get install debootstrap)"
   tmp=$(mktemp -d "$ROOTS/.build-$init.XXXXXX")
+  chmod 755 "$tmp" # the hosts' /: its services' own users must get through it
   echo "init-hosts.sh: building the $init root at $dir (debootstrap $SUITE from $MIRROR)" >&2
   if ! debootstrap --variant=minbase --include="$packages" "$SUITE" "$tmp" "$MIRROR" >"$tmp.log" 2>&1; then
     rm -rf "$tmp"
