@@ -22,6 +22,12 @@ apt-get install -y -qq --no-install-recommends \
 # systemd (not started): `systemd-analyze verify` checks the agent's unit; without it that one test skips, saying why.
 command -v systemd-analyze >/dev/null || apt-get install -y -qq --no-install-recommends systemd >/dev/null ||
   echo "setup: systemd could not be installed; the agent unit's systemd-analyze check will skip" >&2
+# systemd-container (systemd-nspawn), debootstrap: the lab's init hosts (scripts/lab/init-hosts.sh) boot systemd
+# or OpenRC as PID 1 in a container, on Debian roots debootstrap makes once from Debian's mirror; built here
+# (a few minutes), so no test waits for them.
+apt-get install -y -qq --no-install-recommends systemd-container debootstrap >/dev/null
+bash scripts/lab/init-hosts.sh root systemd >/dev/null
+bash scripts/lab/init-hosts.sh root openrc >/dev/null
 # kubectl: tests and users check the cluster with it. Debian ships it as kubernetes-client.
 command -v kubectl >/dev/null || apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
 

@@ -451,6 +451,12 @@ host_user() { # NAME USER [--sudoers SPEC] [--password-stdin] [--refuse-key]: an
   fi
 }
 
+rmdir_tree() { # DIR: remove it and the directories below it (a cgroup's), deepest first; fails if one stays
+  [ -d "$1" ] || return 0
+  find "$1" -depth -type d -exec rmdir {} + 2>/dev/null
+  [ ! -d "$1" ]
+}
+
 host_remove() { # NAME: every resource recorded for it, newest first
   local name=$1 h k id extra role
   while read -r h k id extra role; do
@@ -463,6 +469,14 @@ host_remove() { # NAME: every resource recorded for it, newest first
     netns)
       ip netns del "$id" 2>/dev/null || true
       forget "$name" netns "$id"
+      ;;
+    cgroup) # a booted host's cgroup (init-hosts.sh) and those its init made below, once its processes are gone
+      wait_for 5 rmdir_tree "$id" || echo "workers.sh: cgroup $id of $name is not empty; it stays" >&2
+      forget "$name" cgroup "$id"
+      ;;
+    mount) # a booted host's root (init-hosts.sh), once nothing runs on it
+      umount "$id" 2>/dev/null || umount -l "$id" 2>/dev/null || true
+      forget "$name" mount "$id"
       ;;
     *) forget "$name" "$k" "$id" ;;
     esac
@@ -620,4 +634,5 @@ main() {
   esac
 }
 
-main "$@"
+# init-hosts.sh sources this file for its functions (HYBRID_LAB_LIBRARY=yes), without running a verb.
+[ "${HYBRID_LAB_LIBRARY:-}" = yes ] || main "$@"

@@ -6,8 +6,11 @@ import {SERVICE_NAME, WORKER_PATHS} from './worker-paths.js'
  * k3s-agent.service as k3s's installer writes it (same settings, same env files), running
  * `k3s agent` with no arguments: everything else is in /etc/rancher/k3s/config.yaml.
  *
- * Type=notify as k3s has it: k3s signals readiness with sd_notify. The k3s stand-in of hybrid's tests has
- * no sd_notify and is never run under systemd here (lab hosts have no init); the unit is for real k3s.
+ * Type=exec, as k3s's installer writes it for agents (notify only for servers): an agent sends READY=1 only
+ * once it has joined, so under notify a unit whose agent is still in bootstrap (a token whose CA hash no
+ * longer matches, a server away) would sit in "activating", which systemctl's start, is-active and stop
+ * read as not started. Under exec the unit is active once k3s runs. Tests run it under systemd as PID 1
+ * on the lab's systemd hosts, with the k3s stand-in (which notifies once joined, as k3s does).
  */
 export function systemdUnit(): string {
   return `# Written by hybrid, after k3s's own k3s-agent.service.
@@ -21,7 +24,7 @@ After=network-online.target
 WantedBy=multi-user.target
 
 [Service]
-Type=notify
+Type=exec
 EnvironmentFile=-/etc/default/%N
 EnvironmentFile=-/etc/sysconfig/%N
 EnvironmentFile=-${WORKER_PATHS.systemdEnv}
@@ -45,6 +48,14 @@ ExecStart=${WORKER_PATHS.binary} agent
 
 const systemctl = (...args: string[]) => ['systemctl', ...args]
 
+/**
+ * Exit 0 when the unit's ActiveState says k3s runs or is being started: active, reloading, or activating
+ * (its ExecStartPre, or a restart after it ended that systemd will make by itself, which a stop must
+ * cancel). `is-active` prints that state but exits non-zero for activating, so its word is read, not its
+ * exit code. $1: the unit.
+ */
+const IS_RUNNING = 'case "$(systemctl is-active "$1")" in active | activating | reloading) exit 0 ;; *) exit 3 ;; esac'
+
 export const systemdService = initService(
   'systemd',
   {
@@ -52,12 +63,12 @@ export const systemdService = initService(
     isEnabled: systemctl('is-enabled', '--quiet', SERVICE_NAME),
     enable: systemctl('enable', SERVICE_NAME),
     disable: systemctl('disable', SERVICE_NAME),
-    // --no-block: with Type=notify a start waits for k3s's READY, which comes once the agent has joined;
-    // hybrid waits for the Node to be Ready through the API instead, with its own timeout and progress.
-    start: systemctl('start', '--no-block', SERVICE_NAME),
-    restart: systemctl('restart', '--no-block', SERVICE_NAME),
+    // Under Type=exec these return once systemd has executed k3s (a binary that cannot run fails here,
+    // with systemd's words); hybrid then waits for the Node to be Ready through the API.
+    start: systemctl('start', SERVICE_NAME),
+    restart: systemctl('restart', SERVICE_NAME),
     stop: systemctl('stop', SERVICE_NAME),
-    isActive: systemctl('is-active', '--quiet', SERVICE_NAME),
+    isActive: ['sh', '-c', IS_RUNNING, 'sh', SERVICE_NAME],
     log: (lines) => ['journalctl', '--unit', SERVICE_NAME, '--lines', String(lines), '--no-pager', '--output', 'cat'],
   },
   (spec: AgentSpec) => [

@@ -4,9 +4,18 @@ import {SshConnections} from '../remote/connections.js'
 import {ApiTunnel, type TunnelHealth, type TunnelOptions, type TunnelTarget} from './api-tunnel.js'
 
 /**
+ * What a tunnel is made of: where it connects and how, and what it binds there. A worker's labels, taints
+ * or service are not: a change of those (which restarts its agent) leaves its tunnel as it is.
+ */
+function connection(target: TunnelTarget) {
+  const {address, ssh, hostKey} = target.worker
+  return {address, ssh, hostKey, bind: [target.bindAddress, target.bindPort, target.targetPort]}
+}
+
+/**
  * The API tunnels of every worker, as the supervisor holds them beside k3s (docs/architecture.md,
  * "Tunnels"): sync() to the inventory's workers starts the missing ones, stops those no longer listed,
- * and restarts one whose target changed; health() is what `hybrid status` shows.
+ * and restarts one whose connection changed; health() is what `hybrid status` shows.
  */
 export class TunnelKeeper {
   private readonly tunnels = new Map<string, ApiTunnel>()
@@ -25,7 +34,10 @@ export class TunnelKeeper {
    */
   async sync(targets: readonly TunnelTarget[]): Promise<void> {
     const wanted = new Map(targets.map((t) => [t.worker.name, t]))
-    const leaving = [...this.tunnels].filter(([name, tunnel]) => !isDeepStrictEqual(wanted.get(name), tunnel.target))
+    const leaving = [...this.tunnels].filter(([name, tunnel]) => {
+      const target = wanted.get(name)
+      return !target || !isDeepStrictEqual(connection(target), connection(tunnel.target))
+    })
     for (const [name] of leaving) this.tunnels.delete(name)
     for (const [name, target] of wanted)
       if (!this.tunnels.has(name) && !leaving.some(([gone]) => gone === name))

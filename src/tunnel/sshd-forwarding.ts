@@ -98,7 +98,8 @@ before=$(stat -c %y "$pidfile" 2>/dev/null || true)
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
   systemctl reload ssh 2>/dev/null || systemctl reload sshd || exit
 elif [ -e /run/openrc/softlevel ] && command -v rc-service >/dev/null 2>&1; then
-  rc-service sshd reload || exit
+  # sshd on Alpine and Gentoo, ssh on Debian (its script serves OpenRC too)
+  if rc-service --exists sshd; then rc-service sshd reload; else rc-service ssh reload; fi || exit
 elif [ -s "$pidfile" ]; then
   kill -HUP "$(cat "$pidfile")" || exit
 else

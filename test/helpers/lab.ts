@@ -2,7 +2,7 @@ import {spawn, spawnSync} from 'node:child_process'
 import {existsSync, readdirSync, readFileSync, readlinkSync, rmSync} from 'node:fs'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {constants, tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {basename, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {hasTool, isRoot, requireTool, skipUnless} from './requires.js'
@@ -17,6 +17,8 @@ import {startTinyproxy} from './tinyproxy.js'
  * lab that claims its subnet.
  */
 export const WORKERS_SH = fileURLToPath(new URL('../../../scripts/lab/workers.sh', import.meta.url))
+/** Lab hosts that boot an init system (systemd-nspawn on a cached Debian root), on a lab of workers.sh. */
+export const INIT_HOSTS_SH = fileURLToPath(new URL('../../../scripts/lab/init-hosts.sh', import.meta.url))
 
 export interface LabHostSpec {
   /** The host's name (its hostname too): a-z, 0-9 and '-', starting with a letter; e.g. 'w1'. */
@@ -32,6 +34,13 @@ export interface LabHostSpec {
   reachable?: boolean
   /** Extra accounts, each accepting the lab key; `sudoers` is the rest of a sudoers line, e.g. 'ALL=(ALL) ALL'. */
   users?: {name: string; password?: string; sudoers?: string}[]
+  /**
+   * Boot this init system as the host's PID 1 (scripts/lab/init-hosts.sh: systemd-nspawn on a cached Debian
+   * bookworm root, sshd as its service, root accepting the lab key); default none (workers.sh's host, no
+   * init). Only `name` applies to such a host; stopSshd, startSshd and regenerateHostKey do not. Check
+   * requireInitHosts first.
+   */
+  init?: 'systemd' | 'openrc'
 }
 
 export interface ExecResult {
@@ -102,14 +111,24 @@ export function requireLab(ctx: Mocha.Context): void {
   skipUnless(ctx, hasTool('unshare'), 'unshare is missing (apt-get install util-linux)')
 }
 
+/** Skip (with the reason printed) unless this machine can boot init hosts: a lab, and systemd-nspawn. */
+export function requireInitHosts(ctx: Mocha.Context): void {
+  requireLab(ctx)
+  requireTool(ctx, 'systemd-nspawn', 'systemd-container')
+  // The root is built once (scripts/setup.sh does it); without it debootstrap must be there to build it.
+  const built = existsSync('/var/cache/hybrid/lab-root') || hasTool('debootstrap')
+  skipUnless(ctx, built, 'no cached lab root and no debootstrap to build it (apt-get install debootstrap)')
+}
+
 /** Run workers.sh on one lab; resolves with its output and exit code (never rejects on a non-zero exit). */
 export function runWorkers(dir: string, args: string[], input?: string): Promise<ExecResult> {
   return runCommand('bash', [WORKERS_SH, ...args], input, {...process.env, HYBRID_LAB_DIR: dir})
 }
 
-async function workers(dir: string, args: string[], input?: string): Promise<string> {
-  const result = await runWorkers(dir, args, input)
-  if (result.code !== 0) throw new Error(`workers.sh ${args[0]} failed (${result.code}): ${result.stderr.trim()}`)
+async function workers(dir: string, args: string[], input?: string, script = WORKERS_SH): Promise<string> {
+  const result = await runCommand('bash', [script, ...args], input, {...process.env, HYBRID_LAB_DIR: dir})
+  if (result.code !== 0)
+    throw new Error(`${basename(script)} ${args[0]} failed (${result.code}): ${result.stderr.trim()}`)
   return result.stdout
 }
 
@@ -237,6 +256,10 @@ class TestLab implements Lab {
     // failed, before an error is thrown, so that destroy() finds every record.
     const made = await Promise.allSettled(
       options.hosts.map(async (spec, i) => {
+        if (spec.init) {
+          await workers(this.dir, ['host-add', spec.name, String(i + 1), '--init', spec.init], '', INIT_HOSTS_SH)
+          return new Host(this.dir, spec.name)
+        }
         const args = ['host-add', spec.name, String(i + 1), ...behind]
         if (spec.acceptLabKey === false) args.push('--refuse-key')
         if (spec.listening === false) args.push('--no-sshd')
@@ -296,7 +319,7 @@ export async function labRecords(dir: string): Promise<string[][]> {
  * What of a lab's record (`dir/state`, read before it was taken down at `downAt`, see ticksNow()) still
  * exists on this machine: processes (pid and start time), namespaces (by name, and by inode when a process
  * that started before `downAt` is in one: a freed inode is soon reused by new namespaces), links, mounts,
- * the subnet claim. Empty when everything was removed.
+ * the subnet claim, an init host's root overlay and cgroup. Empty when everything was removed.
  */
 export async function labLeftovers(records: string[][], downAt: number): Promise<string[]> {
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8')
@@ -324,6 +347,8 @@ export async function labLeftovers(records: string[][], downAt: number): Promise
     if (kind === 'mntns' && namespaces.has(`mnt:[${id}]`)) left.push(`${what} (a process is still in it)`)
     if (kind === 'netns-inode' && namespaces.has(`net:[${id}]`)) left.push(`${what} (a process is still in it)`)
     if (kind === 'claim' && existsSync(id)) left.push(what)
+    if (kind === 'mount' && mountinfo.includes(` ${id} `)) left.push(`${what} (still mounted)`)
+    if (kind === 'cgroup' && existsSync(id)) left.push(what)
   }
   return left
 }

@@ -86,10 +86,10 @@ describe('agent files on a worker', () => {
       assert.equal(chooseService('none', {init: {system: 'systemd', pid1: 'systemd'}}).kind, 'none')
     })
 
-    it("systemd: k3s's own agent unit, running k3s agent with no argument", () => {
+    it("systemd: k3s's own agent unit (Type=exec, as k3s's installer writes it for agents), running k3s agent with no argument", () => {
       const unit = systemdUnit()
       for (const line of [
-        'Type=notify',
+        'Type=exec',
         'KillMode=process',
         'Delegate=yes',
         'LimitNOFILE=1048576',
@@ -121,7 +121,7 @@ describe('agent files on a worker', () => {
         ])
         assert.equal(stdout + stderr, '')
         // and it would say something about a broken one
-        await writeFile(unit, systemdUnit().replace('Type=notify', 'Type=notfy'))
+        await writeFile(unit, systemdUnit().replace('Type=exec', 'Type=exce'))
         const broken = await run('unshare', [
           '-m',
           '--propagation',
