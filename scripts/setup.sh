@@ -11,7 +11,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # runsc: the gVisor sandbox (the lab's control plane runs in it; the sandbox tier tests in it);
-# golang-go: the Go tracee; strace, proot: benchmark baselines; openssh-server, openssh-client, iproute2:
+# golang-go: the Go tracee; strace, proot: benchmark baselines (strace also records the join test's execs); openssh-server, openssh-client, iproute2:
 # lab worker hosts (sudo, openssl: their users' sudo with a password); iptables: runsc's network set-up;
 # tinyproxy, docker-registry: k3s download tests and the remote tier (HTTP proxy, OCI registry); g++, make, python3: node-gyp for the native addon; hyperfine: benchmarks;
 # tmux: the lab test types Ctrl-C into a real terminal; curl: lab workers check the API with it, as real

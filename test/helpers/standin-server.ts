@@ -7,11 +7,13 @@ import {fileURLToPath} from 'node:url'
 import {KubeConfig} from '@kubernetes/client-node'
 
 import {freePort} from './free-port.js'
+import {saveMachineSysctls} from './machine-sysctls.js'
 
 /**
  * A k3s stand-in server (test/k3s-standin/k3s, a test fixture, not k3s) on 127.0.0.1 with a free port and
  * a temp data dir, for tests that talk to an API. `stop()` kills the process it started (by its own
- * handle) and removes the temp dir; safe to call twice.
+ * handle), removes the temp dir and, since the stand-in's agent writes the kubelet's /proc/sys tunables
+ * machine-wide when it runs on the host, puts back the ones it changed; safe to call twice.
  */
 export const STANDIN = fileURLToPath(new URL('../../../test/k3s-standin/k3s', import.meta.url))
 
@@ -28,6 +30,7 @@ export async function startStandinServer(extra: readonly string[] = [], timeoutM
   const dir = await mkdtemp(join(tmpdir(), 'hybrid-standin-'))
   const port = await freePort()
   const kubeconfig = join(dir, 'kubeconfig.yaml')
+  const restoreSysctls = await saveMachineSysctls()
   const args = ['server', '--data-dir', join(dir, 'data'), '--https-listen-port', String(port)]
   args.push('--bind-address', '127.0.0.1', '--advertise-address', '127.0.0.1', '--write-kubeconfig', kubeconfig)
   const child = spawn(STANDIN, [...args, ...extra], {stdio: ['ignore', 'pipe', 'pipe']})
@@ -39,6 +42,7 @@ export async function startStandinServer(extra: readonly string[] = [], timeoutM
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     await exited
     await rm(dir, {recursive: true, force: true})
+    await restoreSysctls()
   }
   try {
     await waitUp(child, () => out, timeoutMs)

@@ -93,8 +93,16 @@ describe('hybrid preflight checks the workers (lab)', function () {
       if (w.name !== 'good') assert.equal(w.problems.length, 1, `${w.name}: ${w.problems.join(' | ')}`)
       for (const problem of w.problems) assert.ok(!problem.includes('\n'), 'one sentence')
     }
-    // In parallel: all five within about the 3 s connect timeout, not one after another.
-    assert.ok(result.workers.elapsedMs < 5500, `the checks took ${result.workers.elapsedMs} ms`)
+    // In parallel, not one after another: one after another would take the sum of the five checks'
+    // times, in parallel it is about the longest (the 3 s connect timeout). Compared with the checks'
+    // own times, so a loaded machine slows both sides alike.
+    const took = result.workers.workers.map((w) => w.elapsedMs)
+    const [longest, sum] = [Math.max(...took), took.reduce((a, b) => a + b, 0)]
+    assert.ok(
+      result.workers.elapsedMs < longest + (sum - longest) / 2,
+      `the checks took ${result.workers.elapsedMs} ms; each: ${took.join(', ')} ms`,
+    )
+    assert.ok(result.workers.elapsedMs < 10_500, `the checks took ${result.workers.elapsedMs} ms`)
 
     assert.equal(await fileDigest(knownHosts), before.known, 'known_hosts untouched under strict')
     assert.deepEqual(await Promise.all(scene.map(hostDigest)), before.hosts, 'every host untouched')

@@ -12,6 +12,7 @@ import type {PreflightReport, PreflightRow} from '../../src/sandbox/preflight.js
 import {type ClusterState, writeState} from '../../src/state/cluster-state.js'
 import {setCurrentCluster} from '../../src/state/current.js'
 import {gvisorArgv, requireGvisor, runInGvisor} from '../helpers/gvisor.js'
+import {hasKubeletValues, readMachineSysctls} from '../helpers/machine-sysctls.js'
 import {hasTool, isRoot, requireRoot, requireTool, skipUnless} from '../helpers/requires.js'
 
 /**
@@ -217,17 +218,22 @@ describe('hybrid preflight on this machine (Linux, root)', function () {
     assert.deepEqual(await readdir(dataDir), [], 'the probes left nothing in the data dir')
   })
 
-  it('as a user without root: kmsg has no remedy (no bind mount without CAP_SYS_ADMIN), so exit 1 saying why', async function () {
-    requireTool(this, 'setpriv', 'util-linux')
-    const home = join(dir, 'nobody')
+  /** `hybrid preflight --json` as uid 65534, with a home of its own (dir/NAME) under the test's dir. */
+  async function preflightAsNobody(name: string): Promise<CliRun> {
+    const home = join(dir, name)
     await mkdir(home)
     await chmod(dir, 0o711) // the user may pass through the test's dir to its own home
     await chmod(home, 0o777)
-    const run = await runCli(
+    return runCli(
       ['preflight', '--json'],
       {...env, HOME: home, HYBRID_STATE_DIR: join(home, 'state'), HYBRID_CACHE_DIR: join(home, 'cache')},
       ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups'],
     )
+  }
+
+  it('as a user without root: kmsg has no remedy (no bind mount without CAP_SYS_ADMIN), so exit 1 saying why', async function () {
+    requireTool(this, 'setpriv', 'util-linux')
+    const run = await preflightAsNobody('nobody')
     const report = JSON.parse(run.stdout) as PreflightReport
     printTable('preflight as uid 65534', report)
     assert.equal(report.environment.facts.root?.root, false)
@@ -240,11 +246,26 @@ describe('hybrid preflight on this machine (Linux, root)', function () {
     )
     assert.equal(kmsg.action, 'none-available')
     assert.match(kmsg.reason, /needs root \(CAP_SYS_ADMIN\); this is uid 65534/)
-    assert.equal(rowOf(report, 'procsys').found, true, 'the kubelet could not write the tunables it wants')
-    assert.equal(rowOf(report, 'procsys').action, 'apply', 'the interceptor still works without root')
     assert.equal(run.code, 1)
     assert.match(run.stderr, /hybrid: the control plane cannot come up here: kmsg: .*needs root/)
     assert.equal(existsSync(report.dataDir), false)
+  })
+
+  it('as a user without root: procsys is found (the kubelet could not write its tunables) and the interceptor is the remedy', async function () {
+    requireTool(this, 'setpriv', 'util-linux')
+    // A machine that already has the kubelet's six values (a real Kubernetes node) gives the kubelet
+    // nothing to write, so there is no refusal to find.
+    skipUnless(
+      this,
+      !hasKubeletValues(await readMachineSysctls()),
+      "this machine already has the kubelet's six /proc/sys values, so uid 65534 has nothing to be refused",
+    )
+    const report = JSON.parse((await preflightAsNobody('nobody-procsys')).stdout) as PreflightReport
+    assert.equal(report.environment.facts.root?.root, false)
+    const procsys = rowOf(report, 'procsys')
+    assert.equal(procsys.found, true, `the kubelet could not write the tunables it wants: ${procsys.evidence}`)
+    assert.match(procsys.evidence, /the kubelet writes \d+: refused \(EACCES\)/)
+    assert.equal(procsys.action, 'apply', 'the interceptor still works without root')
   })
 
   it('a bad --inventory is one sentence and exit 2', async () => {

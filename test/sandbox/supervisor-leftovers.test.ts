@@ -142,15 +142,17 @@ for (const mode of ['plain', 'intercepted'] as const) {
       await assertRanAsMode()
     })
 
-    it('a child that honours SIGTERM ends with it, without waiting for the grace period', async () => {
-      // A long grace: finishing well inside it shows SIGTERM alone did it.
-      const s = await startScene(fakeK3s({after: 'exit', childIgnoresTerm: false}), 15_000)
+    it('a child that honours SIGTERM ends with it, without waiting for the grace period', async function () {
+      this.timeout(90_000)
+      // A long grace: finishing well inside it shows SIGTERM alone did it (a third of it leaves a loaded
+      // machine three times the old slack).
+      const s = await startScene(fakeK3s({after: 'exit', childIgnoresTerm: false}), 45_000)
       const began = Date.now()
       const outcome = await s.supervisor.done
       assert.ok('failed' in outcome && outcome.failed.kind === 'died', JSON.stringify(outcome))
       assert.equal(s.events.find((e) => e.event.type === 'exited')?.leftoverAlive, false)
       assert.equal(await isAlive(await leftoverPid()), false)
-      assert.ok(Date.now() - began < 10_000, `took ${Date.now() - began} ms`)
+      assert.ok(Date.now() - began < 30_000, `took ${Date.now() - began} ms`)
       assert.deepEqual({left: leftoverLog(s)?.left, killed: leftoverLog(s)?.killed}, {left: 1, killed: 0})
       await assertRanAsMode()
     })

@@ -120,20 +120,27 @@ describe('the API tunnel (lab)', function () {
     assert.ok(session, 'sshd listens for the tunnel')
     assert.equal((await w1.exec(['kill', '-KILL', String(session)])).code, 0)
     const killedAt = Date.now()
-    await until('the tunnel is down', () => tunnel.health().state !== 'up', 5000)
-    await until('the tunnel is up again', () => tunnel.health().state === 'up', 10_000)
+    // Bounds a loaded 2-core machine keeps: seconds, not the minutes of a backoff run away.
+    await until('the tunnel is down', () => tunnel.health().state !== 'up', 15_000)
+    await until('the tunnel is up again', () => tunnel.health().state === 'up', 30_000)
     const back = Date.now() - killedAt
-    assert.ok(back < 5000, `back after ${back} ms`)
+    assert.ok(back < 15_000, `back after ${back} ms`)
     const [again] = await listeners(w1)
     assert.ok(again && again !== session, 'a new sshd session holds the listener')
     assert.equal(await fetchInside(w1), digest)
     const health = tunnel.health()
-    assert.equal(health.reconnects, 1)
+    // One attempt normally; on a loaded machine an attempt may time out and be retried: a few, each one
+    // a 'connecting' the tunnel reported, between the one loss and the one recovery.
+    assert.ok(health.reconnects >= 1 && health.reconnects <= 3, `${health.reconnects} reconnects`)
     assert.match(health.lastError ?? '', /^w1: the API tunnel's SSH connection was lost \(.*\); reconnecting$/)
-    assert.deepEqual(
-      changes.map((c) => c.state),
-      ['up', 'down', 'connecting', 'up'],
+    const states = changes.map((c) => c.state)
+    assert.deepEqual(states.slice(0, 2), ['up', 'down'], states.join(', '))
+    assert.equal(states.at(-1), 'up', states.join(', '))
+    assert.ok(
+      states.slice(2, -1).every((state) => state === 'connecting' || state === 'down'),
+      states.join(', '),
     )
+    assert.equal(states.filter((state) => state === 'connecting').length, health.reconnects, states.join(', '))
   })
 
   it('sshd stopped on the worker: down while it is, back by itself once sshd listens again', async () => {
@@ -143,7 +150,7 @@ describe('the API tunnel (lab)', function () {
     await until('the tunnel is up', () => tunnel.health().state === 'up')
     await w1.stopSshd()
     try {
-      await until('a refused reconnect', () => /refused the connection/.test(tunnel.health().lastError ?? ''), 5000)
+      await until('a refused reconnect', () => /refused the connection/.test(tunnel.health().lastError ?? ''), 15_000)
       assert.match(
         tunnel.health().lastError!,
         /^w1: [\d.]+:22 refused the connection \(is sshd running there, on port 22\?\)$/,
@@ -152,7 +159,7 @@ describe('the API tunnel (lab)', function () {
     } finally {
       await w1.startSshd()
     }
-    await until('the tunnel is up again', () => tunnel.health().state === 'up', 10_000)
+    await until('the tunnel is up again', () => tunnel.health().state === 'up', 30_000)
     assert.ok(tunnel.health().reconnects >= 2, `${tunnel.health().reconnects} reconnects`)
     assert.equal(await fetchInside(w1), digest)
   })
@@ -197,7 +204,7 @@ describe('the API tunnel (lab)', function () {
       tunnel.health().lastError!,
       /^closed: sshd bound the API tunnel to its loopback, not to 100\.64\.255\.1:6443, as its GatewayPorts is not clientspecified; .*network\.manageSshd: true$/,
     )
-    await until('a retry', () => tunnel.health().reconnects >= 1, 5000)
+    await until('a retry', () => tunnel.health().reconnects >= 1, 15_000)
     assert.notEqual(tunnel.health().state, 'up')
     await tunnel.stop()
     assert.deepEqual(await listeners(closed), [])

@@ -141,7 +141,8 @@ describe('preflight table', () => {
       workarounds: [hangs, never, fake('b', absent)],
     })
     const elapsed = Date.now() - started
-    assert.ok(elapsed < 1500, `returned after ${elapsed} ms, not hung`)
+    // 500 ms of limit and grace; three times the slack for a loaded machine, still far from a hang.
+    assert.ok(elapsed < 3500, `returned after ${elapsed} ms, not hung`)
     assert.deepEqual(
       report.rows.map((r) => [r.id, r.timedOut, r.found, r.evidence]),
       [

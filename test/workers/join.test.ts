@@ -4,10 +4,15 @@ import {once} from 'node:events'
 import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {isDeepStrictEqual} from 'node:util'
 
-import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
+import {recordExecsOf, runRecorded} from '../helpers/exec-recorder.js'
+import {createLab, type Lab, type LabHost, labRecords, requireLab} from '../helpers/lab.js'
+import {requireTool} from '../helpers/requires.js'
+import {hostSnapshot, machineSnapshot} from '../helpers/system-snapshot.js'
 import {ADVERTISED as ADDRESS, agentPid, leftOn} from '../helpers/worker-leftovers.js'
 import {hostDigest, writeLabInventory} from '../remote/lab-workers.js'
+import {WORKER_PATHS} from '../../src/agent/worker-paths.js'
 import {fixtureEnv, freePort, kubectl, nodes, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
 
 /**
@@ -145,6 +150,9 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
       ),
       {
         name: 'joined',
+        // The join runs under strace (every syscall of sshd's sessions and of k3s stops the tracee): a
+        // handshake then takes seconds on a loaded machine.
+        ssh: {connectTimeoutSeconds: 20},
         knownHosts,
         k3s: {version: 'v1.34.1+k3s1', binary: STANDIN},
         controlPlane: {agent: false, apiPort},
@@ -156,7 +164,7 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
       lab,
       inventory,
       apiPort,
-      env: fixtureEnv(dir, {HYBRID_NODE_READY_TIMEOUT_SECONDS: '60'}),
+      env: fixtureEnv(dir, {HYBRID_NODE_READY_TIMEOUT_SECONDS: '180'}),
       kubeconfig: join(stateDir, 'clusters', 'joined', 'kubeconfig'),
     }
   })
@@ -171,6 +179,11 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
   it('under --dry-run before the first up: plans every worker’s changes, changes nothing on any', async () => {
     const s = scene!
     const before = await Promise.all(s.lab.hosts.map((h) => hostDigest(h)))
+    const seen = async () => ({
+      workers: await Promise.all(s.lab.hosts.map(async (h) => ({host: h.name, ...(await hostSnapshot(h))}))),
+      machine: await machineSnapshot(s.lab, [s.dir]),
+    })
+    const systemBefore = await seen()
     const dry = await hybrid(s, ['up', '--inventory', s.inventory, '--dry-run', '--json'])
     assert.equal(dry.code, 3, dry.stderr)
     const doc = lastJson(dry.stdout) as {outcome: string; plan: {changes: Array<{host: string; sentence: string}>}}
@@ -189,12 +202,45 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
         `w1's plan has ${expected}: ${w1.join('; ')}`,
       )
     assert.deepEqual(await Promise.all(s.lab.hosts.map((h) => hostDigest(h))), before, 'nothing changed on the workers')
+    // Addresses, links, processes and sshd's pid, on every worker and on this machine: the same. The dry
+    // run's SSH sessions end as it exits; sshd reaps them a moment later, so a few tries are allowed.
+    let systemAfter = await seen()
+    for (let i = 0; i < 20 && !isDeepStrictEqual(systemAfter, systemBefore); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250))
+      systemAfter = await seen()
+    }
+    assert.deepEqual(systemAfter, systemBefore, 'no address, link, process or sshd changed on a worker or here')
+    assert.ok(
+      systemBefore.workers.every((w) => /^\d+$/.test(w.sshd) && w.processes.length > 0 && w.links.length > 0),
+      'the snapshots saw each worker',
+    )
     assert.equal(await readStateDir(s), false, 'no cluster state was made')
   })
 
-  it('joins three workers, refuses the one with an unknown host key (exit 3), and keeps the token out of argv and logs', async () => {
+  it('joins three workers, refuses the one with an unknown host key (exit 3), and keeps the token out of argv and logs', async function () {
+    requireTool(this, 'strace')
     const s = scene!
-    const up = await hybrid(s, ['up', '--inventory', s.inventory, '--detach'])
+    // Every program started during the join, with its argv: on each worker (everything its sshd starts,
+    // the agent included) and on this machine (up and everything it starts, the supervisor and k3s too).
+    const sshds = (await labRecords(s.lab.dir)).filter((r) => r[1] === 'pid' && r[4] === 'sshd')
+    const onWorkers = await recordExecsOf(
+      sshds.map((r) => Number(r[2])),
+      join(s.dir, 'workers.strace'),
+    )
+    let up: Awaited<ReturnType<typeof runRecorded>>
+    try {
+      up = await runRecorded(
+        s.dir,
+        process.execPath,
+        [RUN_JS, 'up', '--inventory', s.inventory, '--detach'],
+        s.env,
+        420_000,
+      )
+    } catch (error) {
+      await onWorkers.stop()
+      throw error
+    }
+    const [workerExecs, machineExecs] = [await onWorkers.stop(), await up.recorder.stop()]
     assert.equal(up.code, 3, `${up.stdout}\n${up.stderr}`)
     assert.match(up.stderr, /w4.*SHA256:/, 'the refused worker is named with its key fingerprint')
     // Refused before the control plane started, by the check of every worker.
@@ -205,7 +251,7 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     // The summary: which k3s runs (the stand-in says so in its --version), every Node, the time taken.
     assert.match(up.stdout, /^k3s: k3s version v1\.34\.1\+k3s1 \(stand-in\)/m)
     for (const name of ['w1', 'w2', 'w3']) assert.match(up.stdout, new RegExp(`^${name} +Ready +v1\\.34`, 'm'))
-    assert.match(up.stdout, /^took [\d.]+s: .*join the workers [\d.]+s/m)
+    assert.match(up.stdout, /^took (\d+m)?[\d.]+s: .*join the workers (\d+m)?[\d.]+s/m)
     const seen = await nodes(s)
     for (const name of ['w1', 'w2', 'w3']) assert.equal(seen.get(name)?.ready, true, `${name} is Ready`)
     assert.equal(seen.has('w4'), false)
@@ -220,6 +266,22 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     const token = (await readFile(join(s.dir, 'data', 'server', 'token'), 'utf8')).trim()
     const secret = token.split('::server:')[1]
     assert.ok(secret && secret.length > 8)
+    assert.equal(sshds.length, s.lab.hosts.length, 'every worker’s sshd was traced')
+    const agents = workerExecs.filter((line) => /execve\("\/usr\/local\/bin\/k3s", \[[^\]]*"agent"/.test(line))
+    assert.ok(agents.length >= 3, `the recording saw the three agents start:\n${workerExecs.join('\n')}`)
+    assert.ok(
+      machineExecs.some((line) => /k3s-standin\/k3s", \[[^\]]*"server"/.test(line)),
+      `the recording saw k3s start here:\n${machineExecs.join('\n')}`,
+    )
+    for (const [where, lines] of [
+      ['on a worker', workerExecs],
+      ['on this machine', machineExecs],
+    ] as const)
+      assert.deepEqual(
+        lines.filter((line) => line.includes(token) || line.includes(secret)),
+        [],
+        `no program started ${where} during the join had the token in its argv`,
+      )
     for (const host of s.lab.hosts)
       assert.ok(!(await argvsInside(host)).includes(secret), `no argv in ${host.name} holds the token`)
     const logs = [
@@ -343,10 +405,10 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     const all = events(seen)
     const isW2Step = (e: Record<string, unknown>) => e.event === 'step' && e.host === 'w2'
     assert.ok(!all.some((e) => isW2Step(e) && e.step === 'wait for the Node' && e.status === 'done'), 'w2 did not join')
-    // The steps in flight when the signal lands run on; none starts later (a second's grace for the
-    // signal to reach a busy process).
+    // The steps in flight when the signal lands run on; none starts later (three seconds' grace for the
+    // signal to reach a busy process on a loaded machine).
     const startedAfter = all.filter(
-      (e) => isW2Step(e) && e.status === 'start' && Date.parse(String(e.time)) > signalled + 1000,
+      (e) => isW2Step(e) && e.status === 'start' && Date.parse(String(e.time)) > signalled + 3000,
     )
     assert.deepEqual(startedAfter, [], 'no step starts after the interruption')
     const status = JSON.parse((await hybrid(s, ['status', '--json'])).stdout) as {up: boolean}
@@ -378,6 +440,53 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     assert.equal(row?.tunnel?.state, 'up')
     assert.ok((row?.tunnel?.reconnects ?? 0) >= 1, 'status counts the reconnect')
     assert.equal((await nodes(s)).get('w1')?.ready, true)
+  })
+
+  it('down keeps the agents, and the next up finds them joined: nothing uploaded, written or restarted on them', async () => {
+    const s = scene!
+    const joined = ['w1', 'w2', 'w3']
+    // The agent hybrid starts on these service-less hosts is its supervisor (WORKER_PATHS.pidFile),
+    // which runs the k3s agent and starts it again should it exit: a restart by hybrid is a new supervisor.
+    const agentsOf = () =>
+      Promise.all(
+        joined.map(async (name) =>
+          (await readFile(s.lab.host(name).pathOnMachine(WORKER_PATHS.pidFile), 'utf8').catch(() => '')).trim(),
+        ),
+      )
+    const k3sAgents = () => Promise.all(joined.map((name) => agentPid(s.lab.host(name))))
+    const k3sBefore = await k3sAgents()
+    const before = await agentsOf()
+    assert.ok(
+      before.every((pid) => /^\d+$/.test(pid)),
+      `every joined worker runs its agent: ${before.join(', ')}`,
+    )
+    const down = await hybrid(s, ['down', '--inventory', s.inventory])
+    assert.equal(down.code, 0, down.stderr)
+    assert.match(down.stdout, /w1, w2, w3 keep hybrid's agent, so the next `up` finds them joined/)
+    assert.deepEqual(await agentsOf(), before, 'down left the agents running')
+
+    const up = await hybrid(s, ['up', '--inventory', s.inventory, '--detach', '--json'])
+    assert.equal(up.code, 3, up.stderr) // w4 still refused
+    const doc = lastJson(up.stdout) as {outcome: string; workers: Array<{host: string; status: string}>}
+    assert.deepEqual(
+      doc.workers.map((w) => `${w.host}:${w.status}`),
+      ['w1:ok', 'w2:ok', 'w3:ok', 'w4:failed'],
+    )
+    const all = events(up.stdout)
+    const onJoined = (e: Record<string, unknown>) => joined.includes(String(e.host))
+    assert.deepEqual(
+      all.filter((e) => e.event === 'change' && onJoined(e)).map((e) => `${String(e.host)}: ${String(e.sentence)}`),
+      [],
+      'up has nothing to change on the joined workers: no upload, no write, no restart',
+    )
+    assert.deepEqual(await agentsOf(), before, 'each worker’s agent is the same process')
+    const k3sAfter = await k3sAgents()
+    if (k3sAfter.join() !== k3sBefore.join())
+      // Not hybrid's doing (it reported no change): the stand-in's agent process exited meanwhile and its
+      // supervisor started it again; said here so that a reader of the run sees it.
+      process.stdout.write(`      note: k3s agent processes ${k3sBefore.join(', ')} are now ${k3sAfter.join(', ')}\n`)
+    const seen = await nodes(s)
+    for (const name of joined) assert.equal(seen.get(name)?.ready, true, `${name} is Ready again`)
   })
 
   it('workers remove w2 leaves nothing on w2 and deletes its Node; list shows it missing, add joins it again; down keeps the agents, down --uninstall-workers then takes all out from the records', async () => {
