@@ -60,6 +60,22 @@ function unusableAddress(address: string): string | undefined {
   return undefined
 }
 
+/** Why the kubelet refuses an address for a Node, if it does (k8s validateNodeIP: loopback, link-local, unspecified, multicast). */
+function unusableNodeAddress(address: string): string | undefined {
+  const v4 = unusableAddress(address)
+  if (v4) return v4
+  if (isIPv4(address))
+    return Number(address.split('.')[0]) >= 224 && Number(address.split('.')[0]) < 240
+      ? 'a multicast address'
+      : undefined
+  const lower = address.toLowerCase()
+  if (lower === '::1') return 'a loopback address'
+  if (lower === '::') return 'the unspecified address'
+  if (/^fe[89ab]/.test(lower)) return 'a link-local address'
+  if (lower.startsWith('ff')) return 'a multicast address'
+  return undefined
+}
+
 function checkToken(spec: Dict): Finding[] {
   const token = dict(spec.token)
   if (!token) return [] // a wrong type is the schema's finding
@@ -130,6 +146,17 @@ function checkWorker(
         path: at('address'),
         target: 'value',
         message: `"${address}" is already the address of ${other(first)}; worker addresses must be unique`,
+      })
+  }
+
+  for (const field of ['internalAddress', 'externalAddress'] as const) {
+    const value = text(worker[field])
+    const why = value === undefined ? undefined : unusableNodeAddress(value)
+    if (why)
+      findings.push({
+        path: at(field),
+        target: 'value',
+        message: `${JSON.stringify(value)} is ${why}, which the kubelet refuses as a Node address`,
       })
   }
 

@@ -1,4 +1,5 @@
 import {agentSpecFor} from '../../agent/agent-config.js'
+import {nodeAddresses} from '../../agent/node-addresses.js'
 import {agentFiles, agentRecord, writeAgentFiles} from '../../agent/install.js'
 import {chooseService} from '../../agent/service.js'
 import {differingFiles} from '../../agent/worker-files.js'
@@ -8,7 +9,7 @@ import {recordInstalled} from '../../state/worker-records.js'
 import {connected, type JoinStep, type JoinTarget} from './join-target.js'
 
 /**
- * /etc/rancher/k3s/config.yaml (server, node name, labels, taints, node IP) and the token file, both 0600
+ * /etc/rancher/k3s/config.yaml (server, node name, labels, taints, the Node's addresses) and the token file, both 0600
  * root's. The token goes into its file over the connection's stdin: never into argv, an environment or
  * a log. What the agent install will put on the worker is recorded first, so an interrupted join is
  * undone from the record.
@@ -18,7 +19,9 @@ export const writeAgentFilesStep: JoinStep = {
   async run(target: JoinTarget, handle: HostHandle) {
     const {run, worker} = target
     const {host, facts} = connected(target)
-    const spec = agentSpecFor(worker, run.server)
+    const spec = agentSpecFor(worker, run.server, facts)
+    const {note} = nodeAddresses(worker, facts)
+    if (note) handle.logger.info(note)
     const token = run.token
     // Without a token (a dry run before the first up) every file is to be written.
     const differing = token ? await differingFiles(host, agentFiles(spec, token)) : undefined
