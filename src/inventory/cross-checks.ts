@@ -1,6 +1,7 @@
 import {isIPv4} from 'node:net'
 
 import {formatPath} from './errors.js'
+import {sandboxNodeName} from './node-names.js'
 import type {Finding, PathSegment} from './positions.js'
 
 /**
@@ -118,13 +119,20 @@ function checkWorker(
   worker: Dict,
   index: number,
   spec: Dict,
-  seen: {names: Map<string, number>; addresses: Map<string, number>},
+  seen: {names: Map<string, number>; addresses: Map<string, number>; document: Dict},
 ): Finding[] {
   const findings: Finding[] = []
   const at = (...rest: PathSegment[]): PathSegment[] => ['spec', 'workers', index, ...rest]
   const other = (i: number) => formatPath(['spec', 'workers', i])
 
   const name = text(worker.name)
+  const cluster = text(dict(seen.document.metadata)?.name)
+  if (name !== undefined && cluster !== undefined && name === sandboxNodeName(cluster))
+    findings.push({
+      path: at('name'),
+      target: 'value',
+      message: `"${name}" is the name of the sandbox's own Node (metadata.name + "-server"), which hybrid would then take for this worker's; choose another name`,
+    })
   if (name !== undefined) {
     const first = seen.names.get(name)
     if (first === undefined) seen.names.set(name, index)
@@ -204,7 +212,7 @@ export function crossCheck(data: unknown): Finding[] {
   const spec = dict(dict(data)?.spec)
   if (!spec) return []
   const findings = [...checkToken(spec), ...checkControlPlane(spec)]
-  const seen = {names: new Map<string, number>(), addresses: new Map<string, number>()}
+  const seen = {names: new Map<string, number>(), addresses: new Map<string, number>(), document: dict(data) ?? {}}
   if (Array.isArray(spec.workers)) {
     spec.workers.forEach((worker, index) => {
       const entry = dict(worker)

@@ -376,6 +376,12 @@ const bad: [string, Edit, string, RegExp | string][] = [
     '"10.0.0.300" is not an IP address or host name',
   ],
   [
+    "a worker named as the sandbox's own Node",
+    (d) => (worker(d, 1).name = 'lab-server'),
+    'spec.workers[1].name',
+    `"lab-server" is the name of the sandbox's own Node (metadata.name + "-server"), which hybrid would then take for this worker's; choose another name`,
+  ],
+  [
     'an internalAddress that is a DNS name',
     (d) => (worker(d).internalAddress = 'w1.example'),
     'spec.workers[0].internalAddress',
