@@ -116,7 +116,7 @@ export async function collectStatus(cluster: string): Promise<StatusResult> {
     workers: await (async () => {
       const records = await listWorkerRecords(cluster)
       const tunnels = supervisorAlive ? ((await readTunnels(cluster))?.tunnels ?? []) : []
-      return workerRows(undefined, records, nodes, tunnels, await agentStates(records))
+      return workerRows(cluster, undefined, records, nodes, tunnels, await agentStates(records))
     })(),
     ...((await pathExists(paths.kubeconfig)) ? {kubeconfig: paths.kubeconfig} : {}),
   }

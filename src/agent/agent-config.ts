@@ -4,6 +4,7 @@ import {stringify} from 'yaml'
 
 import type {WorkerSpec} from '../inventory/model.js'
 import {UsageError} from '../errors.js'
+import {WORKER_LABEL} from '../inventory/node-names.js'
 import type {HostFacts} from '../remote/facts.js'
 import {nodeAddresses} from './node-addresses.js'
 import {WORKER_PATHS} from './worker-paths.js'
@@ -32,13 +33,15 @@ export function apiServerUrl(address: string, port: number): string {
 }
 
 /**
- * The spec of an inventory worker joining `server`: its name, labels and taints, and the Node's
- * addresses as its facts allow them (`nodeAddresses`: node-ip only where the worker has it).
+ * The spec of an inventory worker of `cluster` joining `server`: its name, labels and taints, hybrid's
+ * label that tells its Node from another of the same name (`WORKER_LABEL`), and the Node's addresses as
+ * its facts allow them (`nodeAddresses`: node-ip only where the worker has it).
  */
 export function agentSpecFor(
   worker: WorkerSpec,
   server: string,
   facts: Pick<HostFacts, 'interfaceAddresses'>,
+  cluster: string,
 ): AgentSpec {
   const {nodeIp, nodeExternalIp} = nodeAddresses(worker, facts)
   return {
@@ -46,7 +49,7 @@ export function agentSpecFor(
     nodeName: worker.name,
     ...(nodeIp ? {nodeIp} : {}),
     ...(nodeExternalIp ? {nodeExternalIp} : {}),
-    labels: worker.labels,
+    labels: {...worker.labels, [WORKER_LABEL]: cluster},
     taints: worker.taints,
   }
 }

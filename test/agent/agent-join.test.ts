@@ -52,7 +52,7 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
     const facts = await host.facts({})
     service = chooseService(worker.service, facts)
     // Stand-in only: its agent dials the advertised address only when told it lies on this machine.
-    spec = {...agentSpecFor(worker, server.url, facts), environment: {K3S_STANDIN_ON_MACHINE: server.address}}
+    spec = {...agentSpecFor(worker, server.url, facts, 'lab'), environment: {K3S_STANDIN_ON_MACHINE: server.address}}
   })
 
   after(async () => {

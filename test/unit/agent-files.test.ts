@@ -48,14 +48,14 @@ describe('agent files on a worker', () => {
     })
 
     it('round-trips: every setting comes back as k3s reads it, the token only as a file', () => {
-      const text = agentConfig(agentSpecFor(worker(), apiServerUrl('100.64.255.1', 6443), on('10.0.0.7')))
+      const text = agentConfig(agentSpecFor(worker(), apiServerUrl('100.64.255.1', 6443), on('10.0.0.7'), 'lab'))
       assert.deepEqual(parse(text), {
         server: 'https://100.64.255.1:6443',
         'token-file': '/etc/rancher/k3s/token',
         'data-dir': '/var/lib/rancher/k3s',
         'node-name': 'w1',
         'node-ip': '10.0.0.7',
-        'node-label': ['zone=a', 'hybrid.dev/pool=gpu'],
+        'node-label': ['zone=a', 'hybrid.dev/pool=gpu', 'hybrid.dev/worker=lab'],
         'node-taint': ['dedicated=gpu:NoSchedule'],
       })
     })
@@ -66,18 +66,21 @@ describe('agent files on a worker', () => {
           worker({address: 'w1.example', labels: {n: '0644'}, taints: []}),
           'https://x:1',
           on('10.0.0.7'),
+          'lab',
         ),
       }
       const config = parse(agentConfig({...spec, dataDir: '/srv/k3s'}))
       assert.equal(config['node-ip'], undefined)
       assert.equal(config['node-external-ip'], undefined)
       assert.equal(config['node-taint'], undefined)
-      assert.deepEqual(config['node-label'], ['n=0644'])
+      assert.deepEqual(config['node-label'], ['n=0644', 'hybrid.dev/worker=lab'])
       assert.equal(config['data-dir'], '/srv/k3s')
     })
 
     it('an address the worker does not have (NAT, a forwarded port) is node-external-ip, and k3s picks node-ip', () => {
-      const config = parse(agentConfig(agentSpecFor(worker({address: '203.0.113.9'}), 'https://x:1', on('10.0.0.7'))))
+      const config = parse(
+        agentConfig(agentSpecFor(worker({address: '203.0.113.9'}), 'https://x:1', on('10.0.0.7'), 'lab')),
+      )
       assert.equal(config['node-ip'], undefined)
       assert.equal(config['node-external-ip'], '203.0.113.9')
       const note = nodeAddresses(worker({address: '203.0.113.9'}), on('10.0.0.7')).note

@@ -19,7 +19,7 @@ export const writeAgentFilesStep: JoinStep = {
   async run(target: JoinTarget, handle: HostHandle) {
     const {run, worker} = target
     const {host, facts} = connected(target)
-    const spec = agentSpecFor(worker, run.server, facts)
+    const spec = agentSpecFor(worker, run.server, facts, run.cluster)
     const {note} = nodeAddresses(worker, facts)
     if (note) handle.logger.info(note)
     const token = run.token
