@@ -51,6 +51,8 @@ describe('the control plane in gVisor (stand-in k3s)', function () {
     const status = JSON.parse(await seen.file('status.json'))
     assert.equal(status.up, true)
     assert.equal(status.phase, 'ready')
+    // The sandbox kubelet's CNI config is loopback only (flannel-backend none): status says what that means.
+    assert.deepEqual(status.sandboxNode, {name: 'lab-server', hostNetworkOnly: true})
     assert.ok(
       status.workarounds.includes('procsys') && status.workarounds.includes('kmsg'),
       `applied: ${status.workarounds}`,
