@@ -478,9 +478,35 @@ host_remove() { # NAME: every resource recorded for it, newest first
       umount "$id" 2>/dev/null || umount -l "$id" 2>/dev/null || true
       forget "$name" mount "$id"
       ;;
+    dnat)
+      iptables -w -t nat -D OUTPUT -d "$id/32" -p tcp --dport 22 -j DNAT --to-destination "$extra:22" 2>/dev/null || true
+      rm -f "$LAB/hosts/$name/forwarded"
+      forget "$name" dnat "$id"
+      ;;
     *) forget "$name" "$k" "$id" ;;
     esac
   done < <(records "$name" | tac)
+}
+
+host_forward() { # NAME: a forwarded address for the host's sshd, printed: an unused address of the lab's
+  # subnet (.200 up) that this machine DNATs to the host's :22, as a NAT or port forward in front of a
+  # real worker would. Only connections made from this machine (nat OUTPUT) are forwarded; the host itself
+  # never has the address. Recorded as "NAME dnat ADDRESS TARGET", removed with the host.
+  local name=$1 dir target n=200 h k id rest used
+  load_lab
+  dir=$LAB/hosts/$name
+  [ -n "$(records "$name" netns)" ] && [ -f "$dir/address" ] || die "host-forward: no host $name"
+  target=$(cat "$dir/address")
+  lock # the record decides which address is free
+  used=" "
+  while read -r h k id rest; do [ "$k" = dnat ] && used+="$id "; done <"$LAB/state"
+  while [[ $used == *" $NET.$n "* ]]; do n=$((n + 1)); done
+  [ "$n" -le 254 ] || die "host-forward: no unused address left in $NET.200-254"
+  record "$name" dnat "$NET.$n" "$target"
+  iptables -w -t nat -A OUTPUT -d "$NET.$n/32" -p tcp --dport 22 -j DNAT --to-destination "$target:22"
+  echo "$NET.$n" >"$dir/forwarded"
+  write_known_hosts
+  echo "$NET.$n"
 }
 
 # ---- the coordinator's namespace: where the sandbox that runs `hybrid up` gets its network
@@ -520,6 +546,7 @@ write_known_hosts() { # LAB/ssh/known_hosts: every host's address and key (temp,
       name=$(basename "$dir")
       [ -n "$(records "$name" netns)" ] && [ -f "$dir/address" ] && [ -f "$dir/fs/etc/ssh/ssh_host_ed25519_key.pub" ] || continue
       echo "$(cat "$dir/address") $(cut -d' ' -f1,2 "$dir/fs/etc/ssh/ssh_host_ed25519_key.pub")"
+      [ ! -f "$dir/forwarded" ] || echo "$(cat "$dir/forwarded") $(cut -d' ' -f1,2 "$dir/fs/etc/ssh/ssh_host_ed25519_key.pub")"
     done
   } >"$LAB/ssh/known_hosts.$BASHPID"
   mv "$LAB/ssh/known_hosts.$BASHPID" "$LAB/ssh/known_hosts"
@@ -610,7 +637,7 @@ main() {
   local verb=$1
   shift
   case $verb in
-  up | down | exec | host-add | host-user | host-remove | sshd-start | sshd-stop | host-key | claim | coordinator)
+  up | down | exec | host-add | host-user | host-forward | host-remove | sshd-start | sshd-stop | host-key | claim | coordinator)
     [ "$EUID" -eq 0 ] || bad_usage "run as root (namespaces, mounts, links): sudo $SELF $verb $*"
     ;;
   esac
@@ -624,6 +651,7 @@ main() {
   claim) lock && k=$(claim_subnet "$@") && init_lab "10.213.$k" "$k" && echo "$NET" ;; # OWNER-PID [K]
   host-add) host_add "$@" ;;
   host-user) host_user "$@" ;;
+  host-forward) host_forward "$1" ;;
   host-remove) lock && host_remove "$1" && write_known_hosts ;;
   known-hosts) lock && write_known_hosts ;;
   sshd-start) sshd_start "$1" ;;

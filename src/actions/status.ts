@@ -14,6 +14,7 @@ import {listWorkerRecords} from '../state/worker-records.js'
 import {isK3sServer} from '../util/processes.js'
 import {type WorkerRow, workerRows} from './workers.js'
 import {pathExists} from '../util/path-exists.js'
+import {sandboxCniPath} from '../k3s/sandbox-cni.js'
 
 /** What `hybrid status` shows, and prints with --json. */
 export interface StatusResult {
@@ -49,6 +50,11 @@ export interface StatusResult {
   readonly interceptor: ({readonly updatedAt: string} & Record<string, unknown>) | null
   readonly api?: {readonly server: string; readonly ready: boolean}
   readonly nodes: readonly NodeSummary[]
+  /**
+   * The sandbox's own Node when its kubelet has only hybrid's loopback CNI config (src/k3s/sandbox-cni.ts):
+   * pods there run with host network only. Absent otherwise.
+   */
+  readonly sandboxNode?: {readonly name: string; readonly hostNetworkOnly: true}
   /** The workers: the records, the Nodes and the tunnels side by side (as `workers list` shows them). */
   readonly workers: readonly WorkerRow[]
   readonly kubeconfig?: string
@@ -116,10 +122,13 @@ export async function collectStatus(cluster: string): Promise<StatusResult> {
     interceptor: supervisorAlive || elsewhere ? await readCounters(paths.counters) : null,
     ...(api ? {api} : {}),
     nodes,
+    ...(state.launch?.nodeName && (await pathExists(sandboxCniPath(state.dataDir)))
+      ? {sandboxNode: {name: state.launch.nodeName, hostNetworkOnly: true as const}}
+      : {}),
     workers: await (async () => {
       const records = await listWorkerRecords(cluster)
       const tunnels = supervisorAlive ? ((await readTunnels(cluster))?.tunnels ?? []) : []
-      return workerRows(undefined, records, nodes, tunnels, await agentStates(records))
+      return workerRows(cluster, undefined, records, nodes, tunnels, await agentStates(records))
     })(),
     ...((await pathExists(paths.kubeconfig)) ? {kubeconfig: paths.kubeconfig} : {}),
   }

@@ -4,6 +4,7 @@ import type {Inventory} from '../inventory/model.js'
 import {kubeConfigFromFile} from '../kube/client.js'
 import {listNodes, type NodeSummary} from '../kube/nodes.js'
 import {apiReady} from '../kube/readiness.js'
+import {isWorkersNode, workerNodeIdentity} from '../kube/worker-node.js'
 import {Plan, type PlanResult, runPlan} from '../plan/index.js'
 import {applyCni} from '../phases/apply-cni.js'
 import type {ClusterContext, InventoryInput} from '../phases/context.js'
@@ -29,7 +30,13 @@ export interface WorkerRow {
    */
   readonly status: 'joined' | 'not-ready' | 'joining' | 'removing' | 'missing' | 'unknown'
   readonly inInventory: boolean
-  readonly node: {readonly ready: boolean; readonly reason: string; readonly version: string} | null
+  /** The Node of the worker's name; `ours` false: it is not this worker's (no hybrid label, another InternalIP). */
+  readonly node: {
+    readonly ready: boolean
+    readonly reason: string
+    readonly version: string
+    readonly ours: boolean
+  } | null
   readonly tunnel: Pick<TunnelStatus, 'state' | 'since' | 'lastError' | 'reconnects'> | null
   /** The agent's service on the worker, asked over SSH (null: hybrid installed none there). */
   readonly agent: AgentState | null
@@ -51,7 +58,7 @@ export async function listWorkers(cluster: string, inventory?: Inventory): Promi
   return {
     cluster,
     apiReady: nodes !== undefined,
-    workers: workerRows(inventory, records, nodes ?? [], tunnels, agents),
+    workers: workerRows(cluster, inventory, records, nodes ?? [], tunnels, agents),
   }
 }
 
@@ -75,6 +82,7 @@ async function liveTunnels(cluster: string): Promise<readonly TunnelStatus[]> {
 
 /** Inventory, records, Nodes, tunnels and agents joined by worker name: inventory order first, then the rest by name. */
 export function workerRows(
+  cluster: string,
   inventory: Pick<Inventory, 'workers'> | undefined,
   records: readonly WorkerRecord[],
   nodes: readonly NodeSummary[],
@@ -88,7 +96,10 @@ export function workerRows(
   const names = [...inInventory.keys(), ...[...new Set(others)].filter((n) => !inInventory.has(n)).sort()]
   return names.map((name): WorkerRow => {
     const record = recorded.get(name)
-    const node = byNode.get(name)
+    const spec = inInventory.get(name) ?? record?.spec
+    const found = byNode.get(name)
+    const ours = found !== undefined && (!spec || isWorkersNode(found, workerNodeIdentity(cluster, spec)))
+    const node = ours ? found : undefined
     const tunnel = tunnels.find((t) => t.worker === name)
     const status: WorkerRow['status'] = !record
       ? inInventory.has(name) && !node
@@ -104,7 +115,7 @@ export function workerRows(
       address: inInventory.get(name)?.address ?? record?.spec.address ?? null,
       status,
       inInventory: inInventory.has(name),
-      node: node ? {ready: node.ready, reason: node.reason, version: node.version} : null,
+      node: found ? {ready: found.ready, reason: found.reason, version: found.version, ours} : null,
       tunnel: tunnel
         ? {
             state: tunnel.state,

@@ -4,6 +4,9 @@ import {stringify} from 'yaml'
 
 import type {WorkerSpec} from '../inventory/model.js'
 import {UsageError} from '../errors.js'
+import {WORKER_LABEL} from '../inventory/node-names.js'
+import type {HostFacts} from '../remote/facts.js'
+import {nodeAddresses} from './node-addresses.js'
 import {WORKER_PATHS} from './worker-paths.js'
 
 /** What one worker's `k3s agent` is told (the token itself travels separately, into its own file). */
@@ -13,6 +16,8 @@ export interface AgentSpec {
   readonly nodeName: string
   /** k3s's node-ip; absent: k3s picks the address of the default route. */
   readonly nodeIp?: string
+  /** k3s's node-external-ip (the Node's ExternalIP). */
+  readonly nodeExternalIp?: string
   readonly labels: Readonly<Record<string, string>>
   /** "key=value:Effect", as k3s's --node-taint takes them. */
   readonly taints: readonly string[]
@@ -28,16 +33,23 @@ export function apiServerUrl(address: string, port: number): string {
 }
 
 /**
- * The spec of an inventory worker joining `server`: its name, labels and taints; node-ip is its
- * address when that is an IP (a host name is how hybrid reaches it, not necessarily the address the
- * cluster should use, so k3s chooses then).
+ * The spec of an inventory worker of `cluster` joining `server`: its name, labels and taints, hybrid's
+ * label that tells its Node from another of the same name (`WORKER_LABEL`), and the Node's addresses as
+ * its facts allow them (`nodeAddresses`: node-ip only where the worker has it).
  */
-export function agentSpecFor(worker: WorkerSpec, server: string): AgentSpec {
+export function agentSpecFor(
+  worker: WorkerSpec,
+  server: string,
+  facts: Pick<HostFacts, 'interfaceAddresses'>,
+  cluster: string,
+): AgentSpec {
+  const {nodeIp, nodeExternalIp} = nodeAddresses(worker, facts)
   return {
     server,
     nodeName: worker.name,
-    ...(isIP(worker.address) ? {nodeIp: worker.address} : {}),
-    labels: worker.labels,
+    ...(nodeIp ? {nodeIp} : {}),
+    ...(nodeExternalIp ? {nodeExternalIp} : {}),
+    labels: {...worker.labels, [WORKER_LABEL]: cluster},
     taints: worker.taints,
   }
 }
@@ -54,6 +66,7 @@ export function agentConfig(spec: AgentSpec): string {
     'data-dir': spec.dataDir ?? WORKER_PATHS.dataDir,
     'node-name': spec.nodeName,
     ...(spec.nodeIp ? {'node-ip': spec.nodeIp} : {}),
+    ...(spec.nodeExternalIp ? {'node-external-ip': spec.nodeExternalIp} : {}),
     ...(labels.length > 0 ? {'node-label': labels} : {}),
     ...(spec.taints.length > 0 ? {'node-taint': [...spec.taints]} : {}),
   }

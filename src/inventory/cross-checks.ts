@@ -1,6 +1,7 @@
 import {isIPv4} from 'node:net'
 
 import {formatPath} from './errors.js'
+import {sandboxNodeName} from './node-names.js'
 import type {Finding, PathSegment} from './positions.js'
 
 /**
@@ -60,6 +61,22 @@ function unusableAddress(address: string): string | undefined {
   return undefined
 }
 
+/** Why the kubelet refuses an address for a Node, if it does (k8s validateNodeIP: loopback, link-local, unspecified, multicast). */
+function unusableNodeAddress(address: string): string | undefined {
+  const v4 = unusableAddress(address)
+  if (v4) return v4
+  if (isIPv4(address))
+    return Number(address.split('.')[0]) >= 224 && Number(address.split('.')[0]) < 240
+      ? 'a multicast address'
+      : undefined
+  const lower = address.toLowerCase()
+  if (lower === '::1') return 'a loopback address'
+  if (lower === '::') return 'the unspecified address'
+  if (/^fe[89ab]/.test(lower)) return 'a link-local address'
+  if (lower.startsWith('ff')) return 'a multicast address'
+  return undefined
+}
+
 function checkToken(spec: Dict): Finding[] {
   const token = dict(spec.token)
   if (!token) return [] // a wrong type is the schema's finding
@@ -102,13 +119,20 @@ function checkWorker(
   worker: Dict,
   index: number,
   spec: Dict,
-  seen: {names: Map<string, number>; addresses: Map<string, number>},
+  seen: {names: Map<string, number>; addresses: Map<string, number>; document: Dict},
 ): Finding[] {
   const findings: Finding[] = []
   const at = (...rest: PathSegment[]): PathSegment[] => ['spec', 'workers', index, ...rest]
   const other = (i: number) => formatPath(['spec', 'workers', i])
 
   const name = text(worker.name)
+  const cluster = text(dict(seen.document.metadata)?.name)
+  if (name !== undefined && cluster !== undefined && name === sandboxNodeName(cluster))
+    findings.push({
+      path: at('name'),
+      target: 'value',
+      message: `"${name}" is the name of the sandbox's own Node (metadata.name + "-server"), which hybrid would then take for this worker's; choose another name`,
+    })
   if (name !== undefined) {
     const first = seen.names.get(name)
     if (first === undefined) seen.names.set(name, index)
@@ -130,6 +154,17 @@ function checkWorker(
         path: at('address'),
         target: 'value',
         message: `"${address}" is already the address of ${other(first)}; worker addresses must be unique`,
+      })
+  }
+
+  for (const field of ['internalAddress', 'externalAddress'] as const) {
+    const value = text(worker[field])
+    const why = value === undefined ? undefined : unusableNodeAddress(value)
+    if (why)
+      findings.push({
+        path: at(field),
+        target: 'value',
+        message: `${JSON.stringify(value)} is ${why}, which the kubelet refuses as a Node address`,
       })
   }
 
@@ -177,7 +212,7 @@ export function crossCheck(data: unknown): Finding[] {
   const spec = dict(dict(data)?.spec)
   if (!spec) return []
   const findings = [...checkToken(spec), ...checkControlPlane(spec)]
-  const seen = {names: new Map<string, number>(), addresses: new Map<string, number>()}
+  const seen = {names: new Map<string, number>(), addresses: new Map<string, number>(), document: dict(data) ?? {}}
   if (Array.isArray(spec.workers)) {
     spec.workers.forEach((worker, index) => {
       const entry = dict(worker)

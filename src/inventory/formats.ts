@@ -157,6 +157,11 @@ export const FORMATS = {
     description: 'an IPv4 or IPv6 address, or a DNS host name',
     check: (value) => (isIP(value) !== 0 || hostNameOk(value) ? undefined : ''),
   },
+  ip: {
+    noun: 'an IP address',
+    description: 'an IPv4 or IPv6 address (a DNS name is not a Node address)',
+    check: (value) => (isIP(value) !== 0 ? undefined : ''),
+  },
   ipv4: {
     noun: 'an IPv4 address',
     description: 'an IPv4 address in dotted-decimal form',

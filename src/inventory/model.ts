@@ -68,6 +68,10 @@ export interface ResolvedBastion {
 export interface WorkerSpec {
   readonly name: string
   readonly address: string
+  /** The Node's InternalIP (k3s node-ip), when the inventory chooses it (src/agent/node-addresses.ts). */
+  readonly internalAddress?: string
+  /** The Node's ExternalIP (k3s node-external-ip), when the inventory chooses it. */
+  readonly externalAddress?: string
   readonly ssh: ResolvedSsh
   readonly labels: Readonly<Record<string, string>>
   readonly taints: readonly string[]

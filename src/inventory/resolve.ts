@@ -34,6 +34,8 @@ function resolveWorker(worker: WorkerDocument, base: SshSettings, from: (path: s
   return {
     name: worker.name,
     address: worker.address,
+    ...(worker.internalAddress !== undefined ? {internalAddress: worker.internalAddress} : {}),
+    ...(worker.externalAddress !== undefined ? {externalAddress: worker.externalAddress} : {}),
     ssh: resolveSsh(base, worker.ssh, from),
     labels: {...worker.labels},
     taints: [...worker.taints],

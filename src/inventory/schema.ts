@@ -93,6 +93,20 @@ export const Worker = T.Object(
   {
     name: Dns1123Label,
     address: T.String({format: 'host', description: 'IP address or DNS name'}),
+    internalAddress: T.Optional(
+      T.String({
+        format: 'ip',
+        description:
+          "the Node's InternalIP (k3s node-ip); it must be an address of one of the worker's interfaces. Default: address, when it is one",
+      }),
+    ),
+    externalAddress: T.Optional(
+      T.String({
+        format: 'ip',
+        description:
+          "the Node's ExternalIP (k3s node-external-ip). Default: address, when it is an IP that is not on the worker's interfaces (NAT, a forwarded port)",
+      }),
+    ),
     ssh: T.Optional(SshOverrides),
     // TypeBox's Record drops the key's format, so the keys' rule is stated with propertyNames.
     labels: T.Record(T.String(), T.String({format: 'label-value'}), {

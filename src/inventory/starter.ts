@@ -67,6 +67,10 @@ spec:
   workers: []                      # none yet (a control-plane-only cluster); replace [] with hosts like:
   #  - name: w1                     # DNS-1123 label, unique; the Node name
   #    address: 192.0.2.10          # IP address or DNS name
+  #    internalAddress: 10.0.0.10   # optional: the Node's InternalIP (an address on the worker's interfaces);
+  #                                 # default: address when the worker has it, else k3s chooses
+  #    externalAddress: 192.0.2.10  # optional: the Node's ExternalIP; default: address when it is an IP the
+  #                                 # worker does not have (NAT, a forwarded port)
   #    ssh: {user: ubuntu}          # overrides spec.ssh for this worker
   #    labels: {topology.kubernetes.io/zone: a}
   #    taints: []                   # "key=value:Effect"

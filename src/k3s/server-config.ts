@@ -8,6 +8,7 @@ import {cniServerConfig} from '../kube/flannel.js'
 import {SANDBOX_LABEL} from '../sandbox/workarounds/taint.js'
 import type {ServerConfigFragment, ServerConfigValue} from '../sandbox/workarounds/workaround.js'
 import {writeFileAtomic} from '../util/fs-atomic.js'
+import {sandboxNodeName} from '../inventory/node-names.js'
 
 /**
  * The k3s server's `config.yaml` (keys = k3s flag names, docs/architecture.md, "Workarounds"): hybrid's own settings from the
@@ -50,9 +51,7 @@ export function k3sKubeconfigPath(dataDir: string): string {
 }
 
 /** The sandbox's own Node (the server's embedded agent). */
-export function sandboxNodeName(cluster: string): string {
-  return `${cluster}-server`
-}
+export {sandboxNodeName}
 
 /**
  * Keys hybrid sets from the inventory or needs for itself: extraArgs may not change them (the user is

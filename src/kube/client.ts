@@ -40,3 +40,9 @@ export function kubeConfigFromString(text: string, source = 'the kubeconfig'): K
 export function serverOf(kc: KubeConfig): string {
   return kc.getCurrentCluster()?.server ?? ''
 }
+
+/** HTTP status of an API error, if it carries one. */
+export function statusOf(error: unknown): number | undefined {
+  const code = (error as {code?: unknown} | null)?.code
+  return typeof code === 'number' ? code : undefined
+}

@@ -1,6 +1,7 @@
 import {CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod} from '@kubernetes/client-node'
 
 import {HybridError, messageOf} from '../errors.js'
+import {statusOf} from './client.js'
 import {pollUntil} from './readiness.js'
 
 /**
@@ -9,12 +10,6 @@ import {pollUntil} from './readiness.js'
  * the Node and the node-password secret k3s keeps for it (kube-system/<node>.node-password.k3s), so the
  * same name can join again with a new password.
  */
-
-/** HTTP status of an API error, if it carries one. */
-function statusOf(error: unknown): number | undefined {
-  const code = (error as {code?: unknown}).code
-  return typeof code === 'number' ? code : undefined
-}
 
 function evictable(pod: V1Pod): boolean {
   const owners = pod.metadata?.ownerReferences ?? []

@@ -13,6 +13,8 @@ export interface NodeSummary {
   readonly labels: Readonly<Record<string, string>>
   /** The kubelet's version, e.g. v1.34.1+k3s1. */
   readonly version: string
+  /** status.addresses of type InternalIP. */
+  readonly internalIPs: readonly string[]
 }
 
 export function summarizeNode(node: V1Node): NodeSummary {
@@ -24,6 +26,7 @@ export function summarizeNode(node: V1Node): NodeSummary {
     taints: (node.spec?.taints ?? []).map((t) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`),
     labels: node.metadata?.labels ?? {},
     version: node.status?.nodeInfo?.kubeletVersion ?? '',
+    internalIPs: (node.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address),
   }
 }
 

@@ -8,11 +8,12 @@ import {ensureAdvertisedAddress, removeAdvertisedAddress} from '../tunnel/advert
 import {CONTROL_PLANE_HOST, type ClusterContext, type InventoryInput, type OwnedState} from './context.js'
 
 /**
- * Tunnel mode with an agent in the sandbox: k3s's agent follows the `kubernetes` Endpoints to the
- * advertised address and drops its local tunnel, so without that address here the API could no longer
- * reach the sandbox's kubelet. The address goes on the sandbox's own loopback device, where the API
- * answers it directly; recorded in the state, and taken off by `down`. A sandbox that does not allow it
- * is said so in one warning, and the server's agent keeps reporting its tunnel down.
+ * Tunnel mode with an agent in the sandbox: k3s's agent follows the `kubernetes` Endpoints and opens
+ * its remotedialer tunnel to the advertised address, which answers only on the workers. The server
+ * never needs that tunnel for its own Node (k3s's tunnel server dials its own kubelet directly), so the
+ * address here only spares k3s.log a stream of reconnect errors. It goes on the sandbox's own loopback
+ * device, where the API answers it; recorded in the state, and taken off by `down`. A sandbox that does
+ * not allow it is said so in one warning.
  */
 export const advertiseInSandbox: Phase<ClusterContext & InventoryInput & OwnedState> = {
   title: 'advertise the API inside the sandbox',
@@ -36,7 +37,7 @@ export const advertiseInSandbox: Phase<ClusterContext & InventoryInput & OwnedSt
     } catch (error) {
       ctx.logger.warn(
         {err: error},
-        `cannot put ${address} on this sandbox's loopback device (${messageOf(error).split('\n')[0]}); the sandbox's own agent cannot reach the API at the advertised address, so \`kubectl logs\` and \`exec\` into its pods will fail`,
+        `cannot put ${address} on this sandbox's loopback device (${messageOf(error).split('\n')[0]}); the server's own agent will keep logging remotedialer errors in k3s.log as it tries to tunnel to the advertised address, which is harmless: the server reaches its own kubelet directly, so \`kubectl logs\` and \`exec\` work`,
       )
     }
   },

@@ -26,6 +26,16 @@ export interface HostFacts {
   readonly sshd: SshdFacts
   /** Tunnel mode: where the advertised address already lives on this host. */
   readonly advertiseAddress: AdvertiseAddressFact | null
+  /**
+   * Every address on the host's interfaces (`ip -o addr show`), as the kubelet checks a node IP against
+   * them; null when they could not be listed (no `ip` there).
+   */
+  readonly interfaceAddresses: readonly InterfaceAddress[] | null
+}
+
+export interface InterfaceAddress {
+  readonly interface: string
+  readonly address: string
 }
 
 export interface K3sInstall {
@@ -132,6 +142,7 @@ export async function gatherFacts(
     ports: wanted.map((w) => ({...w, free: portFree(listeners, w.port, w.address)})),
     sshd: sshdT ?? sshdFromConfig(sections.sshdconf ?? ''),
     advertiseAddress: tunnel ? addressFact(options.advertiseAddress, sections.addr) : null,
+    interfaceAddresses: sections.addr?.trim() ? parseInterfaceAddresses(sections.addr) : null,
   }
 }
 
@@ -238,13 +249,23 @@ export function sshdFromConfig(text: string): SshdFacts {
   }
 }
 
+/** Every interface address in `ip -o addr show`'s output (the interface's `@link` suffix left off). */
+export function parseInterfaceAddresses(ipOutput: string): InterfaceAddress[] {
+  const out: InterfaceAddress[] = []
+  for (const line of ipOutput.split('\n')) {
+    const m = /^\d+:\s+(\S+)\s+inet6?\s+([^/\s]+)/.exec(line)
+    if (m) out.push({interface: m[1].replace(/@.*$/, ''), address: m[2]})
+  }
+  return out
+}
+
 /** Interfaces carrying `address`, from `ip -o addr show` (null output: unknown, treated as free). */
 export function addressFact(address: string, ipOutput: string | undefined): AdvertiseAddressFact {
-  const interfaces = new Set<string>()
-  for (const line of (ipOutput ?? '').split('\n')) {
-    const m = /^\d+:\s+(\S+)\s+inet6?\s+([^/\s]+)/.exec(line)
-    if (m && m[2] === address) interfaces.add(m[1].replace(/@.*$/, ''))
-  }
+  const interfaces = new Set(
+    parseInterfaceAddresses(ipOutput ?? '')
+      .filter((a) => a.address === address)
+      .map((a) => a.interface),
+  )
   const list = [...interfaces]
   return {address, interfaces: list, ours: list.length > 0 && list.every((i) => i === 'hybrid0' || i === 'lo')}
 }

@@ -254,6 +254,12 @@ function factProblems(
     problems.push(`${name}: port ${port.port} (${port.purpose}) is already in use there; stop what listens on it`)
   }
   if (tunnel === 'blocked') problems.push(...tunnelProblems(name, facts, inventory))
+  const internal = worker.internalAddress
+  const local = facts.interfaceAddresses
+  if (internal && local && !local.some((a) => a.address === internal))
+    problems.push(
+      `${name}: its internalAddress ${internal} is not an address of any of its interfaces (${local.map((a) => a.address).join(', ') || 'none'}), and the kubelet refuses such a node IP; give one of them, or leave internalAddress out`,
+    )
   return problems
 }
 

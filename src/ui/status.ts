@@ -41,6 +41,8 @@ export function renderStatus(s: StatusResult): string {
       ['NODE', 'READY', 'TAINTS'],
       s.nodes.map((n) => [n.name, n.ready ? 'Ready' : `NotReady (${n.reason})`, n.taints.join(', ') || '-']),
     )}`.trimEnd()
+  if (s.sandboxNode)
+    out += `\n\nsandbox Node ${s.sandboxNode.name}: its CNI config is loopback only, so pods there run with host network only`
   if (s.workers.length > 0) out += `\n\n${renderWorkerRows(s.workers, s.api?.ready === true)}`.trimEnd()
   return out
 }

@@ -19,6 +19,7 @@ export function renderWorkers(result: WorkersListResult): string {
 function nodeCell(w: WorkerRow, apiReady: boolean): string {
   if (!apiReady) return '?'
   if (!w.node) return 'no Node'
+  if (!w.node.ours) return "another's Node of this name"
   return w.node.ready ? `Ready ${w.node.version}`.trim() : `NotReady (${w.node.reason})`
 }
 

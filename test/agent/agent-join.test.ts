@@ -50,9 +50,10 @@ describe('the k3s agent on a worker (lab, k3s stand-in)', function () {
     } = fixture)
     const worker = {...labWorker(fixture.lab, w1), labels: {zone: 'a'}, taints: ['dedicated=gpu:NoSchedule']}
     host = await fixture.connections.host(worker)
-    service = chooseService(worker.service, await host.facts({}))
+    const facts = await host.facts({})
+    service = chooseService(worker.service, facts)
     // Stand-in only: its agent dials the advertised address only when told it lies on this machine.
-    spec = {...agentSpecFor(worker, server.url), environment: {K3S_STANDIN_ON_MACHINE: server.address}}
+    spec = {...agentSpecFor(worker, server.url, facts, 'lab'), environment: {K3S_STANDIN_ON_MACHINE: server.address}}
   })
 
   after(async () => {

@@ -32,6 +32,8 @@ export interface LabHostSpec {
   /** Default true; false: the host's link is down, so nothing answers at its address (no reply to ARP:
    * a connect fails with EHOSTUNREACH after about 3 s, or times out first if the client's timeout is shorter). */
   reachable?: boolean
+  /** Default false; true: the host's sshd is also reached at a forwarded address (`forwardedAddress`). */
+  forwarded?: boolean
   /** Extra accounts, each accepting the lab key; `sudoers` is the rest of a sudoers line, e.g. 'ALL=(ALL) ALL'. */
   users?: {name: string; password?: string; sudoers?: string}[]
   /**
@@ -53,6 +55,12 @@ export interface LabHost {
   readonly name: string
   readonly address: string
   readonly port: number
+  /**
+   * With {forwarded: true}: an unused address of the lab's subnet that this machine DNATs to the host's
+   * sshd (workers.sh host-forward), as a NAT or port forward in front of a worker: the host does not have
+   * it on any interface. The lab's known_hosts lists the host's key at it too.
+   */
+  readonly forwardedAddress?: string
   /** "ssh-ed25519 AAAA…": the host's public key as it is now (no comment). */
   readonly hostKey: string
   /** Run argv as root inside the host (its network, mount, UTS and PID namespaces), without ssh. */
@@ -135,6 +143,7 @@ async function workers(dir: string, args: string[], input?: string, script = WOR
 class Host implements LabHost {
   readonly port = 22
   readonly address: string
+  readonly forwardedAddress?: string
   private key: string
   private readonly mounts: [inHost: string, onMachine: string][]
 
@@ -144,6 +153,8 @@ class Host implements LabHost {
   ) {
     const hostDir = join(dir, 'hosts', name)
     this.address = readFileSync(join(hostDir, 'address'), 'utf8').trim()
+    if (existsSync(join(hostDir, 'forwarded')))
+      this.forwardedAddress = readFileSync(join(hostDir, 'forwarded'), 'utf8').trim()
     this.key = readKey(hostDir)
     // The script's own list of what the host binds (source, target), longest target first.
     this.mounts = readFileSync(join(hostDir, 'mounts'), 'utf8')
@@ -266,6 +277,7 @@ class TestLab implements Lab {
         if (spec.reachable === false) args.push('--link-down')
         for (const line of spec.sshd ?? []) args.push('--sshd-line', line)
         await workers(this.dir, args)
+        if (spec.forwarded) await workers(this.dir, ['host-forward', spec.name])
         for (const user of spec.users ?? []) {
           const userArgs = ['host-user', spec.name, user.name]
           if (user.sudoers) userArgs.push('--sudoers', user.sudoers)
@@ -349,6 +361,11 @@ export async function labLeftovers(records: string[][], downAt: number): Promise
     if (kind === 'claim' && existsSync(id)) left.push(what)
     if (kind === 'mount' && mountinfo.includes(` ${id} `)) left.push(`${what} (still mounted)`)
     if (kind === 'cgroup' && existsSync(id)) left.push(what)
+    if (kind === 'dnat') {
+      const rule = ['-t', 'nat', '-C', 'OUTPUT', '-d', `${id}/32`, '-p', 'tcp', '--dport', '22']
+      if ((await runCommand('iptables', ['-w', ...rule, '-j', 'DNAT', '--to-destination', `${extra}:22`])).code === 0)
+        left.push(what)
+    }
   }
   return left
 }

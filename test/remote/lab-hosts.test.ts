@@ -241,6 +241,34 @@ describe('lab worker hosts (scripts/lab/workers.sh)', function () {
     })
   })
 
+  describe('a forwarded address (workers.sh host-forward)', () => {
+    let lab: Lab | undefined
+    before(async function () {
+      requireLab(this)
+      requireTool(this, 'ssh', 'openssh-client')
+      requireTool(this, 'iptables')
+      lab = await createLab({hosts: [{name: 'natted', forwarded: true}]})
+    })
+    after(async () => {
+      await lab?.destroy()
+    })
+
+    it('reaches the host’s sshd at an address it does not have; destroy() removes the DNAT rule', async () => {
+      const host = lab!.host('natted')
+      const forwarded = host.forwardedAddress!
+      assert.equal(forwarded, `${lab!.subnet.replace(/\.0\/24$/, '')}.200`)
+      const addresses = ok(await host.exec(['ip', '-o', 'addr', 'show']), 'ip addr')
+      assert.doesNotMatch(addresses, new RegExp(` ${forwarded.replaceAll('.', '\\.')}/`), 'the host lacks it')
+      assert.ok(readFileSync(lab!.knownHosts, 'utf8').includes(`${forwarded} ${host.hostKey}\n`))
+      assert.equal(ok(await ssh(lab!, forwarded, 'hostname'), 'ssh to the forwarded address').trim(), 'natted')
+      const records = await labRecords(lab!.dir)
+      assert.ok(records.some(([name, kind, id]) => name === 'natted' && kind === 'dnat' && id === forwarded))
+      const downAt = ticksNow()
+      await lab!.destroy()
+      assert.deepEqual(await eventually(() => labLeftovers(records, downAt)), [])
+    })
+  })
+
   describe('workers.sh up / exec / down (the user lab’s verbs, on a claimed subnet)', () => {
     let lab: Lab | undefined
     before(async function () {

@@ -107,6 +107,12 @@ export async function fileDigest(path: string): Promise<string> {
 /** One worker of a lab inventory: the host, its `ssh` overrides, and what else the worker entry says. */
 export interface InventoryWorker {
   readonly host: LabHost
+  /** The worker's name and address when not the host's (e.g. its forwarded address). */
+  readonly name?: string
+  readonly address?: string
+  /** workers[].internalAddress and externalAddress. */
+  readonly internalAddress?: string
+  readonly externalAddress?: string
   readonly ssh?: Record<string, unknown>
   readonly labels?: Record<string, string>
   readonly taints?: string[]
@@ -154,8 +160,10 @@ export async function writeLabInventory(
         ...options.ssh,
       },
       workers: workers.map((w) => ({
-        name: w.host.name,
-        address: w.host.address,
+        name: w.name ?? w.host.name,
+        address: w.address ?? w.host.address,
+        ...(w.internalAddress ? {internalAddress: w.internalAddress} : {}),
+        ...(w.externalAddress ? {externalAddress: w.externalAddress} : {}),
         ...(w.ssh ? {ssh: w.ssh} : {}),
         ...(w.labels ? {labels: w.labels} : {}),
         ...(w.taints ? {taints: w.taints} : {}),

@@ -27,8 +27,13 @@ describe('the control plane in gVisor (stand-in k3s)', function () {
     assert.match(seen.upOut, /cluster lab is up/)
 
     // This sandbox shares the host's network stack (runsc --network=host), which refuses new addresses:
-    // up says in one warning what the server's agent then lacks, and goes on.
+    // up says in one warning what that costs (the server's own agent logs remotedialer errors; k3s dials
+    // its own kubelet directly, so logs and exec are not affected), and goes on.
     assert.match(seen.upErr, /cannot put 100\.64\.255\.1 on this sandbox's loopback device/)
+    assert.match(seen.upErr, /will keep logging remotedialer errors in k3s\.log/)
+    assert.doesNotMatch(seen.upErr, /will fail/)
+    const serverLog = await readFile(join(fixture.stateDir, 'clusters', fixture.name, 'k3s.log'), 'utf8')
+    assert.match(serverLog, /Remotedialer proxy error; reconnecting/, 'the errors the warning announces are in k3s.log')
 
     const nodes = JSON.parse(await seen.file('nodes.json'))
     assert.equal(nodes.items.length, 1, await seen.file('kubectl.err'))
@@ -46,6 +51,8 @@ describe('the control plane in gVisor (stand-in k3s)', function () {
     const status = JSON.parse(await seen.file('status.json'))
     assert.equal(status.up, true)
     assert.equal(status.phase, 'ready')
+    // The sandbox kubelet's CNI config is loopback only (flannel-backend none): status says what that means.
+    assert.deepEqual(status.sandboxNode, {name: 'lab-server', hostNetworkOnly: true})
     assert.ok(
       status.workarounds.includes('procsys') && status.workarounds.includes('kmsg'),
       `applied: ${status.workarounds}`,

@@ -8,6 +8,7 @@ import {promisify} from 'node:util'
 import {parse} from 'yaml'
 
 import {agentConfig, agentEnvFile, agentSpecFor, apiServerUrl} from '../../src/agent/agent-config.js'
+import {nodeAddresses} from '../../src/agent/node-addresses.js'
 import {parseK3sToken} from '../../src/agent/api-check.js'
 import {agentRecord} from '../../src/agent/install.js'
 import {supervisorScript} from '../../src/agent/none.js'
@@ -31,6 +32,14 @@ const worker = (over: Partial<WorkerSpec> = {}): WorkerSpec => ({
   ...over,
 })
 
+/** Facts of a worker whose interfaces carry `addresses` (besides loopback). */
+const on = (...addresses: string[]) => ({
+  interfaceAddresses: [
+    {interface: 'lo', address: '127.0.0.1'},
+    ...addresses.map((address) => ({interface: 'eth0', address})),
+  ],
+})
+
 describe('agent files on a worker', () => {
   describe('config.yaml', () => {
     it('the server URL: the advertised address and port, IPv6 in brackets', () => {
@@ -39,25 +48,58 @@ describe('agent files on a worker', () => {
     })
 
     it('round-trips: every setting comes back as k3s reads it, the token only as a file', () => {
-      const text = agentConfig(agentSpecFor(worker(), apiServerUrl('100.64.255.1', 6443)))
+      const text = agentConfig(agentSpecFor(worker(), apiServerUrl('100.64.255.1', 6443), on('10.0.0.7'), 'lab'))
       assert.deepEqual(parse(text), {
         server: 'https://100.64.255.1:6443',
         'token-file': '/etc/rancher/k3s/token',
         'data-dir': '/var/lib/rancher/k3s',
         'node-name': 'w1',
         'node-ip': '10.0.0.7',
-        'node-label': ['zone=a', 'hybrid.dev/pool=gpu'],
+        'node-label': ['zone=a', 'hybrid.dev/pool=gpu', 'hybrid.dev/worker=lab'],
         'node-taint': ['dedicated=gpu:NoSchedule'],
       })
     })
 
     it('leaves out node-ip for a host name and empty lists; keeps odd values as strings', () => {
-      const spec = {...agentSpecFor(worker({address: 'w1.example', labels: {n: '0644'}, taints: []}), 'https://x:1')}
+      const spec = {
+        ...agentSpecFor(
+          worker({address: 'w1.example', labels: {n: '0644'}, taints: []}),
+          'https://x:1',
+          on('10.0.0.7'),
+          'lab',
+        ),
+      }
       const config = parse(agentConfig({...spec, dataDir: '/srv/k3s'}))
       assert.equal(config['node-ip'], undefined)
+      assert.equal(config['node-external-ip'], undefined)
       assert.equal(config['node-taint'], undefined)
-      assert.deepEqual(config['node-label'], ['n=0644'])
+      assert.deepEqual(config['node-label'], ['n=0644', 'hybrid.dev/worker=lab'])
       assert.equal(config['data-dir'], '/srv/k3s')
+    })
+
+    it('an address the worker does not have (NAT, a forwarded port) is node-external-ip, and k3s picks node-ip', () => {
+      const config = parse(
+        agentConfig(agentSpecFor(worker({address: '203.0.113.9'}), 'https://x:1', on('10.0.0.7'), 'lab')),
+      )
+      assert.equal(config['node-ip'], undefined)
+      assert.equal(config['node-external-ip'], '203.0.113.9')
+      const note = nodeAddresses(worker({address: '203.0.113.9'}), on('10.0.0.7')).note
+      assert.match(note ?? '', /^w1: 203\.0\.113\.9 is not an address of its interfaces .*becomes node-external-ip/)
+    })
+
+    it('internalAddress and externalAddress override the choice; a DNS name is never node-external-ip', () => {
+      const both = worker({address: '203.0.113.9', internalAddress: '10.0.0.7', externalAddress: '198.51.100.1'})
+      assert.deepEqual(nodeAddresses(both, on('10.0.0.7')), {nodeIp: '10.0.0.7', nodeExternalIp: '198.51.100.1'})
+      const internalOnly = worker({address: '203.0.113.9', internalAddress: '10.0.0.7'})
+      assert.deepEqual(nodeAddresses(internalOnly, on('10.0.0.7')), {nodeIp: '10.0.0.7', nodeExternalIp: '203.0.113.9'})
+      const named = nodeAddresses(worker({address: 'w1.example'}), on('10.0.0.7'))
+      assert.equal(named.nodeIp, undefined)
+      assert.equal(named.nodeExternalIp, undefined)
+      assert.match(named.note ?? '', /w1\.example is a DNS name, which is no valid node-external-ip/)
+      // Interfaces that could not be listed: nothing is guessed.
+      const unknown = nodeAddresses(worker(), {interfaceAddresses: null})
+      assert.deepEqual([unknown.nodeIp, unknown.nodeExternalIp], [undefined, undefined])
+      assert.match(unknown.note ?? '', /could not be listed/)
     })
 
     it('env files: quoted values; a quote, a line break or a bad name is refused with a sentence', () => {

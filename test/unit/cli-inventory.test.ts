@@ -93,6 +93,16 @@ describe('hybrid inventory validate and hybrid init (bin/run.js)', function () {
     assertNoStackTrace(output)
   })
 
+  it("workers add refuses a worker named as the sandbox's own Node, at its position, exit 2", async () => {
+    await writeFile(join(dir, 'lab.yaml'), GOOD.replace('{name: w2,', '{name: lab-server,'))
+    const output = await hybrid(dir, 'workers', 'add', 'lab-server', '--inventory', 'lab.yaml')
+    assert.equal(output.code, 2)
+    assert.deepEqual(ownLines(output.stderr), [
+      `hybrid: ${join(dir, 'lab.yaml')}:8:14 spec.workers[1].name: "lab-server" is the name of the sandbox's own Node (metadata.name + "-server"), which hybrid would then take for this worker's; choose another name`,
+    ])
+    assertNoStackTrace(output)
+  })
+
   it('prints a YAML syntax error in the same form', async () => {
     await writeFile(join(dir, 'bad.yaml'), GOOD.replace('10.213.0.12}', '10.213.0.12'))
     const output = await hybrid(dir, 'inventory', 'validate', 'bad.yaml')

@@ -33,7 +33,17 @@ describe('inventory/schema.json', () => {
     assert.equal(name.format, 'dns1123-label')
     assert.match(String(name.description), /DNS-1123 label/)
     assert.equal(name.pattern, '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
-    for (const format of ['host', 'ipv4', 'label-key', 'label-value', 'taint', 'ssh-public-key', 'ssh-proxy', 'uri'])
+    for (const format of [
+      'host',
+      'ip',
+      'ipv4',
+      'label-key',
+      'label-value',
+      'taint',
+      'ssh-public-key',
+      'ssh-proxy',
+      'uri',
+    ])
       assert.ok(text.includes(`"format": "${format}"`), format)
   })
 

@@ -21,6 +21,10 @@ const good: [string, Edit][] = [
   ['an upper-case DNS worker address', (d) => (worker(d).address = 'Node-1.Example.COM')],
   ['a 63-character worker name', (d) => (worker(d).name = 'a'.repeat(63))],
   [
+    "a worker's internal and external addresses",
+    (d) => Object.assign(worker(d), {internalAddress: '10.0.0.5', externalAddress: '2001:db8::5'}),
+  ],
+  [
     'labels with and without prefix, an empty value',
     (d) => (worker(d).labels = {zone: 'a', 'example.com/tier': 'Gold_1.x', empty: ''}),
   ],
@@ -372,6 +376,24 @@ const bad: [string, Edit, string, RegExp | string][] = [
     '"10.0.0.300" is not an IP address or host name',
   ],
   [
+    "a worker named as the sandbox's own Node",
+    (d) => (worker(d, 1).name = 'lab-server'),
+    'spec.workers[1].name',
+    `"lab-server" is the name of the sandbox's own Node (metadata.name + "-server"), which hybrid would then take for this worker's; choose another name`,
+  ],
+  [
+    'an internalAddress that is a DNS name',
+    (d) => (worker(d).internalAddress = 'w1.example'),
+    'spec.workers[0].internalAddress',
+    '"w1.example" is not an IP address',
+  ],
+  [
+    'a loopback externalAddress',
+    (d) => (worker(d).externalAddress = '127.0.0.1'),
+    'spec.workers[0].externalAddress',
+    '"127.0.0.1" is a loopback address, which the kubelet refuses as a Node address',
+  ],
+  [
     'a host name with "_"',
     (d) => (worker(d).address = 'bad_host.example.com'),
     'spec.workers[0].address',
@@ -617,6 +639,7 @@ describe('inventory formats', () => {
       ['10.0.0.1', '::1', '2001:db8::1', 'localhost', 'a.b-c.example', 'x1.y2'],
       ['', '10.0.0.300', '1.2.3', 'a..b', '-a.com', 'a b', `${'a'.repeat(64)}.com`, 'host.123'],
     ],
+    ['ip', ['10.0.0.1', 'fd00::1', '::1'], ['w1.example', '10.0.0.300', '', 'fd00::g']],
     ['ipv4', ['0.0.0.0', '100.64.255.1', '255.255.255.255'], ['256.0.0.1', '01.2.3.4', '1.2.3', '::1', 'a.b.c.d']],
     [
       'label-key',

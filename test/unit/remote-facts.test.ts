@@ -1,13 +1,17 @@
 import {strict as assert} from 'node:assert'
 
+import type {WorkerSpec} from '../../src/inventory/model.js'
 import {
   addressFact,
+  type HostFacts,
   k3sArch,
+  parseInterfaceAddresses,
   parseOsRelease,
   parseProcNetTcp,
   portFree,
   sshdFromConfig,
 } from '../../src/remote/facts.js'
+import {type CheckedInventory, judgeFacts} from '../../src/remote/worker-check.js'
 
 describe('worker facts parsing', () => {
   it('maps uname -m to the names of k3s release assets', () => {
@@ -78,5 +82,49 @@ describe('worker facts parsing', () => {
     assert.deepEqual(addressFact('100.64.255.1', ip), {address: '100.64.255.1', interfaces: ['eth0'], ours: false})
     assert.deepEqual(addressFact('100.64.255.2', ip), {address: '100.64.255.2', interfaces: ['hybrid0'], ours: true})
     assert.deepEqual(addressFact('100.64.255.3', ip), {address: '100.64.255.3', interfaces: [], ours: false})
+  })
+
+  it('lists every interface address, as the kubelet checks a node IP against them', () => {
+    const ip = [
+      '1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever',
+      '2: eth0@if9    inet 10.213.4.11/24 brd 10.213.4.255 scope global eth0\\       valid_lft forever',
+      '2: eth0@if9    inet6 fe80::1/64 scope link \\       valid_lft forever',
+    ].join('\n')
+    assert.deepEqual(parseInterfaceAddresses(ip), [
+      {interface: 'lo', address: '127.0.0.1'},
+      {interface: 'eth0', address: '10.213.4.11'},
+      {interface: 'eth0', address: 'fe80::1'},
+    ])
+  })
+
+  it('a worker whose internalAddress is on none of its interfaces cannot be used, in one sentence naming both', () => {
+    const facts: HostFacts = {
+      user: 'root',
+      sudo: {ability: 'root'},
+      os: null,
+      arch: {machine: 'x86_64', k3s: 'amd64'},
+      init: {system: 'none', pid1: 'init'},
+      k3s: {binary: null, version: null, server: false, agent: false, traces: [], owner: null},
+      ports: [],
+      sshd: {gatewayPorts: 'clientspecified', allowTcpForwarding: 'yes', source: 'sshd -T'},
+      advertiseAddress: null,
+      interfaceAddresses: [
+        {interface: 'lo', address: '127.0.0.1'},
+        {interface: 'eth0', address: '10.213.4.11'},
+      ],
+    }
+    const inventory = {
+      workers: [],
+      concurrency: 1,
+      network: {mode: 'direct', cni: 'auto', manageSshd: true},
+      controlPlane: {advertiseAddress: '100.64.255.1', apiPort: 6443},
+    } as unknown as CheckedInventory
+    const worker = {name: 'w1', address: '10.213.4.50', service: 'auto'} as WorkerSpec
+    assert.deepEqual(judgeFacts(worker, facts, inventory).problems, [])
+    const wrong = judgeFacts({...worker, internalAddress: '10.213.4.50'}, facts, inventory).problems
+    assert.deepEqual(wrong, [
+      'w1: its internalAddress 10.213.4.50 is not an address of any of its interfaces (127.0.0.1, 10.213.4.11), and the kubelet refuses such a node IP; give one of them, or leave internalAddress out',
+    ])
+    assert.deepEqual(judgeFacts({...worker, internalAddress: '10.213.4.11'}, facts, inventory).problems, [])
   })
 })

@@ -57,7 +57,7 @@ export const connectWorker: JoinStep = {
       target,
       host,
       chooseService(worker.service, facts),
-      agentSpecFor(worker, run.server),
+      agentSpecFor(worker, run.server, facts, run.cluster),
     )
   },
 }

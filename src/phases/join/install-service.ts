@@ -16,7 +16,7 @@ export const installServiceStep: JoinStep = {
   async run(target: JoinTarget, handle: HostHandle) {
     const {run, worker} = target
     const {host, facts} = connected(target)
-    const spec = agentSpecFor(worker, run.server)
+    const spec = agentSpecFor(worker, run.server, facts, run.cluster)
     const service = chooseService(worker.service, facts)
     const differing = await differingFiles(host, service.files(spec))
     if (differing.length === 0) {

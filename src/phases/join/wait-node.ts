@@ -1,11 +1,13 @@
-import {waitNodesReady} from '../../kube/nodes.js'
+import {waitWorkerNodeReady, workerNodeIdentity} from '../../kube/worker-node.js'
 import type {HostHandle} from '../../plan/index.js'
 import {changeWorkerRecord} from '../../state/worker-records.js'
 import {type JoinStep, type JoinTarget, stepDeadlineMs} from './join-target.js'
 
 /**
  * Wait, through the API, until the worker's Node is Ready, then mark the worker joined in its record.
- * Its labels and taints are checked too: a Node that registered earlier with other ones says so.
+ * The Node must be the worker's, not just of its name (`isWorkersNode`: hybrid's label or the worker's
+ * address): one that is not fails the worker. Its labels and taints are checked too: a Node that
+ * registered earlier with other ones says so.
  */
 export const waitNodeReady: JoinStep = {
   title: 'wait for the Node',
@@ -13,7 +15,7 @@ export const waitNodeReady: JoinStep = {
   async run(target: JoinTarget, handle: HostHandle) {
     const {run, worker} = target
     if (run.ctx.dryRun) return
-    const [node] = await waitNodesReady(run.kube(), [worker.name], {
+    const node = await waitWorkerNodeReady(run.kube(), workerNodeIdentity(run.cluster, worker), {
       timeoutMs: run.timeouts.nodeReadyMs,
       signal: handle.signal,
     })

@@ -1,5 +1,6 @@
 import {agentSpecFor} from '../../agent/agent-config.js'
 import {agentFiles, writeAgentFiles} from '../../agent/install.js'
+import {nodeAddresses} from '../../agent/node-addresses.js'
 import {chooseService} from '../../agent/service.js'
 import {differingFiles, writeWorkerFiles} from '../../agent/worker-files.js'
 import {WORKER_PATHS} from '../../agent/worker-paths.js'
@@ -9,7 +10,7 @@ import {connected, type JoinStep, type JoinTarget} from './join-target.js'
 import {recordAgent} from './record-agent.js'
 
 /**
- * /etc/rancher/k3s/config.yaml (server, node name, labels, taints, node IP) and the token file, both 0600
+ * /etc/rancher/k3s/config.yaml (server, node name, labels, taints, the Node's addresses) and the token file, both 0600
  * root's. The token goes into its file over the connection's stdin: never into argv, an environment or
  * a log. What the agent install will put on the worker is recorded first, so an interrupted join is
  * undone from the record.
@@ -19,7 +20,9 @@ export const writeAgentFilesStep: JoinStep = {
   async run(target: JoinTarget, handle: HostHandle) {
     const {run, worker} = target
     const {host, facts} = connected(target)
-    const spec = agentSpecFor(worker, run.server)
+    const spec = agentSpecFor(worker, run.server, facts, run.cluster)
+    const {note} = nodeAddresses(worker, facts)
+    if (note) handle.logger.info(note)
     const token = run.token
     // Without a token (a dry run before the first up) every file is to be written. hybrid's mark goes
     // with them (the next run knows this k3s as its cluster's, another cluster refuses it); a mark alone
