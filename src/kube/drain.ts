@@ -78,12 +78,12 @@ export async function drainNode(kc: KubeConfig, node: string, options: DrainOpti
       if (refusal) refused.push(refusal)
     }
     if (refused.length === 0) break
+    if (Date.now() >= deadline) throw blocked(node, refused, options.timeoutMs)
     const retryMs = options.retryMs ?? EVICTION_RETRY_MS
     for (const r of refused)
       options.onRefused?.(
         `error when evicting pods/"${r.pod.metadata?.name}" -n "${r.pod.metadata?.namespace}" (will retry after ${retryMs / 1000}s): ${r.cause}`,
       )
-    if (Date.now() >= deadline) throw blocked(node, refused, options.timeoutMs)
     try {
       // the last retry comes at the deadline itself
       await sleep(Math.min(retryMs, deadline - Date.now()), undefined, {signal: options.signal})

@@ -127,7 +127,7 @@ describe("workers behind hybrid's flannel, drained under a PodDisruptionBudget (
     assert.equal((await s.lab.host('w2').exec(['cat', CONF])).stdout, cm.data['cni-conf.json'])
   })
 
-  it('workers remove fails at its drain timeout while a PodDisruptionBudget allows no disruption, naming the pod and budget; relaxed mid-drain, the drain completes', async () => {
+  it('workers remove fails at its drain timeout while a PodDisruptionBudget allows no disruption, naming the pod and budget; relaxed mid-drain, the drain completes; workers add joins it again', async () => {
     const s = scene!
     await apply(s, {
       apiVersion: 'v1',
@@ -179,5 +179,11 @@ describe("workers behind hybrid's flannel, drained under a PodDisruptionBudget (
     )
     assert.equal((await run('kubectl', ['--kubeconfig', s.kubeconfig, 'get', 'node', 'w2'])).code, 1, 'w2 is gone')
     assert.deepEqual(await leftOn(s.lab.host('w2'), s.apiPort), [], 'and nothing of hybrid is left on w2')
+
+    // workers add, with flannel applied already: w2 registers NotReady, gets the config again, turns Ready
+    const added = await hybrid(s, ['workers', 'add', 'w2', '--inventory', s.inventory])
+    assert.equal(added.code, 0, added.stderr)
+    assert.equal(readyOf(await node(s, 'w2')).status, 'True')
+    assert.equal((await s.lab.host('w2').exec(['test', '-s', CONF])).code, 0, "flannel's config is on w2 again")
   })
 })
