@@ -76,6 +76,7 @@ export const ERROR_CODES = [
   'KUBE_API_FAILED',
   'KUBE_APPLY_FAILED',
   'KUBE_DELETE_FAILED',
+  'DRAIN_BLOCKED',
   'TIMEOUT',
   // a run as a whole
   'INTERRUPTED',

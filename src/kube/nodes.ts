@@ -36,14 +36,19 @@ export async function listNodes(kc: KubeConfig): Promise<NodeSummary[]> {
   return list.items.map(summarizeNode).sort((a, b) => a.name.localeCompare(b.name))
 }
 
+/** The kubelet's words for a Node whose container runtime has no CNI config to load (containerd's NetworkReady). */
+export function lacksCni(node: NodeSummary): boolean {
+  return !node.ready && node.reason.includes('reason:NetworkPluginNotReady')
+}
+
 /**
- * Wait until every Node in `names` exists and is Ready. `onChange` hears each poll's view (for progress
- * rows); API errors while waiting count as "not yet".
+ * Wait until every Node in `names` exists and is Ready (or, when given, `settled` accepts it as it is).
+ * `onChange` hears each poll's view (for progress rows); API errors while waiting count as "not yet".
  */
 export async function waitNodesReady(
   kc: KubeConfig,
   names: readonly string[],
-  options: WaitOptions & {onChange?: (nodes: NodeSummary[]) => void},
+  options: WaitOptions & {onChange?: (nodes: NodeSummary[]) => void; settled?: (node: NodeSummary) => boolean},
 ): Promise<NodeSummary[]> {
   const what = names.length === 1 ? `Node ${names[0]} becoming Ready` : `Nodes ${names.join(', ')} becoming Ready`
   return pollUntil(
@@ -57,7 +62,8 @@ export async function waitNodesReady(
       }
       const wanted = nodes.filter((n) => names.includes(n.name))
       options.onChange?.(wanted)
-      return wanted.length === names.length && wanted.every((n) => n.ready) ? wanted : undefined
+      const done = (n: NodeSummary) => n.ready || options.settled?.(n) === true
+      return wanted.length === names.length && wanted.every(done) ? wanted : undefined
     },
     {intervalMs: 1000, ...options},
   )

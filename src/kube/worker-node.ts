@@ -62,7 +62,7 @@ export async function readNode(kc: KubeConfig, name: string): Promise<NodeSummar
 export async function waitWorkerNodeReady(
   kc: KubeConfig,
   id: WorkerNodeIdentity,
-  options: WaitOptions & {readonly graceMs?: number},
+  options: WaitOptions & {readonly graceMs?: number; readonly settled?: (node: NodeSummary) => boolean},
 ): Promise<NodeSummary> {
   const graceMs = options.graceMs ?? 20_000
   let foreignSince: number | undefined
@@ -89,7 +89,7 @@ export async function waitWorkerNodeReady(
         return undefined
       }
       foreignSince = undefined
-      return node.ready ? node : undefined
+      return node.ready || options.settled?.(node) === true ? node : undefined
     },
     {intervalMs: 1000, ...options},
   )

@@ -17,10 +17,14 @@ import {
   PatchStrategy,
   Watch,
   setHeaderOptions,
+  PolicyV1Api,
   type V1DaemonSet,
   type V1Node,
 } from '@kubernetes/client-node'
 
+import {sandboxCniConfig} from '../../src/k3s/sandbox-cni.js'
+import {applyObjects} from '../../src/kube/apply.js'
+import {flannelManifests} from '../../src/kube/flannel.js'
 import {runInGvisor, requireGvisor} from '../helpers/gvisor.js'
 import {requireRoot, requireTool} from '../helpers/requires.js'
 
@@ -133,6 +137,34 @@ function rawGet(
   })
 }
 
+/** A request with the admin's client certificate from the server's kubeconfig (to read a Status body as sent). */
+function rawRequest(s: Server, method: string, path: string, body: string): Promise<{status: number; body: string}> {
+  const user = s.kc.getCurrentUser()
+  const cluster = s.kc.getCurrentCluster()
+  const b64 = (v?: string) => Buffer.from(v ?? '', 'base64')
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: s.port,
+        path,
+        method,
+        headers: {'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body)},
+        ca: b64(cluster?.caData),
+        cert: b64(user?.certData),
+        key: b64(user?.keyData),
+      },
+      (res) => {
+        let text = ''
+        res.on('data', (d) => (text += d))
+        res.on('end', () => resolve({status: res.statusCode!, body: text}))
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
 async function hostTunables(): Promise<Record<string, string | null>> {
   const out: Record<string, string | null> = {}
   for (const [name] of TUNABLES) out[name] = await readFile(`/proc/sys/${name}`, 'utf8').catch(() => null)
@@ -211,6 +243,29 @@ async function forward(host: string, port: number, to: number): Promise<{close()
 }
 
 const readyOf = (n: V1Node) => n.status?.conditions?.find((c) => c.type === 'Ready')
+/** The kubelet's Ready condition while containerd has no CNI config to load. */
+const NO_CNI = {
+  status: 'False',
+  reason: 'KubeletNotReady',
+  message:
+    'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized',
+}
+const readyWords = (n: V1Node) => {
+  const r = readyOf(n)
+  return {status: r?.status, reason: r?.reason, message: r?.message}
+}
+/** Wait past the Node's next status update (its Ready heartbeat moves). */
+async function nextHeartbeat(api: CoreV1Api, name: string): Promise<V1Node> {
+  const before = String(readyOf(await api.readNode({name}))?.lastHeartbeatTime)
+  return waitFor(
+    `a heartbeat of ${name}`,
+    async () => {
+      const n = await api.readNode({name})
+      return String(readyOf(n)?.lastHeartbeatTime) !== before ? n : undefined
+    },
+    15_000,
+  )
+}
 
 /** `k3s agent` NAME joining `s` through --server on 127.0.0.1 with the server's agent token. */
 function joinAgent(s: Server, name: string, extra: string[], env?: NodeJS.ProcessEnv): Proc {
@@ -471,6 +526,75 @@ describe('k3s stand-in', function () {
       await s.api.deleteNode({name: 'a1'})
       assert.equal((await read()).status?.desiredNumberScheduled, 1, 'a deleted Node no longer counts')
     })
+
+    it('answers an eviction its PodDisruptionBudget forbids with 429 and the DisruptionBudget cause, and keeps the budget status from the healthy pods', async () => {
+      const s = await startServer(['--disable-agent'])
+      const policy = s.kc.makeApiClient(PolicyV1Api)
+      const ready = [{type: 'Ready', status: 'True'}]
+      await s.api.createNode({body: {...node('w1'), status: {conditions: ready}}})
+      for (const name of ['web-1', 'web-2'])
+        await s.api.createNamespacedPod({
+          namespace: 'default',
+          body: {
+            metadata: {name, labels: {app: 'web'}},
+            spec: {nodeName: 'w1', containers: [{name: 'c', image: 'nginx'}]},
+          },
+        })
+      await policy.createNamespacedPodDisruptionBudget({
+        namespace: 'default',
+        body: {metadata: {name: 'web'}, spec: {minAvailable: 2, selector: {matchLabels: {app: 'web'}}}},
+      })
+      const budget = async () =>
+        (await policy.readNamespacedPodDisruptionBudget({name: 'web', namespace: 'default'})).status
+      const st = await budget()
+      assert.deepEqual(
+        [st?.currentHealthy, st?.desiredHealthy, st?.expectedPods, st?.disruptionsAllowed, st?.observedGeneration],
+        [2, 2, 2, 0, 1],
+      )
+      assert.equal(st?.conditions?.[0]?.reason, 'InsufficientPods')
+
+      const evict = async (name: string) => {
+        const body = JSON.stringify({apiVersion: 'policy/v1', kind: 'Eviction', metadata: {name, namespace: 'default'}})
+        const r = await rawRequest(s, 'POST', `/api/v1/namespaces/default/pods/${name}/eviction`, body)
+        return {status: r.status, body: JSON.parse(r.body) as Record<string, unknown>}
+      }
+      const refused = await evict('web-1')
+      assert.equal(refused.status, 429)
+      assert.deepEqual(refused.body, {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: "Cannot evict pod as it would violate the pod's disruption budget.",
+        reason: 'TooManyRequests',
+        details: {
+          causes: [
+            {reason: 'DisruptionBudget', message: 'The disruption budget web needs 2 healthy pods and has 2 currently'},
+          ],
+        },
+        code: 429,
+      })
+      assert.equal((await s.api.listNamespacedPod({namespace: 'default'})).items.length, 2, 'nothing was evicted')
+
+      await policy.patchNamespacedPodDisruptionBudget(
+        {name: 'web', namespace: 'default', body: {spec: {minAvailable: 1}}},
+        mergePatch,
+      )
+      assert.equal((await budget())?.disruptionsAllowed, 1)
+      assert.equal((await evict('web-1')).status, 201)
+      const left = await budget()
+      assert.deepEqual([left?.currentHealthy, left?.disruptionsAllowed], [1, 0])
+      const again = await evict('web-2')
+      assert.equal(again.status, 429)
+      assert.match(JSON.stringify(again.body), /The disruption budget web needs 1 healthy pods and has 1 currently/)
+
+      // a pod that is not healthy (its Node NotReady) does not count: the budget has none to spare
+      await s.api.patchNodeStatus(
+        {name: 'w1', body: {status: {conditions: [{type: 'Ready', status: 'False'}]}}},
+        strategicPatch,
+      )
+      assert.deepEqual([(await budget())?.currentHealthy, (await budget())?.disruptionsAllowed], [0, 0])
+    })
   })
 
   describe('agent', () => {
@@ -510,6 +634,47 @@ describe('k3s stand-in', function () {
       assert.equal((await stat(join(agentDir, 'agent/client-kubelet.key'))).mode & 0o777, 0o600)
       agent.child.kill('SIGTERM')
       assert.deepEqual(await agent.exited, {code: 0, signal: null})
+    })
+
+    it("with flannel-backend none stays NotReady in the kubelet's words until a DaemonSet that belongs on its Node copies its CNI config there (hybrid's flannel)", async () => {
+      const s = await startServer(['--disable-agent', '--flannel-backend', 'none'])
+      const agentDir = await tempDir('standin-agent-')
+      const confDir = join(agentDir, 'agent/etc/cni/net.d')
+      // labelled as the sandbox's Node: hybrid's flannel keeps off it
+      joinAgent(s, 'w1', ['--data-dir', agentDir, '--node-label', 'hybrid.dev/sandbox=true'])
+      const w1 = await waitFor("the agent's Node", async () => (await s.api.listNode()).items[0])
+      assert.deepEqual(readyWords(w1), NO_CNI)
+
+      const objects = flannelManifests({clusterCidr: '10.42.0.0/16', cniConfDir: confDir})
+      await applyObjects(s.kc, objects)
+      assert.deepEqual(
+        readyWords(await nextHeartbeat(s.api, 'w1')),
+        NO_CNI,
+        'a DaemonSet that excludes the Node changes nothing',
+      )
+      assert.deepEqual(await readdir(confDir).catch(() => []), [])
+
+      await s.api.patchNode({name: 'w1', body: {metadata: {labels: {'hybrid.dev/sandbox': null}}}}, mergePatch)
+      const ready = await waitFor(
+        'the Node Ready',
+        async () => {
+          const n = await s.api.readNode({name: 'w1'})
+          return readyOf(n)?.status === 'True' ? n : undefined
+        },
+        15_000,
+      )
+      assert.equal(readyOf(ready)?.reason, 'KubeletReady')
+      const cm = objects.find((o) => o.kind === 'ConfigMap') as {data: Record<string, string>}
+      assert.deepEqual(
+        await readdir(confDir),
+        ['10-flannel.conflist'],
+        "install-cni's copy, and nothing from k3s's own flannel",
+      )
+      assert.equal(await readFile(join(confDir, '10-flannel.conflist'), 'utf8'), cm.data['cni-conf.json'])
+      assert.ok(
+        Date.parse(String(readyOf(ready)?.lastTransitionTime)) > Date.parse(String(ready.metadata?.creationTimestamp)),
+        'Ready is a transition after registration',
+      )
     })
 
     it("refuses a server whose CA does not match the token's hash, in k3s's words, and gives up", async () => {
@@ -662,6 +827,25 @@ describe('k3s stand-in', function () {
       assert.deepEqual(plain(n.spec?.taints), [{key: 'hybrid.dev/sandbox', value: 'true', effect: 'NoSchedule'}])
       assert.equal(n.metadata?.labels?.['node-role.kubernetes.io/control-plane'], 'true')
       assert.equal(n.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True')
+    })
+
+    it("with flannel-backend none keeps its Node NotReady in the kubelet's words until a CNI config is in its conf dir (hybrid's loopback conflist)", async () => {
+      const fake = await fakeProcSys(Object.fromEntries(TUNABLES.map(([n, v]) => [n, String(v)])))
+      const s = await startServer(['--node-name', 'sandbox', '--flannel-backend', 'none'], {
+        setup: FAKE_PROC_SYS,
+        env: {FAKE_PROC_SYS: fake},
+      })
+      assert.deepEqual(readyWords(await s.api.readNode({name: 'sandbox'})), NO_CNI)
+      assert.deepEqual(readyWords(await nextHeartbeat(s.api, 'sandbox')), NO_CNI, 'and stays so')
+
+      const loopback = sandboxCniConfig(s.dataDir, {'flannel-backend': 'none'}, true)!
+      await mkdir(join(loopback.path, '..'), {recursive: true})
+      await writeFile(loopback.path, loopback.content)
+      await waitFor(
+        'the Node Ready',
+        async () => (readyOf(await s.api.readNode({name: 'sandbox'}))?.status === 'True' ? true : undefined),
+        15_000,
+      )
     })
 
     it('dials the advertised address after registering, in k3s words while it is dark, and stays Ready', async () => {

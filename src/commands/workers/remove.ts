@@ -11,7 +11,7 @@ import {renderChanges, renderHostTable} from '../../ui/index.js'
 export default class WorkersRemove extends HybridCommand {
   static override summary = 'Take workers out of the cluster and undo what hybrid installed on them'
   static override description =
-    'Cordons and drains each Node (pods evicted, DaemonSets left), deletes it and its node-password secret, ' +
+    'Cordons and drains each Node (pods evicted as PodDisruptionBudgets allow, DaemonSets left), deletes it and its node-password secret, ' +
     'stops and uninstalls the k3s agent, closes the API tunnel and removes the advertised address and the ' +
     'sshd drop-in, from what hybrid recorded for the worker (so it works after a crash, and without the ' +
     'inventory). With --keep-installed the agent is stopped but its binary, config and service stay.'
@@ -29,7 +29,12 @@ export default class WorkersRemove extends HybridCommand {
       description: 'stop the agent but keep k3s installed on the worker',
       default: false,
     }),
-    'drain-timeout': Flags.integer({description: 'seconds to wait for evicted pods to go', default: 120, min: 1}),
+    'drain-timeout': Flags.integer({
+      description:
+        'seconds the drain may take: evictions a PodDisruptionBudget refuses are retried every 5 s until then, and the pods must be gone',
+      default: 120,
+      min: 1,
+    }),
   }
 
   async run(): Promise<Record<string, unknown>> {

@@ -32,7 +32,11 @@ export const drainNodeStep: LeaveStep = {
     const kube = run.kube
     if (!kube || !(await mayTouchNode(kube, target, handle, 'drain'))) return
     await run.ctx.wet(record.worker, `cordon and drain Node ${record.node}`, async () => {
-      const {evicted} = await drainNode(kube, record.node, {timeoutMs: run.timeouts.drainMs, signal: handle.signal})
+      const {evicted} = await drainNode(kube, record.node, {
+        timeoutMs: run.timeouts.drainMs,
+        signal: handle.signal,
+        onRefused: (message) => handle.logger.warn(message),
+      })
       handle.logger.info({evicted}, `Node ${record.node} drained`)
     })
   },
