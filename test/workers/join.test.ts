@@ -8,7 +8,7 @@ import {join} from 'node:path'
 import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
 import {ADVERTISED as ADDRESS, agentPid, leftOn} from '../helpers/worker-leftovers.js'
 import {hostDigest, writeLabInventory} from '../remote/lab-workers.js'
-import {fixtureEnv, freePort, nodes, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
+import {fixtureEnv, freePort, kubectl, nodes, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
 
 /**
  * Joining workers end to end (docs/architecture.md, "Workers" and "Tunnels"): `hybrid up` brings up the
@@ -357,6 +357,43 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     assert.equal(row?.tunnel?.state, 'up')
     assert.ok((row?.tunnel?.reconnects ?? 0) >= 1, 'status counts the reconnect')
     assert.equal((await nodes(s)).get('w1')?.ready, true)
+  })
+
+  it('a host replaced under the name of a joined worker (agent, k3s files and /etc/rancher/node gone) joins again: the server takes its node password, and its Node heartbeats', async () => {
+    const s = scene!
+    const w3 = s.lab.host('w3')
+    const password = (await readFile(w3.pathOnMachine('/etc/rancher/node/password'), 'utf8')).trim()
+    assert.match(password, /^[0-9a-f]{32}$/)
+    assert.equal((await stat(w3.pathOnMachine('/etc/rancher/node/password'))).mode & 0o777, 0o600)
+    // The old host goes: its agent stopped (its supervisor by the pid it recorded), everything k3s had wiped.
+    const supervisor = (await w3.exec(['cat', '/run/k3s-agent.pid'])).stdout.trim()
+    assert.match(supervisor, /^\d+$/)
+    assert.equal((await w3.exec(['kill', '-TERM', supervisor])).code, 0)
+    await until("w3's agent gone", async () => ((await agentPid(w3)) === undefined ? true : undefined))
+    // (/etc/rancher and /var/lib/rancher are the lab host's own mounts: their contents go)
+    const wipe = 'rm -rf /usr/local/bin/k3s /etc/rancher/* /var/lib/rancher/* /run/k3s /run/k3s-agent.pid'
+    assert.equal((await w3.exec(['sh', '-c', wipe])).code, 0)
+
+    const up = await hybrid(s, ['up', '--inventory', s.inventory, '--detach', '--json'])
+    assert.equal(up.code, 3, up.stderr)
+    const doc = lastJson(up.stdout) as {workers: Array<{host: string; status: string}>}
+    assert.deepEqual(
+      doc.workers.map((w) => `${w.host}:${w.status}`),
+      ['w1:ok', 'w2:ok', 'w3:ok', 'w4:failed'],
+    )
+    // The new agent must be the one keeping the Node Ready: its heartbeats arrive after the up.
+    const since = Date.now()
+    const heartbeat = async () => {
+      const node = JSON.parse(await kubectl(s, ['get', 'node', 'w3', '-o', 'json'])) as {
+        status: {conditions: Array<{type: string; status: string; lastHeartbeatTime: string}>}
+      }
+      const ready = node.status.conditions.find((c) => c.type === 'Ready')
+      return ready?.status === 'True' && Date.parse(ready.lastHeartbeatTime) > since ? true : undefined
+    }
+    await until("a heartbeat of w3's new agent", heartbeat, 20_000)
+    const log = await readFile(w3.pathOnMachine('/var/lib/rancher/hybrid/k3s-agent.log'), 'utf8').catch(() => '')
+    assert.doesNotMatch(log, /Node password rejected/)
+    assert.equal((await readFile(w3.pathOnMachine('/etc/rancher/node/password'), 'utf8')).trim(), password)
   })
 
   it('workers remove w2 leaves nothing on w2 and deletes its Node; list shows it missing, add joins it again; down keeps the agents, down --uninstall-workers then takes all out from the records', async () => {
