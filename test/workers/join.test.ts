@@ -448,4 +448,25 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     assert.equal(again.code, 0, again.stderr)
     assert.match(again.stdout, /cluster joined is not up; nothing to do/)
   })
+
+  it('after down --uninstall-workers without the API, the next up deletes the removed workers’ Nodes and node-password secrets before anything joins', async () => {
+    // Goes on from the test above: w1, w2 and w3 were taken out by `down --uninstall-workers` after a plain
+    // `down`, so the API was not up to delete their Nodes; k3s kept them in its datastore.
+    const s = scene!
+    const doc = JSON.parse(await readFile(s.inventory, 'utf8')) as {spec: {workers: unknown[]}}
+    doc.spec.workers = []
+    const noWorkers = join(s.dir, 'no-workers.yaml')
+    await writeFile(noWorkers, JSON.stringify(doc, null, 2))
+    const up = await hybrid(s, ['up', '--inventory', noWorkers, '--detach'])
+    assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`)
+    const seen = await nodes(s)
+    for (const name of ['w1', 'w2', 'w3']) assert.equal(seen.has(name), false, `no Node ${name} is left`)
+    const secrets = await kubectl(s, ['get', 'secrets', '-n', 'kube-system', '-o', 'name'])
+    assert.doesNotMatch(secrets, /w[123]\.node-password\.k3s/)
+    const again = await hybrid(s, ['up', '--inventory', noWorkers, '--detach'])
+    assert.equal(again.code, 0, again.stderr)
+    assert.doesNotMatch(again.stderr, /delete Node/, 'the deletions were done once, and forgotten')
+    const down = await hybrid(s, ['down', '--inventory', noWorkers])
+    assert.equal(down.code, 0, down.stderr)
+  })
 })
