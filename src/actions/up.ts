@@ -11,6 +11,7 @@ import {
 } from '../plan/index.js'
 import {acquireK3sBinary} from '../phases/acquire-k3s.js'
 import {applyCni} from '../phases/apply-cni.js'
+import {forgetRemovedNodesPhase} from '../phases/forget-removed-nodes.js'
 import {joinWorkers} from '../phases/join-workers.js'
 import {advertiseInSandbox} from '../phases/advertise-in-sandbox.js'
 import {applyWorkarounds} from '../phases/apply-workarounds.js'
@@ -78,11 +79,16 @@ const BRING_UP = Plan.start<UpBase>()
   .then(waitReady)
   .then(writeKubeconfig)
   .then(makeCurrent)
+  .then(forgetRemovedNodesPhase)
   .then(applyCni)
   .then(joinWorkers)
 
 /** The control plane already runs as the inventory says: only the workers may have something missing. */
-const ALREADY_UP = Plan.start<ClusterContext & InventoryInput>().then(makeCurrent).then(applyCni).then(joinWorkers)
+const ALREADY_UP = Plan.start<ClusterContext & InventoryInput>()
+  .then(makeCurrent)
+  .then(forgetRemovedNodesPhase)
+  .then(applyCni)
+  .then(joinWorkers)
 
 /**
  * `hybrid up`. A class only so that a second Ctrl-C can reach the k3s it started (`killK3s`): under the

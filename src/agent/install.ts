@@ -28,7 +28,7 @@ export interface AgentRecord {
 export function agentRecord(service: AgentService, spec: Pick<AgentSpec, 'dataDir'>): AgentRecord {
   return {
     service: service.kind,
-    files: [WORKER_PATHS.config, WORKER_PATHS.token, WORKER_PATHS.binary, ...service.paths],
+    files: [WORKER_PATHS.config, WORKER_PATHS.token, WORKER_PATHS.nodePassword, WORKER_PATHS.binary, ...service.paths],
     directories: [spec.dataDir ?? WORKER_PATHS.dataDir, WORKER_PATHS.runDir, WORKER_PATHS.hybridDir],
   }
 }
@@ -46,12 +46,17 @@ export async function uploadK3s(
   return !result.skipped
 }
 
-/** config.yaml and the token file, both 0600 (a dry run compares them with differingFiles, and names only paths). */
-export function agentFiles(spec: AgentSpec, token: string): WorkerFile[] {
+/**
+ * config.yaml and the token file, and the node password when given, all 0600 (a dry run compares them with
+ * differingFiles, and names only paths).
+ */
+export function agentFiles(spec: AgentSpec, token: string, nodePassword?: string): WorkerFile[] {
   registerSecret(token)
+  if (nodePassword) registerSecret(nodePassword)
   return [
     {path: WORKER_PATHS.config, content: agentConfig(spec), mode: 0o600},
     {path: WORKER_PATHS.token, content: `${token}\n`, mode: 0o600},
+    ...(nodePassword ? [{path: WORKER_PATHS.nodePassword, content: `${nodePassword}\n`, mode: 0o600}] : []),
   ]
 }
 
@@ -64,8 +69,9 @@ export async function writeAgentFiles(
   spec: AgentSpec,
   token: string,
   differing?: readonly WorkerFile[],
+  nodePassword?: string,
 ): Promise<boolean> {
-  const files = differing ?? (await differingFiles(host, agentFiles(spec, token)))
+  const files = differing ?? (await differingFiles(host, agentFiles(spec, token, nodePassword)))
   await writeWorkerFiles(host, files)
   return files.length > 0
 }

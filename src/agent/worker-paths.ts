@@ -13,6 +13,11 @@ export const WORKER_PATHS = {
   config: '/etc/rancher/k3s/config.yaml',
   /** The token as a file (config's token-file), not K3S_TOKEN in an env file: it never enters an environment. */
   token: '/etc/rancher/k3s/token',
+  /**
+   * The node password k3s's agent sends with its name (the server keeps its hash in
+   * kube-system/<node>.node-password.k3s); hybrid writes it before the agent first starts (agent/node-password.ts).
+   */
+  nodePassword: '/etc/rancher/node/password',
   /** k3s's default data dir for a root agent. */
   dataDir: '/var/lib/rancher/k3s',
   /** k3s's run dir: containerd's sockets and the containers' root filesystems (mounts). */

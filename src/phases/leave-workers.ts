@@ -7,6 +7,7 @@ import {closeTunnel} from './leave/close-tunnel.js'
 import {deleteNodeStep, drainNodeStep} from './leave/drain-node.js'
 import {forgetWorker} from './leave/forget-worker.js'
 import type {LeaveRun, LeaveStep, LeaveTarget} from './leave/leave-target.js'
+import {noteRemovedNode} from './leave/note-removed-node.js'
 import {removeAddress} from './leave/remove-address.js'
 import {revertSshd} from './leave/revert-sshd.js'
 import {uninstallAgentStep} from './leave/uninstall-agent.js'
@@ -16,6 +17,7 @@ export const LEAVE_STEPS: readonly LeaveStep[] = [
   drainNodeStep,
   uninstallAgentStep,
   deleteNodeStep,
+  noteRemovedNode,
   closeTunnel,
   removeAddress,
   revertSshd,
@@ -65,8 +67,11 @@ export const leaveWorkers: Phase<ClusterContext & LeaveSelection, WorkersLeft> =
       const targets = (await chosen(ctx)).map((record): LeaveTarget => ({run, record}))
       const done = await forEachHost(ctx, targets, {
         name: (t) => t.record.worker,
-        // Without the API (`down`: the cluster goes too) there is no Node to drain or delete.
-        steps: LEAVE_STEPS.filter((step) => run.kube || !THROUGH_THE_API.includes(step)).map((step) => ({
+        // Without the API (`down`: the cluster goes too) there is no Node to drain or delete now: the next
+        // `up` deletes it (noteRemovedNode).
+        steps: LEAVE_STEPS.filter((step) =>
+          run.kube ? step !== noteRemovedNode : !THROUGH_THE_API.includes(step),
+        ).map((step) => ({
           title: step.title,
           run: (t: LeaveTarget, h) => step.run(t, h),
         })),

@@ -46,6 +46,12 @@ export interface WorkerRecord {
   /** The Node's name in the cluster (the worker's name). */
   readonly node: string
   readonly tunnel?: TunnelRequest
+  /**
+   * The Node's password (agent/node-password.ts), written to the worker's /etc/rancher/node/password before
+   * its agent first starts: a host replaced under this name gets it again, so the server's node-password
+   * secret still matches. Forgotten with the record, once the Node and its secret are deleted.
+   */
+  readonly nodePassword?: string
   /** What is in place on the worker, each recorded right after it was done. */
   readonly installed: Installed
 }

@@ -190,9 +190,13 @@ interface Server {
   kc: KubeConfig
 }
 
-async function startServer(extra: string[] = [], how: {setup?: string; env?: NodeJS.ProcessEnv} = {}): Promise<Server> {
-  const dir = await tempDir('standin-server-')
-  const port = await freePort()
+async function startServer(
+  extra: string[] = [],
+  how: {setup?: string; env?: NodeJS.ProcessEnv; again?: Server} = {},
+): Promise<Server> {
+  // again: the same data dir, port and kubeconfig as an earlier server (a restart)
+  const dir = how.again ? join(how.again.dataDir, '..') : await tempDir('standin-server-')
+  const port = how.again?.port ?? (await freePort())
   const dataDir = join(dir, 'data')
   const kubeconfig = join(dir, 'k3s.yaml')
   const args = [
@@ -271,7 +275,8 @@ async function nextHeartbeat(api: CoreV1Api, name: string): Promise<V1Node> {
 function joinAgent(s: Server, name: string, extra: string[], env?: NodeJS.ProcessEnv): Proc {
   const server = `https://127.0.0.1:${s.port}`
   const token = join(s.dataDir, 'server/agent-token')
-  return standin(['agent', '--server', server, '--token-file', token, '--node-name', name, ...extra], env)
+  // --rootless: the node password under the agent's data dir, not this machine's /etc/rancher/node
+  return standin(['agent', '--server', server, '--token-file', token, '--node-name', name, '--rootless', ...extra], env)
 }
 
 /** client-node returns class instances; compare their JSON. */
@@ -594,6 +599,111 @@ describe('k3s stand-in', function () {
         strategicPatch,
       )
       assert.deepEqual([(await budget())?.currentHealthy, (await budget())?.disruptionsAllowed], [0, 0])
+    })
+  })
+
+  describe('server datastore and node passwords', () => {
+    const secretOf = (s: Server, name: string) =>
+      s.api.readNamespacedSecret({name: `${name}.node-password.k3s`, namespace: 'kube-system'})
+
+    it('keeps Nodes, node-password secrets and resourceVersions across a SIGKILL and a SIGTERM restart', async () => {
+      let s = await startServer(['--disable-agent'])
+      const agentDir = await tempDir('standin-agent-')
+      const agent = joinAgent(s, 'w1', ['--data-dir', agentDir], {K3S_STANDIN_GIVE_UP_SECONDS: '50'})
+      const w1 = await waitFor('the Node w1', async () => readyOf(await s.api.readNode({name: 'w1'}))?.status)
+      assert.equal(w1, 'True')
+      const secret = await waitFor('the Node owning its secret', async () => {
+        const sec = await secretOf(s, 'w1')
+        return sec.metadata?.ownerReferences?.length ? sec : undefined
+      })
+      const node = await s.api.readNode({name: 'w1'})
+      assert.equal(secret.type, 'k3s.cattle.io/node-password')
+      assert.equal(secret.immutable, true)
+      assert.match(Buffer.from(secret.data!.hash, 'base64').toString(), /^\$1:[0-9a-f]{16}:15:8:1:[A-Za-z0-9+/]{86}$/)
+      assert.deepEqual(plain(secret.metadata?.ownerReferences), [
+        {apiVersion: 'v1', kind: 'Node', name: 'w1', uid: node.metadata?.uid},
+      ])
+      const password = (await readFile(join(agentDir, 'agent/etc/rancher/node/password'), 'utf8')).trim()
+      assert.match(password, /^[0-9a-f]{32}$/)
+      assert.equal((await stat(join(agentDir, 'agent/etc/rancher/node/password'))).mode & 0o777, 0o600)
+      assert.equal(Buffer.from(secret.data!.hash, 'base64').toString().includes(password), false)
+      await s.api.createNamespacedConfigMap({namespace: 'default', body: {metadata: {name: 'before-kill'}}})
+      const rvBefore = Number(
+        (await s.api.readNamespacedConfigMap({name: 'before-kill', namespace: 'default'})).metadata?.resourceVersion,
+      )
+      await new Promise((r) => setTimeout(r, 500)) // longer than the write-behind delay (README)
+
+      s.proc.child.kill('SIGKILL')
+      await s.proc.exited
+      assert.match((await readdir(join(s.dataDir, 'server/db'))).join(' '), /state\.standin\.json/)
+      s = await startServer(['--disable-agent'], {again: s})
+      assert.equal((await s.api.readNode({name: 'w1'})).metadata?.uid, node.metadata?.uid)
+      assert.equal((await secretOf(s, 'w1')).metadata?.uid, secret.metadata?.uid)
+      assert.equal(
+        (await s.api.readNamespacedConfigMap({name: 'before-kill', namespace: 'default'})).metadata?.name,
+        'before-kill',
+      )
+      const after = await s.api.createNamespacedConfigMap({
+        namespace: 'default',
+        body: {metadata: {name: 'after-kill'}},
+      })
+      assert.ok(Number(after.metadata?.resourceVersion) > rvBefore, 'resourceVersions go on increasing')
+      // the agent, still running, goes on heartbeating to the restarted server
+      const beat = String(readyOf(await s.api.readNode({name: 'w1'}))?.lastHeartbeatTime)
+      await waitFor('a heartbeat after the restart', async () =>
+        String(readyOf(await s.api.readNode({name: 'w1'}))?.lastHeartbeatTime) !== beat ? true : undefined,
+      )
+
+      // SIGTERM: what was acknowledged just before is written on the way out
+      await s.api.createNamespacedConfigMap({namespace: 'default', body: {metadata: {name: 'before-term'}}})
+      s.proc.child.kill('SIGTERM')
+      assert.deepEqual(await s.proc.exited, {code: 0, signal: null})
+      s = await startServer(['--disable-agent'], {again: s})
+      assert.equal(
+        (await s.api.readNamespacedConfigMap({name: 'before-term', namespace: 'default'})).metadata?.name,
+        'before-term',
+      )
+      agent.child.kill('SIGTERM')
+      await agent.exited
+    })
+
+    it("refuses a second agent under a known name with another password, in k3s's words, also after a restart; the secret goes with its Node", async () => {
+      let s = await startServer(['--disable-agent'])
+      const first = joinAgent(s, 'w1', ['--data-dir', await tempDir('standin-agent-')])
+      await waitFor('the Node w1', async () => (await s.api.readNode({name: 'w1'})).metadata?.name)
+      first.child.kill('SIGTERM')
+      await first.exited
+      s.proc.child.kill('SIGTERM')
+      await s.proc.exited
+      s = await startServer(['--disable-agent'], {again: s})
+
+      const otherDir = await tempDir('standin-agent-')
+      const second = joinAgent(s, 'w1', ['--data-dir', otherDir])
+      const file = join(otherDir, 'agent/etc/rancher/node/password')
+      await waitForOutput(
+        second,
+        new RegExp(
+          `level=info msg="Waiting to retrieve agent configuration; server is not ready: Node password rejected, duplicate hostname or contents of '${file}' may not match server node-passwd entry, try enabling a unique node name with the --with-node-id flag"`,
+        ),
+      )
+      // k3s's agent retries every 5 s for ever; the Node stays the first agent's
+      await new Promise((r) => setTimeout(r, 6000))
+      assert.equal(second.child.exitCode, null)
+      assert.equal((await s.api.listNode()).items.length, 1)
+      second.child.kill('SIGTERM')
+      await second.exited
+
+      await s.api.deleteNode({name: 'w1'})
+      await waitFor('the secret gone with its Node', async () =>
+        (await s.api.listNamespacedSecret({namespace: 'kube-system'})).items.length === 0 ? true : undefined,
+      )
+      const third = joinAgent(s, 'w1', ['--data-dir', otherDir])
+      await waitFor(
+        'the Node w1 under its new password',
+        async () => (await s.api.readNode({name: 'w1'})).metadata?.name,
+      )
+      third.child.kill('SIGTERM')
+      await third.exited
     })
   })
 

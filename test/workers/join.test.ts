@@ -489,6 +489,43 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     for (const name of joined) assert.equal(seen.get(name)?.ready, true, `${name} is Ready again`)
   })
 
+  it('a host replaced under the name of a joined worker (agent, k3s files and /etc/rancher/node gone) joins again: the server takes its node password, and its Node heartbeats', async () => {
+    const s = scene!
+    const w3 = s.lab.host('w3')
+    const password = (await readFile(w3.pathOnMachine('/etc/rancher/node/password'), 'utf8')).trim()
+    assert.match(password, /^[0-9a-f]{32}$/)
+    assert.equal((await stat(w3.pathOnMachine('/etc/rancher/node/password'))).mode & 0o777, 0o600)
+    // The old host goes: its agent stopped (its supervisor by the pid it recorded), everything k3s had wiped.
+    const supervisor = (await w3.exec(['cat', '/run/k3s-agent.pid'])).stdout.trim()
+    assert.match(supervisor, /^\d+$/)
+    assert.equal((await w3.exec(['kill', '-TERM', supervisor])).code, 0)
+    await until("w3's agent gone", async () => ((await agentPid(w3)) === undefined ? true : undefined))
+    // (/etc/rancher and /var/lib/rancher are the lab host's own mounts: their contents go)
+    const wipe = 'rm -rf /usr/local/bin/k3s /etc/rancher/* /var/lib/rancher/* /run/k3s /run/k3s-agent.pid'
+    assert.equal((await w3.exec(['sh', '-c', wipe])).code, 0)
+
+    const up = await hybrid(s, ['up', '--inventory', s.inventory, '--detach', '--json'])
+    assert.equal(up.code, 3, up.stderr)
+    const doc = lastJson(up.stdout) as {workers: Array<{host: string; status: string}>}
+    assert.deepEqual(
+      doc.workers.map((w) => `${w.host}:${w.status}`),
+      ['w1:ok', 'w2:ok', 'w3:ok', 'w4:failed'],
+    )
+    // The new agent must be the one keeping the Node Ready: its heartbeats arrive after the up.
+    const since = Date.now()
+    const heartbeat = async () => {
+      const node = JSON.parse(await kubectl(s, ['get', 'node', 'w3', '-o', 'json'])) as {
+        status: {conditions: Array<{type: string; status: string; lastHeartbeatTime: string}>}
+      }
+      const ready = node.status.conditions.find((c) => c.type === 'Ready')
+      return ready?.status === 'True' && Date.parse(ready.lastHeartbeatTime) > since ? true : undefined
+    }
+    await until("a heartbeat of w3's new agent", heartbeat, 20_000)
+    const log = await readFile(w3.pathOnMachine('/var/lib/rancher/hybrid/k3s-agent.log'), 'utf8').catch(() => '')
+    assert.doesNotMatch(log, /Node password rejected/)
+    assert.equal((await readFile(w3.pathOnMachine('/etc/rancher/node/password'), 'utf8')).trim(), password)
+  })
+
   it('workers remove w2 leaves nothing on w2 and deletes its Node; list shows it missing, add joins it again; down keeps the agents, down --uninstall-workers then takes all out from the records', async () => {
     const s = scene!
     const w2 = s.lab.host('w2')
@@ -541,5 +578,26 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     const again = await hybrid(s, ['down', '--uninstall-workers'])
     assert.equal(again.code, 0, again.stderr)
     assert.match(again.stdout, /cluster joined is not up; nothing to do/)
+  })
+
+  it('after down --uninstall-workers without the API, the next up deletes the removed workers’ Nodes and node-password secrets before anything joins', async () => {
+    // Goes on from the test above: w1, w2 and w3 were taken out by `down --uninstall-workers` after a plain
+    // `down`, so the API was not up to delete their Nodes; k3s kept them in its datastore.
+    const s = scene!
+    const doc = JSON.parse(await readFile(s.inventory, 'utf8')) as {spec: {workers: unknown[]}}
+    doc.spec.workers = []
+    const noWorkers = join(s.dir, 'no-workers.yaml')
+    await writeFile(noWorkers, JSON.stringify(doc, null, 2))
+    const up = await hybrid(s, ['up', '--inventory', noWorkers, '--detach'])
+    assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`)
+    const seen = await nodes(s)
+    for (const name of ['w1', 'w2', 'w3']) assert.equal(seen.has(name), false, `no Node ${name} is left`)
+    const secrets = await kubectl(s, ['get', 'secrets', '-n', 'kube-system', '-o', 'name'])
+    assert.doesNotMatch(secrets, /w[123]\.node-password\.k3s/)
+    const again = await hybrid(s, ['up', '--inventory', noWorkers, '--detach'])
+    assert.equal(again.code, 0, again.stderr)
+    assert.doesNotMatch(again.stderr, /delete Node/, 'the deletions were done once, and forgotten')
+    const down = await hybrid(s, ['down', '--inventory', noWorkers])
+    assert.equal(down.code, 0, down.stderr)
   })
 })

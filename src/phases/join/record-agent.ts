@@ -2,7 +2,7 @@ import type {AgentSpec} from '../../agent/agent-config.js'
 import {type AgentRecord, agentRecord} from '../../agent/install.js'
 import type {AgentService} from '../../agent/service.js'
 import type {Host} from '../../remote/host.js'
-import {readWorkerRecord, recordInstalled} from '../../state/worker-records.js'
+import {changeWorkerRecord, newWorkerRecord, readWorkerRecord} from '../../state/worker-records.js'
 import type {JoinTarget} from './join-target.js'
 
 /** Print the paths that exist. */
@@ -32,9 +32,23 @@ export async function preexistingPaths(
  * Record what the agent install will put on the worker, before the first change, so an interrupted join
  * is undone from the record: only what hybrid creates (target.kept stays out).
  */
-export async function recordAgent(target: JoinTarget, service: AgentService, spec: AgentSpec): Promise<void> {
+export async function recordAgent(
+  target: JoinTarget,
+  service: AgentService,
+  spec: AgentSpec,
+  nodePassword?: string,
+): Promise<void> {
   const {run, worker} = target
-  await recordInstalled(run.cluster, worker, {agent: withoutKept(agentRecord(service, spec), target.kept ?? [])})
+  const agent = withoutKept(agentRecord(service, spec), target.kept ?? [])
+  await changeWorkerRecord(run.cluster, worker.name, (r) => {
+    const base = r ?? newWorkerRecord(worker)
+    return {
+      ...base,
+      spec: worker,
+      ...(nodePassword ? {nodePassword} : {}),
+      installed: {...base.installed, agent},
+    }
+  })
 }
 
 function withoutKept(record: AgentRecord, kept: readonly string[]): AgentRecord {
