@@ -11,6 +11,7 @@ import {undoWorkarounds} from '../phases/undo-workarounds.js'
 import {type ActionEnv, clusterContext} from './context.js'
 import {throwIfHostsFailed} from './partly-done.js'
 import {planError} from './plan-error.js'
+import {lockCluster} from './run-lock.js'
 
 export interface DownResult {
   readonly cluster: string
@@ -55,7 +56,13 @@ export async function down(
   const {cluster} = target
   const concurrency = target.inventory?.concurrency
   const ctx = {...clusterContext(env, cluster, {dryRun: target.dryRun, concurrency}), drainNodes: false}
-  const result = await runPlan(target.uninstallWorkers ? UNINSTALL_AND_STOP : STOP, ctx)
+  const lock = await lockCluster(env, cluster, target.dryRun)
+  let result
+  try {
+    result = await runPlan(target.uninstallWorkers ? UNINSTALL_AND_STOP : STOP, ctx)
+  } finally {
+    await lock?.release()
+  }
   if (result.status !== 'done') throw planError(result, '`hybrid down`')
   const changes = result.changes.map((c) => c.sentence)
   // Under --dry-run with the flag, the records are still there: they name what would be taken out.
