@@ -6,9 +6,12 @@ import {loadState} from '../phases/load-state.js'
 import {removeSandboxAddress} from '../phases/remove-sandbox-address.js'
 import {removeState} from '../phases/remove-state.js'
 import {stopControlPlane} from '../phases/stop-control-plane.js'
+import {readState} from '../state/cluster-state.js'
 import {listWorkerRecords} from '../state/worker-records.js'
+import {HybridError} from '../errors.js'
 import {undoWorkarounds} from '../phases/undo-workarounds.js'
 import {type ActionEnv, clusterContext} from './context.js'
+import {corruptDownError, downFromCorruptState} from './down-corrupt.js'
 import {throwIfHostsFailed} from './partly-done.js'
 import {planError} from './plan-error.js'
 import {lockCluster} from './run-lock.js'
@@ -59,6 +62,12 @@ export async function down(
   const lock = await lockCluster(env, cluster, target.dryRun)
   let result
   try {
+    if (!target.dryRun && (await stateIsCorrupt(cluster))) {
+      const salvaged = await downFromCorruptState(cluster, ctx.paths)
+      for (const change of salvaged.changes) env.logger.info(change)
+      if (salvaged.notDone.length > 0) throw corruptDownError(cluster, salvaged)
+      return {cluster, outcome: 'down', changes: salvaged.changes, keptWorkers: []}
+    }
     result = await runPlan(target.uninstallWorkers ? UNINSTALL_AND_STOP : STOP, ctx)
   } finally {
     await lock?.release()
@@ -73,4 +82,14 @@ export async function down(
   )
   throwIfHostsFailed(result.hosts, {cluster, outcome: 'down', changes, keptWorkers}, '`hybrid down`')
   return {cluster, outcome: wasUp ? 'down' : 'not-up', changes, keptWorkers}
+}
+
+/** Does the state file exist but not parse (STATE_INVALID)? A newer hybrid's state is not corrupt. */
+async function stateIsCorrupt(cluster: string): Promise<boolean> {
+  try {
+    await readState(cluster)
+    return false
+  } catch (error) {
+    return error instanceof HybridError && error.code === 'STATE_INVALID'
+  }
 }

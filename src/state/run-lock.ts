@@ -1,4 +1,4 @@
-import {readFile, rename, rm} from 'node:fs/promises'
+import {mkdir, readFile, rename, rm, rmdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -52,11 +52,14 @@ export async function acquireRunLock(
   }
   const deadline = Date.now() + (options.waitSeconds ?? 0) * 1000
   for (;;) {
+    await mkdir(clusterPaths(cluster).dir, {recursive: true, mode: 0o700})
     try {
       await writeFileAtomic(file, `${JSON.stringify(holder, null, 2)}\n`, 0o600, {exclusive: true})
       return {holder, release: () => releaseRunLock(cluster, holder)}
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') continue // the directory was removed by a run releasing its lock: again
+      if (code !== 'EEXIST') throw error
     }
     const current = await readRunLock(cluster)
     if (!current || !(await holderAlive(current))) {
@@ -92,8 +95,10 @@ export async function holderAlive(holder: RunLockHolder): Promise<boolean> {
 /** Remove the lock if it is still ours (a lock taken over from us is left to its new holder). */
 async function releaseRunLock(cluster: string, holder: RunLockHolder): Promise<void> {
   const current = await readRunLock(cluster)
-  if (current?.pid === holder.pid && current.startTicks === holder.startTicks)
-    await rm(runLockFile(cluster), {force: true})
+  if (current?.pid !== holder.pid || current.startTicks !== holder.startTicks) return
+  await rm(runLockFile(cluster), {force: true})
+  // A run that left nothing else (a failed first up, a down) leaves no empty directory either.
+  await rmdir(clusterPaths(cluster).dir).catch(() => undefined)
 }
 
 function lockedError(cluster: string, holder: RunLockHolder, waited: number): HybridError {
