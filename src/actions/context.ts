@@ -11,6 +11,8 @@ export interface ActionEnv {
   readonly logger: Logger
   readonly progress: Progress
   readonly signal: AbortSignal
+  /** For the cluster's run lock (state/run-lock.ts): what this run is, and how long it waits for another. */
+  readonly run?: {readonly command: string; readonly waitSeconds: number}
 }
 
 /** The base context of every control-plane plan. */

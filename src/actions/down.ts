@@ -6,11 +6,15 @@ import {loadState} from '../phases/load-state.js'
 import {removeSandboxAddress} from '../phases/remove-sandbox-address.js'
 import {removeState} from '../phases/remove-state.js'
 import {stopControlPlane} from '../phases/stop-control-plane.js'
+import {readState} from '../state/cluster-state.js'
 import {listWorkerRecords} from '../state/worker-records.js'
+import {HybridError} from '../errors.js'
 import {undoWorkarounds} from '../phases/undo-workarounds.js'
 import {type ActionEnv, clusterContext} from './context.js'
+import {corruptDownError, downFromCorruptState} from './down-corrupt.js'
 import {throwIfHostsFailed} from './partly-done.js'
 import {planError} from './plan-error.js'
+import {lockCluster} from './run-lock.js'
 
 export interface DownResult {
   readonly cluster: string
@@ -55,7 +59,19 @@ export async function down(
   const {cluster} = target
   const concurrency = target.inventory?.concurrency
   const ctx = {...clusterContext(env, cluster, {dryRun: target.dryRun, concurrency}), drainNodes: false}
-  const result = await runPlan(target.uninstallWorkers ? UNINSTALL_AND_STOP : STOP, ctx)
+  const lock = await lockCluster(env, cluster, target.dryRun)
+  let result
+  try {
+    if (!target.dryRun && (await stateIsCorrupt(cluster))) {
+      const salvaged = await downFromCorruptState(cluster, ctx.paths)
+      for (const change of salvaged.changes) env.logger.info(change)
+      if (salvaged.notDone.length > 0) throw corruptDownError(cluster, salvaged)
+      return {cluster, outcome: 'down', changes: salvaged.changes, keptWorkers: []}
+    }
+    result = await runPlan(target.uninstallWorkers ? UNINSTALL_AND_STOP : STOP, ctx)
+  } finally {
+    await lock?.release()
+  }
   if (result.status !== 'done') throw planError(result, '`hybrid down`')
   const changes = result.changes.map((c) => c.sentence)
   // Under --dry-run with the flag, the records are still there: they name what would be taken out.
@@ -66,4 +82,14 @@ export async function down(
   )
   throwIfHostsFailed(result.hosts, {cluster, outcome: 'down', changes, keptWorkers}, '`hybrid down`')
   return {cluster, outcome: wasUp ? 'down' : 'not-up', changes, keptWorkers}
+}
+
+/** Does the state file exist but not parse (STATE_INVALID)? A newer hybrid's state is not corrupt. */
+async function stateIsCorrupt(cluster: string): Promise<boolean> {
+  try {
+    await readState(cluster)
+    return false
+  } catch (error) {
+    return error instanceof HybridError && error.code === 'STATE_INVALID'
+  }
 }

@@ -8,7 +8,9 @@ import {removeState} from '../phases/remove-state.js'
 import {stopControlPlane} from '../phases/stop-control-plane.js'
 import {undoWorkarounds} from '../phases/undo-workarounds.js'
 import {explainFailure} from '../sandbox/diagnosis.js'
+import type {SupervisorOutcome} from '../sandbox/supervisor.js'
 import {whenAborted} from '../util/abort.js'
+import {lockForTeardown} from './run-lock.js'
 
 /** A running control plane as the supervising process holds it. */
 export type Running = ClusterContext & LoadedState & Supervised & {readonly inventory: Inventory}
@@ -22,6 +24,15 @@ export async function superviseUntilStopped(ctx: Running): Promise<HybridError |
   const local = ctx.supervisor?.local
   if (!local) throw new HybridError('INTERNAL', 'there is no supervisor in this process to wait for')
   const outcome = await Promise.race([local.done, whenAborted(ctx.signal).then(() => 'stop' as const)])
+  const lock = await lockForTeardown(ctx, ctx.cluster)
+  try {
+    return await stopSupervised(ctx, outcome)
+  } finally {
+    await lock?.release()
+  }
+}
+
+async function stopSupervised(ctx: Running, outcome: 'stop' | SupervisorOutcome): Promise<HybridError | undefined> {
   if (outcome === 'stop' || 'stopped' in outcome) {
     ctx.logger.info(`stopping cluster ${ctx.cluster}`)
     await teardown(ctx, {undo: true})

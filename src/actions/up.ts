@@ -32,6 +32,7 @@ import {upDecision} from '../state/up-decision.js'
 import {type ActionEnv, clusterContext} from './context.js'
 import {type UpSummary, upSummary} from './up-summary.js'
 import {planError} from './plan-error.js'
+import {lockCluster} from './run-lock.js'
 import {type Running, superviseUntilStopped} from './teardown.js'
 
 /** What `up --json` prints (and, for a foreground `up`, the `result` event once the cluster is ready). */
@@ -101,6 +102,18 @@ export class UpAction {
   constructor(private readonly env: ActionEnv) {}
 
   async run(options: UpOptions): Promise<UpResult> {
+    const lock = await lockCluster(this.env, options.inventory.name, options.dryRun)
+    try {
+      return await this.locked(options, async () => {
+        // A foreground `up` supervises without the lock: `down`, `workers add|remove` take it meanwhile.
+        await lock?.release()
+      })
+    } finally {
+      await lock?.release()
+    }
+  }
+
+  private async locked(options: UpOptions, unlock: () => Promise<void>): Promise<UpResult> {
     const {inventory} = options
     const cluster = inventory.name
     const base = clusterContext(this.env, cluster, {dryRun: options.dryRun, concurrency: inventory.concurrency})
@@ -143,6 +156,7 @@ export class UpAction {
       return ready
     }
     this.env.progress.report({event: 'result', result: ready})
+    await unlock()
     const failure = await superviseUntilStopped(ctx)
     if (failure) throw failure
     return {cluster, outcome: 'stopped', workers}

@@ -18,6 +18,7 @@ import {upDecision} from '../state/up-decision.js'
 import {pathExists} from '../util/path-exists.js'
 import {type ActionEnv, clusterContext} from './context.js'
 import {planError} from './plan-error.js'
+import {lockCluster} from './run-lock.js'
 
 /** One worker as `workers list` and `status` show it: the inventory, hybrid's record and the cluster side by side. */
 export interface WorkerRow {
@@ -172,7 +173,12 @@ export async function addWorkers(
     inventory,
     joinOnly: names,
   }
-  return finished(await runPlan(ADD, ctx), '`hybrid workers add`')
+  const lock = await lockCluster(env, inventory.name, options.dryRun)
+  try {
+    return finished(await runPlan(ADD, ctx), '`hybrid workers add`')
+  } finally {
+    await lock?.release()
+  }
 }
 
 /** `workers remove NAME…`: drain and delete their Nodes, undo what their records say, forget them. */
@@ -187,6 +193,16 @@ export async function removeWorkers(
     readonly concurrency?: number
   },
 ): Promise<PlanResult> {
+  const {cluster} = options
+  const lock = await lockCluster(env, cluster, options.dryRun)
+  try {
+    return await removeLocked(env, options)
+  } finally {
+    await lock?.release()
+  }
+}
+
+async function removeLocked(env: ActionEnv, options: Parameters<typeof removeWorkers>[1]): Promise<PlanResult> {
   const {cluster, names} = options
   const recorded = new Set((await listWorkerRecords(cluster)).map((r) => r.worker))
   const unknown = names.filter((n) => !recorded.has(n))

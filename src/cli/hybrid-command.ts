@@ -77,9 +77,14 @@ export abstract class HybridCommand extends Command {
    * What an action needs from the command: logger, progress, and the signal the first Ctrl-C aborts (a
    * second one exits at once, after `onForceExit`). Dispose the returned interrupts when done.
    */
-  protected actionEnv(options: {onForceExit?: () => void} = {}): ActionEnv & {interrupts: Interrupts} {
+  protected actionEnv(
+    options: {onForceExit?: () => void; waitSeconds?: number} = {},
+  ): ActionEnv & {interrupts: Interrupts} {
     const interrupts = handleInterrupts({logger: this.logger, onForceExit: options.onForceExit})
-    return {logger: this.logger, progress: this.createProgress(), signal: interrupts.signal, interrupts}
+    // The run lock names the run by its subcommand and arguments (flags and file names: no secret is an argument).
+    const command = [(this.id ?? 'hybrid').replace(/:/g, ' '), ...this.argv].join(' ').slice(0, 200)
+    const run = {command, waitSeconds: options.waitSeconds ?? 0}
+    return {logger: this.logger, progress: this.createProgress(), signal: interrupts.signal, interrupts, run}
   }
 
   /** Every command keeps the JSON log file under the state directory; one that must not, opts out. */

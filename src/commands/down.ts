@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {down, type DownResult} from '../actions/down.js'
-import {dryRunFlag, inventoryFlag} from '../cli/flags.js'
+import {dryRunFlag, inventoryFlag, waitFlag} from '../cli/flags.js'
 import {selfCommand} from '../cli/self-command.js'
 import {HybridCommand} from '../cli/hybrid-command.js'
 import {resolveCluster} from '../state/current.js'
@@ -25,12 +25,13 @@ export default class Down extends HybridCommand {
       default: false,
     }),
     'dry-run': dryRunFlag(),
+    wait: waitFlag(),
   }
 
   async run(): Promise<DownResult> {
     const {flags} = await this.parse(Down)
     const {cluster, inventory} = await resolveCluster(flags.inventory)
-    const env = this.actionEnv()
+    const env = this.actionEnv({waitSeconds: flags.wait})
     try {
       const result = await down(env, {
         cluster,

@@ -4,7 +4,7 @@ import {Flags} from '@oclif/core'
 
 import {UpAction, type UpResult} from '../actions/up.js'
 import {superviseDetached} from '../actions/supervise.js'
-import {dryRunFlag, inventoryFlag} from '../cli/flags.js'
+import {dryRunFlag, inventoryFlag, waitFlag} from '../cli/flags.js'
 import {HybridCommand} from '../cli/hybrid-command.js'
 import {selfCommand} from '../cli/self-command.js'
 import {UsageError} from '../errors.js'
@@ -31,6 +31,7 @@ export default class Up extends HybridCommand {
   static override flags = {
     inventory: inventoryFlag('the inventory file (required)'),
     'dry-run': dryRunFlag(),
+    wait: waitFlag(),
     detach: Flags.boolean({
       description: 'return once ready; a background supervisor keeps the cluster running',
       default: false,
@@ -50,7 +51,7 @@ export default class Up extends HybridCommand {
       throw new UsageError('up needs the inventory: hybrid up --inventory FILE (hybrid init writes a starter)')
     const inventory = await loadInventory(resolve(flags.inventory))
     let action: UpAction | undefined
-    const env = this.actionEnv({onForceExit: () => action?.killK3s()})
+    const env = this.actionEnv({onForceExit: () => action?.killK3s(), waitSeconds: flags.wait})
     try {
       if (flags.supervise) {
         const progress = createProgress({mode: 'plain', logger: this.logger})

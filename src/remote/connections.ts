@@ -94,13 +94,25 @@ export class SshConnections {
   /**
    * The bastion's connection. Its key is checked against the worker's knownHosts (a pinned hostKey
    * belongs to the worker, so under pinned the bastion is checked as under strict); the proxy, when
-   * set, leads to the bastion.
+   * set, leads to the bastion. A connection is shared only by workers that would have checked it the
+   * same way (policy, knownHosts, identity, proxy): a worker under strict never rides on a bastion
+   * another worker accepted under accept-new, or against another file.
    */
   private async bastion(worker: WorkerSpec, bastion: ResolvedBastion): Promise<{client: Client; name: string}> {
-    const name = `${bastion.user}@${bastion.address}:${bastion.port}`
+    const ssh = worker.ssh
+    const policy = ssh.hostKeyPolicy === 'pinned' ? 'strict' : ssh.hostKeyPolicy
+    const proxy = proxyForWorker(ssh.proxy, bastion.address, bastion.port, this.env)
+    const name = JSON.stringify([
+      bastion.user,
+      bastion.address,
+      bastion.port,
+      bastion.identityFile,
+      policy,
+      ssh.knownHosts,
+      proxy ?? null,
+    ])
     let client = this.bastions.get(name)
     if (!client) {
-      const ssh = worker.ssh
       client = connectSsh(
         {
           host: `bastion ${bastion.address}`,
@@ -108,11 +120,11 @@ export class SshConnections {
           port: bastion.port,
           user: bastion.user,
           identityFile: bastion.identityFile,
-          policy: ssh.hostKeyPolicy === 'pinned' ? 'strict' : ssh.hostKeyPolicy,
+          policy,
           knownHosts: ssh.knownHosts,
           pinned: null,
           connectTimeoutSeconds: ssh.connectTimeoutSeconds,
-          proxy: proxyForWorker(ssh.proxy, bastion.address, bastion.port, this.env),
+          proxy,
         },
         this.env,
       ).then((c) => c.client)

@@ -1,7 +1,8 @@
 import {createHash, createHmac, randomBytes} from 'node:crypto'
-import {readFile, stat} from 'node:fs/promises'
+import {mkdir, open, readFile, realpath} from 'node:fs/promises'
+import {dirname} from 'node:path'
 
-import {writeFileAtomic} from '../util/fs-atomic.js'
+import lockfile from 'proper-lockfile'
 
 /**
  * OpenSSH's known_hosts format, read and written the way ssh(1) does, so the file stays one that
@@ -21,9 +22,13 @@ export interface KnownHostLine {
   readonly key: Buffer
 }
 
-/** The name a host is recorded under: `host` for port 22, else `[host]:port` (as ssh does). */
+/**
+ * The name a host is recorded under: `host` for port 22, else `[host]:port`, lowercased (as ssh does
+ * before it hashes or matches a name, so `Worker1` and `worker1` are one host).
+ */
 export function knownHostsName(host: string, port: number): string {
-  return port === 22 ? host : `[${host}]:${port}`
+  const lower = host.toLowerCase()
+  return port === 22 ? lower : `[${lower}]:${port}`
 }
 
 /** Every well-formed line (blank lines, comments and lines ssh would skip are left out). */
@@ -84,14 +89,16 @@ export function fingerprint(blob: Buffer): string {
 export type KnownHostsVerdict =
   | {readonly kind: 'known'; readonly line: number}
   | {readonly kind: 'revoked'; readonly line: number}
-  /** Keys of the same type are recorded for the name, and none is this one. */
+  /** Keys are recorded for the name, and none is this one (of its type, or of any type: see lookUpKey). */
   | {readonly kind: 'changed'; readonly lines: readonly KnownHostLine[]}
   | {readonly kind: 'unknown'}
 
 /**
- * Look `key` up for `name` as ssh does: a revoked key is refused wherever it appears; a recorded key of
- * the same type that differs means the key changed. (A recorded key of another type only is "unknown"
- * for this type: ssh then asks too.)
+ * Look `key` up for `name`: a revoked key is refused wherever it appears; a recorded key of the same type
+ * that differs means the key changed, and so does a key of a type not recorded for a host that has keys
+ * of other types (the handshake asks for the recorded types first, so a host that offers another one no
+ * longer has them). OpenSSH's accept-new records such a key; hybrid refuses it, since recording it would
+ * let anyone who can answer for the address replace the host's identity.
  */
 export function lookUpKey(lines: readonly KnownHostLine[], name: string, key: Buffer): KnownHostsVerdict {
   const revoked = lines.find((l) => l.marker === '@revoked' && l.key.equals(key))
@@ -101,7 +108,8 @@ export function lookUpKey(lines: readonly KnownHostLine[], name: string, key: Bu
   if (same) return {kind: 'known', line: same.line}
   const type = keyTypeOf(key)
   const sameType = forName.filter((l) => l.keyType === type)
-  return sameType.length > 0 ? {kind: 'changed', lines: sameType} : {kind: 'unknown'}
+  if (sameType.length > 0) return {kind: 'changed', lines: sameType}
+  return forName.length > 0 ? {kind: 'changed', lines: forName} : {kind: 'unknown'}
 }
 
 /** Key types recorded for `name`, so the handshake can ask for those first (as ssh orders them). */
@@ -129,33 +137,55 @@ export async function readKnownHosts(file: string): Promise<string> {
   }
 }
 
+/** What recording a new key found: recorded, or (another process was first) what the file now says. */
+export type RecordVerdict = {readonly kind: 'recorded'} | Exclude<KnownHostsVerdict, {kind: 'unknown'}>
+
 /**
- * Append a line for `name` and `key`, rewriting the file whole (temp, then rename) with its mode
- * kept (0600 when new). New lines are hashed when the file already holds hashed names (the user runs
- * with HashKnownHosts), plain otherwise. Appends are serialised within this process, and the file is
- * re-read inside the lock, so parallel workers never lose each other's lines.
+ * Record `key` for `name` unless the file meanwhile says otherwise. Under a lock beside the file (its
+ * target when it is a symlink; proper-lockfile, stale after 10 s) the file is read again and judged:
+ * another hybrid may have recorded this key, or another key, since the caller read it. A key still
+ * unknown is appended with O_APPEND through the path (a symlink stays one), never by rewriting the
+ * file, which OpenSSH and other programs write too. The line is hashed when the file already holds
+ * hashed names (HashKnownHosts), plain otherwise; a new file is 0600.
  */
-export function appendKnownHost(file: string, name: string, key: Buffer): Promise<void> {
-  const run = async () => {
-    const text = await readKnownHosts(file)
-    const lines = parseKnownHosts(text)
-    if (lines.some((l) => !l.marker && l.key.equals(key) && hostsFieldMatches(l.hosts, name))) return
-    const hashed = lines.some((l) => l.hosts.startsWith('|1|'))
-    let mode = 0o600
-    try {
-      mode = (await stat(file)).mode & 0o777
-    } catch {
-      // a new file
-    }
-    const head = text === '' || text.endsWith('\n') ? text : `${text}\n`
-    await writeFileAtomic(file, `${head}${formatKnownHostsLine(name, key, hashed)}\n`, mode)
-  }
-  const next = (appendLocks.get(file) ?? Promise.resolve()).then(run, run)
-  appendLocks.set(
+export function recordKnownHost(file: string, name: string, key: Buffer): Promise<RecordVerdict> {
+  // One at a time within this process (the file lock's retries are for other processes).
+  const run = () => recordUnderLock(file, name, key)
+  const next = (inProcess.get(file) ?? Promise.resolve()).then(run, run)
+  inProcess.set(
     file,
     next.catch(() => undefined),
   )
   return next
 }
 
-const appendLocks = new Map<string, Promise<unknown>>()
+const inProcess = new Map<string, Promise<unknown>>()
+
+async function recordUnderLock(file: string, name: string, key: Buffer): Promise<RecordVerdict> {
+  await mkdir(dirname(file), {recursive: true, mode: 0o700})
+  const target = await realpath(file).catch(() => file)
+  const release = await lockfile.lock(target, {
+    realpath: false,
+    lockfilePath: `${target}.hybrid-lock`,
+    stale: 10_000,
+    retries: {retries: 100, minTimeout: 20, maxTimeout: 200},
+  })
+  try {
+    const text = await readKnownHosts(file)
+    const lines = parseKnownHosts(text)
+    const verdict = lookUpKey(lines, name, key)
+    if (verdict.kind !== 'unknown') return verdict
+    const hashed = lines.some((l) => l.hosts.startsWith('|1|'))
+    const head = text === '' || text.endsWith('\n') ? '' : '\n'
+    const handle = await open(file, 'a', 0o600)
+    try {
+      await handle.appendFile(`${head}${formatKnownHostsLine(name, key, hashed)}\n`)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    return {kind: 'recorded'}
+  } finally {
+    await release()
+  }
+}

@@ -1,3 +1,4 @@
+import {randomBytes} from 'node:crypto'
 import {chmod, copyFile, lstat, mkdir, readFile, rename, rm} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
@@ -54,10 +55,13 @@ export class LocalHost extends CommandHost implements Host {
       return {skipped: true, bytes: size, sha256}
     }
     if (await this.needsSudo(options.sudo)) {
-      await this.files(() => placeVia(this.raw, localPath, path, {...options, sameDir: false}))
+      await this.files(() => placeVia(this.raw, localPath, path, {...options, sameDir: false, sha256}))
     } else {
       // The same shape as over SSH: a temp name beside the target, mode and owner, then rename.
-      const temp = join(dirname(path), `.${basename(path)}.${sha256.slice(0, 12)}.hybrid-upload`)
+      const temp = join(
+        dirname(path),
+        `.${basename(path)}.${sha256.slice(0, 12)}.${randomBytes(4).toString('hex')}.hybrid-upload`,
+      )
       await mkdir(dirname(path), {recursive: true})
       try {
         await copyFile(localPath, temp)

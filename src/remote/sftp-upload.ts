@@ -1,4 +1,4 @@
-import {createHash} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {stat} from 'node:fs/promises'
 import {basename, dirname, posix} from 'node:path'
@@ -7,16 +7,18 @@ import type {SFTPWrapper} from 'ssh2'
 
 import {RemoteError} from './errors.js'
 import type {UploadOptions, UploadResult} from './host.js'
-import {placeVia, type RawRun, removeVia, sha256Via} from './shell-files.js'
+import {DigestMismatch, placeVia, type RawRun, removeVia, sha256Via, sweepStaleVia} from './shell-files.js'
 import type {SudoAbility} from './sudo.js'
 
 /**
  * Upload a file by SFTP so that the real name only ever holds a whole, checked file: the bytes go to a
  * temp name (beside the target, or in a staging directory of the login user when the target needs
- * root), the host computes its sha256 (sha256sum) and compares, and only then is it renamed into
- * place. The temp name is fixed per target and digest, so a run killed mid-upload leaves only that temp
- * file, and the next run writes it again whole and completes the upload. A target that already has the
- * digest is left alone.
+ * root), are copied beside the target as root when needed, and in the same remote command that renames
+ * the copy into place its sha256 is checked first (so neither a broken transfer nor a change to the
+ * login user's staging file between the check and the move can put other bytes in place). Temp names
+ * are unique per upload, so two runs never write into one; a temp file of a run killed mid-upload is
+ * removed by a later upload of the same target once nobody has written to it for two minutes. A
+ * target that already has the digest is left alone.
  */
 
 /**
@@ -25,6 +27,9 @@ import type {SudoAbility} from './sudo.js'
  */
 export const UPLOAD_CHUNK_SIZE = 255 * 1024
 export const UPLOAD_CONCURRENCY = 16
+
+/** A temp file nobody has written to for this long belongs to a run that is gone. */
+const STALE_UPLOAD_MINUTES = 2
 
 export interface UploadTarget {
   /** Host name, for messages. */
@@ -59,13 +64,15 @@ export async function sftpUpload(
     options.onProgress?.(size, size)
     return {skipped: true, bytes: size, sha256}
   }
-  const tag = sha256.slice(0, 12)
+  const tag = `${sha256.slice(0, 12)}.${randomBytes(4).toString('hex')}`
   // A non-root user cannot write beside a root-owned target, so the bytes are staged in its home
   // (SFTP and the shell both start there) and copied into place as root.
-  const temp = sudo
-    ? `.cache/hybrid/uploads/${basename(path)}.${tag}.part`
-    : posix.join(dirname(path), `.${basename(path)}.${tag}.hybrid-upload`)
-  if (sudo) await target.run(['mkdir', '-p', '-m', '700', '--', posix.dirname(temp)])
+  const [dir, name] = sudo
+    ? ['.cache/hybrid/uploads', `${basename(path)}.*.part`]
+    : [dirname(path), `.${basename(path)}.*.hybrid-upload`]
+  const temp = posix.join(dir, name.replace('*', tag))
+  if (sudo) await target.run(['mkdir', '-p', '-m', '700', '--', dir])
+  await sweepStaleVia(target.run, dir, name, STALE_UPLOAD_MINUTES)
   const sftp = await target.sftp()
   const lost = target.closed.then((reason) => {
     throw new Error(reason)
@@ -77,17 +84,18 @@ export async function sftpUpload(
       target.host,
     )
   })
-  const arrived = await sha256Via(target.run, temp)
-  if (arrived !== sha256) {
-    await removeVia(target.run, temp)
+  try {
+    await placeVia(target.run, temp, path, {...options, sameDir: !sudo, sha256})
+  } catch (error) {
+    if (!(error instanceof DigestMismatch)) throw error
     throw new RemoteError(
       'UPLOAD_FAILED',
-      `${target.host}: ${path} arrived with sha256 ${arrived ?? 'unknown'} instead of ${sha256}; nothing was put in place, run again`,
+      `${target.host}: ${path} arrived with sha256 ${error.actual ?? 'unknown'} instead of ${sha256}; nothing was put in place, run again`,
       target.host,
     )
+  } finally {
+    if (sudo) await removeVia(target.run, temp)
   }
-  await placeVia(target.run, temp, path, {...options, sameDir: !sudo})
-  if (sudo) await removeVia(target.run, temp)
   return {skipped: false, bytes: size, sha256}
 }
 

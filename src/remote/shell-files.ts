@@ -99,15 +99,30 @@ export async function sha256Via(run: RawRun, path: string, sudo = false): Promis
   return /^[0-9a-f]{64}/.exec(result.stdout.toString())?.[0]
 }
 
+/** The copy about to be moved into place does not have the digest it must have; nothing was moved. */
+export class DigestMismatch extends ShellFileError {
+  constructor(
+    readonly path: string,
+    readonly actual: string | undefined,
+  ) {
+    super(`the copy for ${path} has sha256 ${actual ?? 'unknown'}`)
+  }
+}
+
+/** Exit status of the program below when the digest differs (sysexits' EX_DATAERR). */
+const DIGEST_DIFFERS = 65
+
 /**
- * Move a checked temp file into place: copied beside `path` first when it lies elsewhere (a staging
- * directory: rename is only atomic within one filesystem), mode and owner set, then renamed over `path`.
+ * Move a temp file into place: copied beside `path` first when it lies elsewhere (a staging directory:
+ * rename is only atomic within one filesystem), mode and owner set; then, with `sha256`, the digest of
+ * that copy (owned by root under sudo, so nothing the login user can change) is checked in the same
+ * program right before the rename, and a copy that differs is removed instead (DigestMismatch).
  */
 export async function placeVia(
   run: RawRun,
   temp: string,
   path: string,
-  options: WriteOptions & {sameDir: boolean},
+  options: WriteOptions & {sameDir: boolean; sha256?: string},
 ): Promise<void> {
   const program = [
     'set -e',
@@ -122,13 +137,49 @@ export async function placeVia(
     'fi',
     'chmod "$2" "$src"',
     '[ -z "$3" ] || chown "$3" "$src"',
+    'if [ -n "$6" ]; then',
+    '  s=$(sha256sum -- "$src" | cut -d" " -f1)',
+    `  if [ "$s" != "$6" ]; then rm -f -- "$src"; echo "$s"; exit ${DIGEST_DIFFERS}; fi`,
+    'fi',
     'mv -f -- "$src" "$4"',
   ].join('\n')
   const result = await run(
-    sh(program, temp, octal(options.mode), options.owner ?? '', path, options.sameDir ? 'same' : 'copy'),
+    sh(
+      program,
+      temp,
+      octal(options.mode),
+      options.owner ?? '',
+      path,
+      options.sameDir ? 'same' : 'copy',
+      options.sha256 ?? '',
+    ),
     {sudo: options.sudo},
   )
+  if (result.exitCode === DIGEST_DIFFERS)
+    throw new DigestMismatch(path, /^[0-9a-f]{64}/.exec(result.stdout.toString())?.[0])
   if (result.exitCode !== 0) throw failed('move into place', path, result)
+}
+
+/**
+ * Remove temp files of earlier runs matching `pattern` (a find -name glob) in `dir` that nobody has
+ * written to for `minutes` (a run killed mid-upload leaves one; a live upload keeps its file fresh).
+ */
+export async function sweepStaleVia(
+  run: RawRun,
+  dir: string,
+  pattern: string,
+  minutes: number,
+  sudo = false,
+): Promise<void> {
+  await run(
+    sh(
+      '[ -d "$1" ] || exit 0; exec find "$1" -maxdepth 1 -type f -name "$2" -mmin "+$3" -exec rm -f -- {} +',
+      dir,
+      pattern,
+      String(minutes),
+    ),
+    {sudo},
+  )
 }
 
 export async function removeVia(run: RawRun, path: string, sudo = false): Promise<void> {

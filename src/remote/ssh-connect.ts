@@ -69,7 +69,9 @@ export async function connectSsh(target: SshTarget, env: NodeJS.ProcessEnv = pro
   try {
     const sock = await firstHop(target, deadline.signal)
     if (sock) stage = 'handshake'
-    const preferred = target.policy === 'pinned' ? typesOf(pinnedKey(target.pinned)) : await knownTypes(target)
+    // A pin (under any policy) names the one type worth asking for.
+    const pinned = typesOf(pinnedKey(target.pinned))
+    const preferred = pinned.length > 0 || target.policy === 'pinned' ? pinned : await knownTypes(target)
     return await new Promise<SshConnection>((resolve, reject) => {
       const fail = (error: RemoteError) => {
         deadline.signal.removeEventListener('abort', onTimeout)

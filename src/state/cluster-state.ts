@@ -135,7 +135,7 @@ export async function readState(cluster: string): Promise<ClusterState | undefin
   } catch (error) {
     throw new HybridError(
       'STATE_INVALID',
-      `the state file ${file} is not valid JSON (${messageOf(error)}); hybrid down --inventory FILE removes it after undoing what it can`,
+      `the state file ${file} is not valid JSON (${messageOf(error)}); \`hybrid down\` stops what it can find without it and moves it aside`,
     )
   }
   if (state.version !== STATE_VERSION || state.cluster !== cluster || !Array.isArray(state.workarounds)) {

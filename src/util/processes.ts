@@ -39,6 +39,20 @@ export async function isRecordedProcess(pid: number | undefined, words: readonly
   return words.every((word) => argv.includes(word))
 }
 
+/**
+ * When `pid` started, in clock ticks since boot (/proc/PID/stat field 22), or undefined when it is gone:
+ * with the pid, it names one process for good (a recycled pid starts later).
+ */
+export async function processStartTicks(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the parenthesised command name (which may contain spaces); starttime is field 22.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+  } catch {
+    return undefined
+  }
+}
+
 /** Is the process alive at all (not a zombie)? */
 export async function isAlive(pid: number): Promise<boolean> {
   try {

@@ -97,7 +97,10 @@ describe('SSH host-key policies (lab)', function () {
   it('strict: a changed key is refused the same way', async () => {
     const k2 = lab.host('k2')
     // The lab's known_hosts kept k2's key from before it was regenerated above.
-    await assert.rejects(connections.host(labWorker(lab, k2)), /host key of .* is now SHA256:.*man-in-the-middle/)
+    await assert.rejects(
+      connections.host(labWorker(lab, k2)),
+      /host key of .* is now ssh-ed25519 SHA256:.*man-in-the-middle/,
+    )
   })
 
   it('pinned: the inventory hostKey is what counts, and known_hosts is neither read nor written', async () => {

@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 
 import {throwIfHostsFailed} from '../../actions/partly-done.js'
 import {addWorkers} from '../../actions/workers.js'
-import {dryRunFlag, inventoryFlag} from '../../cli/flags.js'
+import {dryRunFlag, inventoryFlag, waitFlag} from '../../cli/flags.js'
 import {HybridCommand} from '../../cli/hybrid-command.js'
 import {UsageError} from '../../errors.js'
 import {summaryJson} from '../../plan/index.js'
@@ -20,13 +20,14 @@ export default class WorkersAdd extends HybridCommand {
   static override flags = {
     inventory: inventoryFlag('the inventory file (default: the one the current cluster was brought up with)'),
     'dry-run': dryRunFlag(),
+    wait: waitFlag(),
   }
 
   async run(): Promise<Record<string, unknown>> {
     const {argv, flags} = await this.parse(WorkersAdd)
     const {inventory} = await resolveClusterInventory(flags.inventory)
     if (!inventory) throw new UsageError('workers add needs the inventory that names the workers: --inventory FILE')
-    const env = this.actionEnv()
+    const env = this.actionEnv({waitSeconds: flags.wait})
     try {
       const names = argv as string[]
       const result = await addWorkers(env, {inventory, names, dryRun: flags['dry-run']})

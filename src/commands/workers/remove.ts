@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {throwIfHostsFailed} from '../../actions/partly-done.js'
 import {removeWorkers} from '../../actions/workers.js'
-import {dryRunFlag, inventoryFlag} from '../../cli/flags.js'
+import {dryRunFlag, inventoryFlag, waitFlag} from '../../cli/flags.js'
 import {HybridCommand} from '../../cli/hybrid-command.js'
 import {summaryJson} from '../../plan/index.js'
 import {resolveCluster} from '../../state/current.js'
@@ -25,6 +25,7 @@ export default class WorkersRemove extends HybridCommand {
   static override flags = {
     inventory: inventoryFlag(),
     'dry-run': dryRunFlag(),
+    wait: waitFlag(),
     'keep-installed': Flags.boolean({
       description: 'stop the agent but keep k3s installed on the worker',
       default: false,
@@ -40,7 +41,7 @@ export default class WorkersRemove extends HybridCommand {
   async run(): Promise<Record<string, unknown>> {
     const {argv, flags} = await this.parse(WorkersRemove)
     const {cluster, inventory} = await resolveCluster(flags.inventory)
-    const env = this.actionEnv()
+    const env = this.actionEnv({waitSeconds: flags.wait})
     try {
       const result = await removeWorkers(env, {
         cluster,

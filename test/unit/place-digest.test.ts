@@ -1,0 +1,64 @@
+import {strict as assert} from 'node:assert'
+import {spawn} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {DigestMismatch, placeVia, type RawRun} from '../../src/remote/shell-files.js'
+
+/** The shell programs of shell-files.ts run on this machine, as a Host runs them over SSH. */
+const run: RawRun = (argv) =>
+  new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), {stdio: ['ignore', 'pipe', 'pipe']})
+    const out: Buffer[] = []
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => out.push(d))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('error', reject)
+    child.on('close', (exitCode) => resolve({exitCode, stdout: Buffer.concat(out), stderr}))
+  })
+
+const sha = (text: string) => createHash('sha256').update(text).digest('hex')
+
+/** The staged file is copied beside the target and its digest checked in the command that renames it. */
+describe('placing an upload checks the digest of the copy it moves', () => {
+  let dir: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hybrid-place-'))
+  })
+  afterEach(async () => {
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('a staged file changed after it was checked is not moved into place, and its copy is removed', async () => {
+    const staged = join(dir, 'staged.part')
+    const target = join(dir, 'bin', 'k3s')
+    await writeFile(staged, 'good k3s\n')
+    const expected = sha('good k3s\n')
+    // Changed by someone between the transfer's check and the move (the login user owns the staging file).
+    await writeFile(staged, 'evil k3s\n')
+    await assert.rejects(
+      placeVia(run, staged, target, {mode: 0o755, sameDir: false, sha256: expected}),
+      (error: DigestMismatch) => error instanceof DigestMismatch && error.actual === sha('evil k3s\n'),
+    )
+    assert.deepEqual(await readdir(join(dir, 'bin')), [], 'neither the target nor the copy is there')
+
+    await writeFile(staged, 'good k3s\n')
+    await placeVia(run, staged, target, {mode: 0o755, sameDir: false, sha256: expected})
+    assert.equal(await readFile(target, 'utf8'), 'good k3s\n')
+  })
+
+  it('in the same directory too: a temp file with the wrong digest is removed, the target keeps its content', async () => {
+    const target = join(dir, 'k3s')
+    await writeFile(target, 'old k3s\n')
+    const temp = join(dir, '.k3s.abc.hybrid-upload')
+    await writeFile(temp, 'half a k3s')
+    await assert.rejects(
+      placeVia(run, temp, target, {mode: 0o755, sameDir: true, sha256: sha('new k3s\n')}),
+      DigestMismatch,
+    )
+    assert.deepEqual(await readdir(dir), ['k3s'])
+    assert.equal(await readFile(target, 'utf8'), 'old k3s\n')
+  })
+})
