@@ -5,7 +5,9 @@ import {HybridError, messageOf} from '../errors.js'
 import {createLogger, type LogFormat, type Logger} from '../log/logger.js'
 import {redactString, redactValue} from '../log/redact.js'
 import {handleInterrupts, type Interrupts, type Progress} from '../plan/index.js'
+import {SUDO_PASSWORD_ENV} from '../remote/sudo.js'
 import {createProgress, progressMode} from '../ui/index.js'
+import {takeSecretEnv} from '../util/secret-env.js'
 
 export type HybridFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof HybridCommand)['baseFlags'] & T['flags']
@@ -32,6 +34,12 @@ export abstract class HybridCommand extends Command {
   }
 
   private loggerInstance?: Logger
+
+  override async init(): Promise<void> {
+    // Read once and taken out of the environment, so that no child of hybrid inherits the sudo password.
+    takeSecretEnv(SUDO_PASSWORD_ENV)
+    await super.init()
+  }
 
   /** --log-format as given, else json under --json, else pretty. */
   protected get logFormat(): LogFormat {

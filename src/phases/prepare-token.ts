@@ -6,6 +6,7 @@ import {agentTokenSecretPath} from '../k3s/server-config.js'
 import {registerSecret} from '../log/redact.js'
 import type {Phase} from '../plan/index.js'
 import {writeFileAtomic} from '../util/fs-atomic.js'
+import {takeSecretEnv} from '../util/secret-env.js'
 import {CONTROL_PLANE_HOST, type ClusterContext, type InventoryInput, type TokenFile} from './context.js'
 
 /**
@@ -34,7 +35,7 @@ type AgentTokenFile = Pick<TokenFile, 'agentTokenFile' | 'createdAgentTokenFile'
 async function serverToken(ctx: ClusterContext & InventoryInput): Promise<ServerTokenFile> {
   const source = ctx.inventory.token
   if (source.kind === 'env') {
-    const token = process.env[source.env]?.trim()
+    const token = takeSecretEnv(source.env)?.trim()
     if (!token) {
       const sentence = `spec.token.env names ${source.env}, but that environment variable is not set (or empty)`
       throw new HybridError('TOKEN_ENV_UNSET', sentence, {exitCode: 2})
