@@ -3,6 +3,7 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import type {ActionEnv} from '../actions/context.js'
 import {HybridError, messageOf} from '../errors.js'
 import {createLogger, type LogFormat, type Logger} from '../log/logger.js'
+import {printable} from '../log/printable.js'
 import {redactString, redactValue} from '../log/redact.js'
 import {handleInterrupts, type Interrupts, type Progress} from '../plan/index.js'
 import {SUDO_PASSWORD_ENV} from '../remote/sudo.js'
@@ -88,6 +89,11 @@ export abstract class HybridCommand extends Command {
   protected actionEnv(options: {onForceExit?: () => void} = {}): ActionEnv & {interrupts: Interrupts} {
     const interrupts = handleInterrupts({logger: this.logger, onForceExit: options.onForceExit})
     return {logger: this.logger, progress: this.createProgress(), signal: interrupts.signal, interrupts}
+  }
+
+  /** What a command prints on stdout (tables, summaries) carries text from workers: control characters escaped. */
+  override log(message = '', ...args: unknown[]): void {
+    super.log(printable(message), ...args)
   }
 
   /** Every command keeps the JSON log file under the state directory; one that must not, opts out. */
