@@ -29,6 +29,7 @@ export const ERROR_CODES = [
   'STATE_VERSION_UNKNOWN',
   'DATA_DIR_NOT_WRITABLE',
   'TOKEN_UNREADABLE',
+  'AGENT_TOKEN_MISSING',
   // preflight, workarounds, the interceptor
   'PREFLIGHT_BLOCKED',
   'WORKAROUND_UNKNOWN',

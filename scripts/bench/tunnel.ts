@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     try {
       const ssh = await setup.host(worker)
       await ensureAdvertisedAddress(ssh, ADDRESS)
-      await allowRemoteForward(ssh)
+      await allowRemoteForward(ssh, {user: worker.ssh.user, address: ADDRESS, port: 6443})
     } finally {
       await setup.closeAll()
     }

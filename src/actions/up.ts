@@ -29,6 +29,7 @@ import {writeKubeconfig} from '../phases/write-kubeconfig.js'
 import {writeServerConfigPhase} from '../phases/write-server-config.js'
 import {readState} from '../state/cluster-state.js'
 import {upDecision} from '../state/up-decision.js'
+import {down} from './down.js'
 import {type ActionEnv, clusterContext} from './context.js'
 import {type UpSummary, upSummary} from './up-summary.js'
 import {planError} from './plan-error.js'
@@ -118,7 +119,12 @@ export class UpAction {
     const cluster = inventory.name
     const base = clusterContext(this.env, cluster, {dryRun: options.dryRun, concurrency: inventory.concurrency})
     const server = `https://127.0.0.1:${inventory.controlPlane.apiPort}`
-    if ((await upDecision(inventory)) === 'already-up') {
+    const decision = await upDecision(inventory)
+    if (decision === 'restart') {
+      const restarted = await this.restartForAgentToken(options)
+      if (restarted) return restarted
+    }
+    if (decision === 'already-up') {
       const result = await runPlan(ALREADY_UP, {...base, inventory})
       if (result.status !== 'done') throw planError(result, '`hybrid up`')
       const workers = workersOf(result)
@@ -160,6 +166,32 @@ export class UpAction {
     const failure = await superviseUntilStopped(ctx)
     if (failure) throw failure
     return {cluster, outcome: 'stopped', workers}
+  }
+
+  /**
+   * A cluster whose k3s server runs without an agent token (brought up by an older hybrid) is stopped as
+   * `down` stops it (the workers keep their installs and records); the bring-up that follows starts k3s
+   * with one, and the join rewrites each worker's token file and restarts its agent once. Under --dry-run:
+   * the stop's changes and the restart, as a plan.
+   */
+  private async restartForAgentToken(options: UpOptions): Promise<UpResult | undefined> {
+    const cluster = options.inventory.name
+    const why = `cluster ${cluster} runs without an agent token of its own: restarting its control plane so that the workers move to one`
+    this.env.logger.warn(why)
+    const stopped = await down(this.env, {
+      cluster,
+      inventory: options.inventory,
+      dryRun: options.dryRun,
+      uninstallWorkers: false,
+    })
+    if (!options.dryRun) return undefined
+    const restart = {
+      phase: 'restart the control plane',
+      host: CONTROL_PLANE_HOST,
+      sentence: `${why}; then bring it up again`,
+    }
+    const changes = [...(stopped.planChanges ?? []), restart]
+    return {cluster, outcome: 'dry-run', plan: {changes}, changes, workers: []}
   }
 
   /** The second Ctrl-C: end k3s now (the process exits right after). */

@@ -163,7 +163,13 @@ export async function addWorkers(
 ): Promise<PlanResult> {
   const {inventory, names} = options
   checkNames(inventory, names)
-  if ((await upDecision(inventory)) !== 'already-up')
+  const decision = await upDecision(inventory)
+  if (decision === 'restart')
+    throw new HybridError(
+      'AGENT_TOKEN_MISSING',
+      `cluster ${inventory.name} runs without an agent token of its own, and workers never get the server's; \`hybrid up --inventory ${inventory.file}\` restarts it with one and moves every worker to it`,
+    )
+  if (decision !== 'already-up')
     throw new HybridError(
       'CLUSTER_NOT_UP',
       `cluster ${inventory.name} is not up; \`hybrid up --inventory ${inventory.file}\` brings it up with every worker`,

@@ -3,9 +3,12 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import type {ActionEnv} from '../actions/context.js'
 import {HybridError, messageOf} from '../errors.js'
 import {createLogger, type LogFormat, type Logger} from '../log/logger.js'
+import {printable} from '../log/printable.js'
 import {redactString, redactValue} from '../log/redact.js'
 import {handleInterrupts, type Interrupts, type Progress} from '../plan/index.js'
+import {SUDO_PASSWORD_ENV} from '../remote/sudo.js'
 import {createProgress, progressMode} from '../ui/index.js'
+import {takeSecretEnv} from '../util/secret-env.js'
 
 export type HybridFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof HybridCommand)['baseFlags'] & T['flags']
@@ -32,6 +35,12 @@ export abstract class HybridCommand extends Command {
   }
 
   private loggerInstance?: Logger
+
+  override async init(): Promise<void> {
+    // Read once and taken out of the environment, so that no child of hybrid inherits the sudo password.
+    takeSecretEnv(SUDO_PASSWORD_ENV)
+    await super.init()
+  }
 
   /** --log-format as given, else json under --json, else pretty. */
   protected get logFormat(): LogFormat {
@@ -85,6 +94,11 @@ export abstract class HybridCommand extends Command {
     const command = [(this.id ?? 'hybrid').replace(/:/g, ' '), ...this.argv].join(' ').slice(0, 200)
     const run = {command, waitSeconds: options.waitSeconds ?? 0}
     return {logger: this.logger, progress: this.createProgress(), signal: interrupts.signal, interrupts, run}
+  }
+
+  /** What a command prints on stdout (tables, summaries) carries text from workers: control characters escaped. */
+  override log(message = '', ...args: unknown[]): void {
+    super.log(printable(message), ...args)
   }
 
   /** Every command keeps the JSON log file under the state directory; one that must not, opts out. */

@@ -9,6 +9,7 @@ import {HybridCommand} from '../cli/hybrid-command.js'
 import {selfCommand} from '../cli/self-command.js'
 import {UsageError} from '../errors.js'
 import {loadInventory} from '../inventory/load.js'
+import {printable} from '../log/printable.js'
 import {createProgress, renderChanges, renderHostTable, renderUpSummary} from '../ui/index.js'
 import {throwIfHostsFailed} from '../actions/partly-done.js'
 
@@ -82,7 +83,7 @@ export default class Up extends HybridCommand {
 
   /** The human rendering of a finished run (foreground and detached `up` printed theirs when ready). */
   private render(result: UpResult): void {
-    if (result.outcome === 'dry-run') process.stdout.write(renderChanges(result.changes ?? [], true))
+    if (result.outcome === 'dry-run') process.stdout.write(printable(renderChanges(result.changes ?? [], true)))
     if (result.outcome !== 'already-up') return
     if (result.workers.length > 0) this.log(renderHostTable(result.workers))
     if (result.summary) this.log(renderUpSummary(result.summary))

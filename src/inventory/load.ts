@@ -1,5 +1,6 @@
 import {readFile} from 'node:fs/promises'
 
+import {takeSecretEnv} from '../util/secret-env.js'
 import {checkSchema} from './check-schema.js'
 import {crossCheck} from './cross-checks.js'
 import {formatPath, InventoryError, type Problem, sortProblems} from './errors.js'
@@ -68,5 +69,7 @@ export function parseInventory(text: string, file: string): Inventory {
 export async function loadInventory(file: string): Promise<Inventory> {
   const result = await checkInventoryFile(file)
   if (!result.ok) throw new InventoryError(file, result.problems, result.unreadable)
+  // From the moment hybrid knows which variable holds the token, no child of it inherits that variable.
+  if (result.inventory.token.kind === 'env') takeSecretEnv(result.inventory.token.env)
   return result.inventory
 }

@@ -21,6 +21,11 @@ export interface ServerConfigInput {
   readonly inventory: Inventory
   /** The file k3s reads the cluster token from (never the token itself: it stays out of argv). */
   readonly tokenFile: string
+  /**
+   * The file k3s reads the agent token from: the secret workers join with. It gives the k3s:agent role
+   * only, so a worker cannot fetch the cluster's CA keys (`/v1-k3s/server-bootstrap`) with it.
+   */
+  readonly agentTokenFile: string
   /** The fragments of the workarounds `up` applies, in the order they are applied. */
   readonly fragments: readonly ServerConfigFragment[]
   /**
@@ -45,6 +50,21 @@ export function serverConfigPath(dataDir: string): string {
   return join(dataDir, 'config.yaml')
 }
 
+/** hybrid's agent token secret (0600), beside k3s's data, so it outlives `down` as the cluster's CA does. */
+export function agentTokenSecretPath(dataDir: string): string {
+  return join(dataDir, 'hybrid-agent-token')
+}
+
+/** The agent token k3s writes from it: K10<CA hash>::node:<secret>, what workers get. */
+export function k3sAgentTokenPath(dataDir: string): string {
+  return join(dataDir, 'server', 'agent-token')
+}
+
+/** The server token k3s writes: K10<CA hash>::server:<secret>; it never leaves this machine. */
+export function k3sServerTokenPath(dataDir: string): string {
+  return join(dataDir, 'server', 'token')
+}
+
 /** The kubeconfig k3s writes (write-kubeconfig, mode 0600): the supervisor checks readiness through it. */
 export function k3sKubeconfigPath(dataDir: string): string {
   return join(dataDir, 'kubeconfig.yaml')
@@ -65,6 +85,8 @@ const RESERVED: Readonly<Record<string, string>> = {
   'advertise-address': 'set it with spec.controlPlane.advertiseAddress',
   token: 'set spec.token (a token on a command line is visible to every user of the machine)',
   'token-file': 'set it with spec.token.file',
+  'agent-token': 'hybrid gives the workers an agent token of their own',
+  'agent-token-file': 'hybrid gives the workers an agent token of their own',
   'node-name': 'hybrid names the sandbox Node after the cluster',
   'write-kubeconfig': 'use `hybrid kubeconfig` for a kubeconfig',
   'write-kubeconfig-mode': 'hybrid keeps the kubeconfig 0600',
@@ -79,6 +101,7 @@ export function buildServerConfig(input: ServerConfigInput): ServerConfig {
   merge(config, {
     'data-dir': cp.dataDir,
     'token-file': input.tokenFile,
+    'agent-token-file': input.agentTokenFile,
     'advertise-address': cp.advertiseAddress,
     'tls-san': unique([cp.advertiseAddress, '127.0.0.1', 'localhost', ...(input.addresses ?? [])]),
     'https-listen-port': cp.apiPort,

@@ -9,6 +9,8 @@
  * to anything else they print.
  */
 
+import {printable} from './printable.js'
+
 export const REDACTED = '[redacted]'
 
 /**
@@ -128,13 +130,16 @@ const SHAPES: ReadonlyArray<[RegExp, (match: string, ...groups: string[]) => str
   [/LS0tLS1CRUdJTi[A-Za-z0-9+/=]{20,}/g, (m) => (base64PemKey(m) ? REDACTED : m)],
 ]
 
-/** `text` with every registered secret and every secret-shaped part replaced by `[redacted]`. */
+/**
+ * `text` with every registered secret and every secret-shaped part replaced by `[redacted]`, and its
+ * control characters escaped (printable.ts): what every log line and printed sentence passes through.
+ */
 export function redactString(text: string): string {
   let out = text
   const pattern = secretsPattern()
   if (pattern) out = out.replace(pattern, REDACTED)
   for (const [shape, replacer] of SHAPES) out = out.replace(shape, replacer)
-  return out
+  return printable(out)
 }
 
 /**

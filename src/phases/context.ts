@@ -55,10 +55,15 @@ export interface K3sBinary {
   readonly k3s: AcquiredBinary | undefined
 }
 
-/** prepare-token gives: the file k3s reads the token from, and the one this run created, if it did. */
+/**
+ * prepare-token gives: the files k3s reads the cluster token and the agent token from, and those this run
+ * created, if it did.
+ */
 export interface TokenFile {
   readonly tokenFile: string
   readonly createdTokenFile?: string
+  readonly agentTokenFile: string
+  readonly createdAgentTokenFile?: string
 }
 
 /** write-server-config gives. */

@@ -1,10 +1,11 @@
 import {readFile} from 'node:fs/promises'
-import {join} from 'node:path'
 
 import type {KubeConfig} from '@kubernetes/client-node'
 
 import {apiServerUrl} from '../agent/agent-config.js'
+import {parseK3sToken} from '../agent/api-check.js'
 import {acquireK3s, type AcquiredBinary} from '../k3s/acquire.js'
+import {k3sAgentTokenPath, k3sServerTokenPath} from '../k3s/server-config.js'
 import {HybridError, messageOf} from '../errors.js'
 import {kubeConfigFromFile} from '../kube/client.js'
 import {registerSecret} from '../log/redact.js'
@@ -133,21 +134,34 @@ async function joinRun(ctx: ClusterContext & InventoryInput, connections: SshCon
 }
 
 /**
- * The join token k3s wrote into its data dir (K10<CA hash>::server:<secret>): the agents check the CA
- * hash, so a worker never joins another cluster by mistake. Registered as a secret before anything logs.
+ * The agent token k3s wrote into its data dir (K10<CA hash>::node:<secret>) from hybrid's agent token
+ * file: the agents check the CA hash, so a worker never joins another cluster by mistake, and its secret
+ * gives the k3s:agent role only. A k3s started without an agent token writes the server's secret there:
+ * that is refused rather than sent to a worker. Registered as a secret before anything logs.
  */
 async function joinToken(dataDir: string, dryRun: boolean): Promise<string | undefined> {
-  const file = join(dataDir, 'server', 'token')
-  try {
-    const token = (await readFile(file, 'utf8')).trim()
-    registerSecret(token)
-    registerSecret(token.split('::server:')[1])
-    return token
-  } catch (error) {
-    if (dryRun) return undefined
-    throw new HybridError(
-      'CLUSTER_NOT_UP',
-      `cannot read the join token k3s writes (${file}): ${messageOf(error)}; is the control plane up?`,
-    )
+  const read = async (file: string) => {
+    try {
+      return (await readFile(file, 'utf8')).trim()
+    } catch (error) {
+      if (dryRun) return undefined
+      throw new HybridError(
+        'CLUSTER_NOT_UP',
+        `cannot read the join token k3s writes (${file}): ${messageOf(error)}; is the control plane up?`,
+      )
+    }
   }
+  const [agent, server] = [await read(k3sAgentTokenPath(dataDir)), await read(k3sServerTokenPath(dataDir))]
+  for (const token of [agent, server]) {
+    if (!token) continue
+    registerSecret(token)
+    registerSecret(parseK3sToken(token).password)
+  }
+  if (!agent || !server) return undefined
+  if (parseK3sToken(agent).password === parseK3sToken(server).password)
+    throw new HybridError(
+      'AGENT_TOKEN_MISSING',
+      `the k3s server runs without an agent token of its own (${k3sAgentTokenPath(dataDir)} holds the server's secret), and workers never get that; \`hybrid down\`, then \`hybrid up\`, starts it with one`,
+    )
+  return agent
 }

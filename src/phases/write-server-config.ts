@@ -28,6 +28,7 @@ export const writeServerConfigPhase: Phase<
     const serverConfig = buildServerConfig({
       inventory,
       tokenFile: ctx.tokenFile,
+      agentTokenFile: ctx.agentTokenFile,
       fragments: ctx.selected.map((w) => w.serverConfig(workaroundContext)),
       addresses: ctx.state.location?.addresses,
     })

@@ -1,6 +1,7 @@
 import type {Client} from 'ssh2'
 
 import type {ResolvedBastion, WorkerSpec} from '../inventory/model.js'
+import {withSecrets} from '../util/secret-env.js'
 import {RemoteError} from './errors.js'
 import {proxyForWorker} from './http-connect.js'
 import {remoteLimits} from './limits.js'
@@ -16,7 +17,8 @@ export class SshConnections {
   private readonly hosts = new Map<string, Promise<SshHost>>()
   private readonly bastions = new Map<string, Promise<Client>>()
 
-  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+  /** `env` carries the sudo password to the hosts' sudo (never to a child process). */
+  constructor(private readonly env: NodeJS.ProcessEnv = withSecrets()) {}
 
   /** The worker's host, connecting on first use. A failed connection is not cached: a later call tries again. */
   host(worker: WorkerSpec): Promise<SshHost> {

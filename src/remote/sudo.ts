@@ -1,4 +1,5 @@
 import {registerSecret} from '../log/redact.js'
+import {withSecrets} from '../util/secret-env.js'
 import type {RunOptions, RunResult} from './host.js'
 
 /**
@@ -35,7 +36,7 @@ export async function resolveSudo(
   mode: SudoMode,
   user: string,
   run: Run,
-  env: NodeJS.ProcessEnv = process.env,
+  env: NodeJS.ProcessEnv = withSecrets(),
 ): Promise<SudoResolution> {
   const uid = (await run(['id', '-u'])).stdout.trim()
   if (uid === '0') return {ability: 'root'}
@@ -69,7 +70,7 @@ export async function resolveSudo(
 export function asRoot(
   argv: readonly string[],
   ability: SudoAbility,
-  env: NodeJS.ProcessEnv = process.env,
+  env: NodeJS.ProcessEnv = withSecrets(),
 ): {argv: string[]; stdinPrefix?: string} {
   switch (ability) {
     case 'root':

@@ -1,29 +1,54 @@
 import {RemoteError} from '../remote/errors.js'
-import {effectiveSshd, type HostFacts, type SshdFacts} from '../remote/facts.js'
+import type {HostFacts, SshdFacts} from '../remote/facts.js'
 import type {Host} from '../remote/host.js'
 
 /**
  * Let the API tunnel's remote forward listen on the advertised address (docs/architecture.md, "Tunnels").
  * With sshd's default `GatewayPorts no` a remote forward for 100.64.255.1:6443 is quietly bound to the
  * worker's loopback instead, where agents do not look; `clientspecified` binds the address the client
- * asks for, and only that one (unlike `yes`, which would bind every address). The change is one drop-in
- * file: Debian's sshd_config includes sshd_config.d/*.conf at its top and the first value read wins, so
- * the drop-in overrides the main file. It also lets sshd notice a client that vanished (ClientAlive), so
- * a tunnel whose sandbox stopped without closing it frees the port within a minute. A reload keeps every
- * open session.
+ * asks for, and only that one. The change is one drop-in file, scoped to the account hybrid logs in as
+ * (`Match User`) and to that one listen address (`PermitListen`, remote forwards only): every other
+ * account keeps the host's own settings. Debian's sshd_config includes sshd_config.d/*.conf at its top; a
+ * Match block in an included file ends with that file, and within Match blocks the first value read wins.
+ * It also lets sshd notice a client that vanished (ClientAlive), so a tunnel whose sandbox stopped without
+ * closing it frees the port within a minute. A reload keeps every open session.
  */
 
 export const SSHD_DROP_IN = '/etc/ssh/sshd_config.d/hybrid-tunnel.conf'
 
-const DROP_IN_TEXT = `# Written by hybrid: its API tunnel listens on the cluster's advertised address on this host.
+/** Who the remote forward is for: the login account, and the one address and port it may listen on. */
+export interface ForwardScope {
+  readonly user: string
+  readonly address: string
+  readonly port: number
+}
+
+/** sshd's ClientAlive: a vanished client is let go after interval × count seconds. */
+const CLIENT_ALIVE = {interval: 15, count: 3}
+const HEADER = '# Written by hybrid'
+
+/** The drop-in's text for `scope`. */
+export function dropInText(scope: ForwardScope): string {
+  return `${HEADER}: its API tunnel listens on the cluster's advertised address on this host.
 # hybrid removes this file when it takes the worker out of the cluster.
-GatewayPorts clientspecified
-AllowTcpForwarding yes
-# A session whose client vanished (the sandbox stopped without closing it) lets go of the tunnel's port
-# within a minute, instead of after TCP's two hours, so the next tunnel can listen there.
-ClientAliveInterval 15
-ClientAliveCountMax 3
+Match User ${scope.user}
+    AllowTcpForwarding remote
+    GatewayPorts clientspecified
+    PermitListen ${listenSpec(scope)}
+    # A session whose client vanished (the sandbox stopped without closing it) lets go of the tunnel's
+    # port within a minute, instead of after TCP's two hours, so the next tunnel can listen there.
+    ClientAliveInterval ${CLIENT_ALIVE.interval}
+    ClientAliveCountMax ${CLIENT_ALIVE.count}
 `
+}
+
+/** sshd's effective settings for a connection of one account (`sshd -T -C user=…`). */
+export interface ScopedSshd extends Pick<SshdFacts, 'gatewayPorts' | 'allowTcpForwarding'> {
+  /** permitlisten as sshd -T prints it: "any", "none" or host:port entries. */
+  readonly permitListen: readonly string[]
+  readonly clientAliveInterval: number
+  readonly clientAliveCountMax: number
+}
 
 export interface SshdForwardingRecord {
   readonly dropIn: string
@@ -44,17 +69,54 @@ export function allowsRemoteForward(sshd: Pick<SshdFacts, 'gatewayPorts' | 'allo
   )
 }
 
-/**
- * Make sshd on `host` accept the tunnel's remote forward (as root): nothing when its effective settings
- * already do (`facts.sshd` when given, else `sshd -T`), else the drop-in, checked with `sshd -t` and
- * `sshd -T` before sshd is reloaded (a drop-in that does not take effect is removed again).
- */
-export async function allowRemoteForward(host: Host, facts?: Pick<HostFacts, 'sshd'>): Promise<SshdForwardingResult> {
-  const ours = (await host.readFile(SSHD_DROP_IN, {sudo: true}))?.toString() === DROP_IN_TEXT
-  const before = facts?.sshd ?? (await currentSettings(host))
-  if (allowsRemoteForward(before)) return {dropIn: SSHD_DROP_IN, written: ours, changed: false}
+/** Does `scope`'s account get the forward on its address, and lose a vanished client within a minute? */
+export function servesScope(sshd: ScopedSshd, scope: ForwardScope): boolean {
+  const listens = sshd.permitListen.some((p) => p === 'any' || p === listenSpec(scope))
+  const alive = sshd.clientAliveInterval > 0 && sshd.clientAliveInterval * sshd.clientAliveCountMax <= 60
+  return allowsRemoteForward(sshd) && listens && alive
+}
 
-  await host.writeFile(SSHD_DROP_IN, DROP_IN_TEXT, {mode: 0o644, owner: 'root:root', sudo: true})
+/**
+ * Whether the drop-in is to be written (reads only, so a dry run asks it too): not when it is there as it
+ * should be, or when sshd already gives the account what the tunnel needs; always when an earlier hybrid's
+ * drop-in differs (it loosened forwarding for every account). `facts.sshd` stands in where `sshd -T`
+ * cannot be asked.
+ */
+export async function remoteForwardNeedsDropIn(
+  host: Host,
+  scope: ForwardScope,
+  facts?: Pick<HostFacts, 'sshd'>,
+): Promise<boolean> {
+  const current = (await host.readFile(SSHD_DROP_IN, {sudo: true}))?.toString()
+  if (current === dropInText(scope)) return false
+  if (current?.startsWith(HEADER)) return true
+  const scoped = await scopedSettings(host, scope.user)
+  if (scoped) return !servesScope(scoped, scope)
+  return !allowsRemoteForward(facts?.sshd ?? {gatewayPorts: null, allowTcpForwarding: null})
+}
+
+/**
+ * Make sshd on `host` accept the tunnel's remote forward for `scope` (as root): nothing when it already
+ * does (`remoteForwardNeedsDropIn`), else the drop-in, checked with `sshd -t` and `sshd -T -C` before sshd
+ * is reloaded (a drop-in that does not take effect is removed again).
+ */
+export async function allowRemoteForward(
+  host: Host,
+  scope: ForwardScope,
+  facts?: Pick<HostFacts, 'sshd'>,
+): Promise<SshdForwardingResult> {
+  if (!/^[A-Za-z0-9._][A-Za-z0-9._-]*$/.test(scope.user))
+    throw new RemoteError(
+      'REMOTE_COMMAND_FAILED',
+      `${host.name}: the login user ${JSON.stringify(scope.user)} cannot be named in an sshd Match block; set GatewayPorts clientspecified for it in sshd_config yourself`,
+      host.name,
+    )
+  const text = dropInText(scope)
+  const ours = (await host.readFile(SSHD_DROP_IN, {sudo: true}))?.toString() === text
+  if (!(await remoteForwardNeedsDropIn(host, scope, facts)))
+    return {dropIn: SSHD_DROP_IN, written: ours, changed: false}
+
+  await host.writeFile(SSHD_DROP_IN, text, {mode: 0o644, owner: 'root:root', sudo: true})
   const checked = await host.run(sshd('-t'), {sudo: true})
   if (checked.exitCode !== 0) {
     await removeDropIn(host)
@@ -64,12 +126,15 @@ export async function allowRemoteForward(host: Host, facts?: Pick<HostFacts, 'ss
       host.name,
     )
   }
-  const after = await currentSettings(host)
-  if (!allowsRemoteForward(after)) {
+  const after = await scopedSettings(host, scope.user)
+  if (!after || !servesScope(after, scope)) {
     await removeDropIn(host)
+    const seen = after
+      ? `GatewayPorts ${after.gatewayPorts}, AllowTcpForwarding ${after.allowTcpForwarding} and PermitListen ${after.permitListen.join(' ')}`
+      : 'settings sshd -T cannot show'
     throw new RemoteError(
       'REMOTE_COMMAND_FAILED',
-      `${host.name}: sshd still has GatewayPorts ${after.gatewayPorts} and AllowTcpForwarding ${after.allowTcpForwarding} with hybrid's ${SSHD_DROP_IN} (sshd_config sets them before it reads sshd_config.d, or does not include it), so the API tunnel cannot listen on the advertised address; set GatewayPorts clientspecified and AllowTcpForwarding yes in sshd_config and reload sshd`,
+      `${host.name}: sshd still has ${seen} for ${scope.user} with hybrid's ${SSHD_DROP_IN} (sshd_config sets them before it reads sshd_config.d, or does not include it), so the API tunnel cannot listen on the advertised address; set GatewayPorts clientspecified and AllowTcpForwarding yes in sshd_config and reload sshd`,
       host.name,
     )
   }
@@ -120,15 +185,30 @@ done`
     )
 }
 
-async function currentSettings(host: Host): Promise<SshdFacts> {
-  const settings = await effectiveSshd(host, await host.privilege())
-  if (!settings)
-    throw new RemoteError(
-      'REMOTE_COMMAND_FAILED',
-      `${host.name}: sshd -T cannot be run as root there, so hybrid cannot tell whether sshd allows the API tunnel; check ssh.sudo`,
-      host.name,
-    )
-  return settings
+/**
+ * sshd's settings for a connection of `user` (`sshd -T -C`, as root, Match blocks applied); undefined
+ * when it cannot be asked (no root, or an sshd too old for -C).
+ */
+export async function scopedSettings(host: Host, user: string): Promise<ScopedSshd | undefined> {
+  if ((await host.privilege()).ability === 'none') return undefined
+  const spec = `user=${user},host=hybrid-check,addr=127.0.0.1`
+  const result = await host.run(['sh', '-c', 'PATH="$PATH:/usr/sbin:/sbin"; exec sshd -T -C "$1"', 'sh', spec], {
+    sudo: true,
+  })
+  if (result.exitCode !== 0) return undefined
+  const value = (key: string) => new RegExp(`^${key} (.+)$`, 'm').exec(result.stdout)?.[1]?.trim() ?? null
+  return {
+    gatewayPorts: value('gatewayports'),
+    allowTcpForwarding: value('allowtcpforwarding'),
+    permitListen: (value('permitlisten') ?? 'any').split(/\s+/),
+    clientAliveInterval: Number(value('clientaliveinterval') ?? 0),
+    clientAliveCountMax: Number(value('clientalivecountmax') ?? 3),
+  }
+}
+
+/** PermitListen's host:port (an IPv6 address in brackets). */
+function listenSpec(scope: ForwardScope): string {
+  return `${scope.address.includes(':') ? `[${scope.address}]` : scope.address}:${scope.port}`
 }
 
 async function removeDropIn(host: Host, path = SSHD_DROP_IN): Promise<void> {

@@ -1,5 +1,6 @@
 import {createLogUpdate} from 'log-update'
 
+import {printable} from '../log/printable.js'
 import {attachLiveRegion} from '../log/terminal.js'
 import {formatBytes, formatDuration} from './format.js'
 import type {ProgressEvent} from '../plan/progress-events.js'
@@ -54,7 +55,7 @@ export function renderRows(
     if (r.status === 'running' && r.bytes) {
       const pct = r.bytes.total > 0 ? ` ${Math.floor((r.bytes.done / r.bytes.total) * 100)}%` : ''
       tail = `${formatBytes(r.bytes.done)} / ${formatBytes(r.bytes.total)}${pct}`
-    } else if (r.note) tail = r.note
+    } else if (r.note) tail = printable(r.note)
     const line = `${MARK[r.status]} ${r.host.padEnd(hostWidth)}  ${(r.step ?? 'waiting').padEnd(stepWidth)}  ${elapsed.padStart(7)}${tail ? `  ${tail}` : ''}`
     lines.push(line.trimEnd())
   }

@@ -44,7 +44,7 @@ describe('the API tunnel (lab)', function () {
       for (const name of names) {
         const ssh = await connections.host(labWorker(lab, lab.host(name)))
         if (name !== 'bare') await ensureAdvertisedAddress(ssh, ADDRESS)
-        if (name !== 'closed') await allowRemoteForward(ssh)
+        if (name !== 'closed') await allowRemoteForward(ssh, {user: 'root', address: ADDRESS, port: PORT})
       }
     } finally {
       await connections.closeAll()
@@ -296,7 +296,14 @@ describe('the API tunnel (lab)', function () {
     assert.deepEqual(await listeners(w1), [], 'w1’s tunnel is gone')
     assert.equal(await fetchInside(w2), digest, 'w2’s tunnel was left alone')
 
-    // A changed target (another API port) replaces the worker's tunnel.
+    // A changed target (another API port) replaces the worker's tunnel, once the join scoped sshd to it.
+    const rescope = new SshConnections()
+    try {
+      const ssh = await rescope.host(labWorker(lab, w2))
+      await allowRemoteForward(ssh, {user: 'root', address: ADDRESS, port: PORT + 1})
+    } finally {
+      await rescope.closeAll()
+    }
     await keeper.sync([{...target(w2), bindPort: PORT + 1}])
     await until('w2 up on the new port', () => keeper.health()[0]?.state === 'up')
     assert.deepEqual(await listeners(w2), [], 'nothing left on the old port')
@@ -347,7 +354,7 @@ describe('the API tunnel (lab)', function () {
         for (const name of ['inner', 'inner2']) {
           const ssh = await connections.host(innerWorker(name))
           await ensureAdvertisedAddress(ssh, ADDRESS)
-          await allowRemoteForward(ssh)
+          await allowRemoteForward(ssh, {user: 'root', address: ADDRESS, port: PORT})
         }
       } finally {
         await connections.closeAll()

@@ -6,7 +6,13 @@ import {SshConnections} from '../../src/remote/connections.js'
 import {effectiveSshd} from '../../src/remote/facts.js'
 import type {Host} from '../../src/remote/host.js'
 import {ensureAdvertisedAddress} from '../../src/tunnel/advertised-address.js'
-import {allowRemoteForward, revertRemoteForward, SSHD_DROP_IN} from '../../src/tunnel/sshd-forwarding.js'
+import {
+  allowRemoteForward,
+  reloadSshd,
+  remoteForwardNeedsDropIn,
+  revertRemoteForward,
+  SSHD_DROP_IN,
+} from '../../src/tunnel/sshd-forwarding.js'
 import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
 import {labWorker} from '../remote/lab-workers.js'
 
@@ -16,7 +22,9 @@ const PORT = 6443
 /**
  * sshd's drop-in on real lab hosts: where sshd binds a remote forward for the advertised address to its
  * loopback (the lab's base config says nothing, so GatewayPorts is sshd's default `no`), the drop-in makes
- * it bind the address itself; reverting puts it back. Sessions open across the reload keep working.
+ * it bind the address itself, for the login user and that address and port only (every other account
+ * keeps the host's settings, as `sshd -T -C` shows); reverting puts it back. Sessions open across the
+ * reload keep working.
  */
 describe("sshd's drop-in for the API tunnel (lab)", function () {
   this.timeout(120_000)
@@ -72,26 +80,67 @@ describe("sshd's drop-in for the API tunnel (lab)", function () {
     return [s?.gatewayPorts, s?.allowTcpForwarding]
   }
 
-  it('GatewayPorts unset: the forward lands on loopback; the drop-in moves it to the address; revert undoes it, each twice', async () => {
+  /** What sshd -T says for a connection of `user` (Match blocks applied): the keys the drop-in touches. */
+  const forUser = async (host: LabHost, user: string) => {
+    const r = await host.exec(['/usr/sbin/sshd', '-T', '-C', `user=${user},host=client.example,addr=10.213.0.9`])
+    assert.equal(r.code, 0, r.stderr)
+    const keys = ['gatewayports', 'allowtcpforwarding', 'permitlisten', 'clientaliveinterval', 'clientalivecountmax']
+    return r.stdout
+      .split('\n')
+      .filter((line) => keys.includes(line.split(' ')[0]))
+      .sort()
+  }
+  const SCOPED = [
+    'allowtcpforwarding remote',
+    'clientalivecountmax 3',
+    'clientaliveinterval 15',
+    'gatewayports clientspecified',
+    `permitlisten ${ADDRESS}:${PORT}`,
+  ]
+  const SCOPE = {user: 'root', address: ADDRESS, port: PORT}
+
+  /** Does sshd let a new connection listen on ADDRESS:port? (The error's message when it does not.) */
+  const forwardRefused = async (host: LabHost, port: number): Promise<string | undefined> => {
+    const {client} = await new SshConnections().client(labWorker(lab, host))
+    try {
+      return await new Promise<string | undefined>((resolve) =>
+        client.forwardIn(ADDRESS, port, (error) => resolve(error?.message)),
+      )
+    } finally {
+      const closed = once(client, 'close')
+      client.end()
+      await closed
+    }
+  }
+
+  it('GatewayPorts unset: the drop-in lets only the login user forward, to the address and port only; revert undoes it, each twice', async () => {
     const {host, ssh} = await hostOf('closed')
     assert.deepEqual(await settings(ssh), ['no', 'yes'])
     assert.deepEqual(await forwardBindsOn(host), ['127.0.0.1:6443', '[::1]:6443'], 'sshd binds loopback instead')
+    const othersBefore = await forUser(host, 'nobody')
 
-    const record = await allowRemoteForward(ssh)
+    const record = await allowRemoteForward(ssh, SCOPE)
     assert.deepEqual(record, {dropIn: SSHD_DROP_IN, written: true, changed: true})
     const file = host.pathOnMachine(SSHD_DROP_IN)
     assert.equal((await stat(file)).mode & 0o777, 0o644)
     const text = await readFile(file, 'utf8')
-    assert.match(text, /^GatewayPorts clientspecified\nAllowTcpForwarding yes$/m)
-    assert.match(text, /^ClientAliveInterval 15\nClientAliveCountMax 3$/m)
-    assert.deepEqual(await settings(ssh), ['clientspecified', 'yes'])
+    assert.match(text, /^Match User root\n {4}AllowTcpForwarding remote\n {4}GatewayPorts clientspecified\n/m)
+    assert.match(text, /^ {4}ClientAliveInterval 15\n {4}ClientAliveCountMax 3$/m)
+    // Another account keeps the host's own settings; the login user gets the scoped forward.
+    assert.deepEqual(await forUser(host, 'nobody'), othersBefore)
+    assert.ok(
+      othersBefore.includes('gatewayports no') && othersBefore.includes('permitlisten any'),
+      othersBefore.join(', '),
+    )
+    assert.deepEqual(await forUser(host, 'root'), SCOPED)
     // The connection that made the change lived through sshd's reload.
     assert.equal((await ssh.check(['echo', 'still here'])).stdout, 'still here\n')
     assert.deepEqual(await forwardBindsOn(host), [`${ADDRESS}:${PORT}`])
+    assert.ok(await forwardRefused(host, PORT + 1), 'another port is refused')
 
-    assert.deepEqual(await allowRemoteForward(ssh), {dropIn: SSHD_DROP_IN, written: true, changed: false})
+    assert.deepEqual(await allowRemoteForward(ssh, SCOPE), {dropIn: SSHD_DROP_IN, written: true, changed: false})
     const facts = await ssh.facts({advertiseAddress: ADDRESS, apiPort: PORT})
-    assert.deepEqual(await allowRemoteForward(ssh, facts), {dropIn: SSHD_DROP_IN, written: true, changed: false})
+    assert.deepEqual(await allowRemoteForward(ssh, SCOPE, facts), {dropIn: SSHD_DROP_IN, written: true, changed: false})
 
     assert.deepEqual(await revertRemoteForward(ssh, record), {changed: true})
     await assert.rejects(stat(file), {code: 'ENOENT'})
@@ -100,31 +149,58 @@ describe("sshd's drop-in for the API tunnel (lab)", function () {
     assert.deepEqual(await forwardBindsOn(host), ['127.0.0.1:6443', '[::1]:6443'])
   })
 
-  it('GatewayPorts no in sshd_config after the Include: the drop-in, read first, wins', async () => {
+  it('an earlier hybrid’s drop-in (forwarding for every account) is rewritten, scoped', async () => {
+    const {host, ssh} = await hostOf('closed')
+    const othersBefore = await forUser(host, 'nobody')
+    const old = [
+      "# Written by hybrid: its API tunnel listens on the cluster's advertised address on this host.",
+      '# hybrid removes this file when it takes the worker out of the cluster.',
+      'GatewayPorts clientspecified',
+      'AllowTcpForwarding yes',
+      'ClientAliveInterval 15',
+      'ClientAliveCountMax 3',
+      '',
+    ].join('\n')
+    await writeFile(host.pathOnMachine(SSHD_DROP_IN), old, {mode: 0o644})
+    await reloadSshd(ssh)
+    assert.ok((await forUser(host, 'nobody')).includes('gatewayports clientspecified'), 'the old drop-in is for all')
+    assert.equal(await remoteForwardNeedsDropIn(ssh, SCOPE), true)
+    const record = await allowRemoteForward(ssh, SCOPE)
+    assert.deepEqual(record, {dropIn: SSHD_DROP_IN, written: true, changed: true})
+    assert.deepEqual(await forUser(host, 'nobody'), othersBefore)
+    assert.deepEqual(await forUser(host, 'root'), SCOPED)
+    assert.equal(await remoteForwardNeedsDropIn(ssh, SCOPE), false)
+    await revertRemoteForward(ssh, record)
+  })
+
+  it('GatewayPorts no in sshd_config after the Include: the drop-in’s Match wins for the login user', async () => {
     const {host, ssh} = await hostOf('denied')
-    const record = await allowRemoteForward(ssh)
+    const record = await allowRemoteForward(ssh, SCOPE)
     assert.equal(record.changed, true)
     assert.deepEqual(await forwardBindsOn(host), [`${ADDRESS}:${PORT}`])
+    assert.ok((await forUser(host, 'nobody')).includes('gatewayports no'))
     await revertRemoteForward(ssh, record)
     assert.deepEqual(await settings(ssh), ['no', 'yes'])
   })
 
-  it('sshd that already allows it: nothing written', async () => {
+  it('sshd that already allows the forward for everyone: the drop-in still scopes it and adds ClientAlive', async () => {
     const {host, ssh} = await hostOf('open')
-    assert.deepEqual(await allowRemoteForward(ssh), {dropIn: SSHD_DROP_IN, written: false, changed: false})
-    await assert.rejects(stat(host.pathOnMachine(SSHD_DROP_IN)), {code: 'ENOENT'})
+    const record = await allowRemoteForward(ssh, SCOPE)
+    assert.deepEqual(record, {dropIn: SSHD_DROP_IN, written: true, changed: true})
+    assert.deepEqual(await forUser(host, 'root'), SCOPED)
     assert.deepEqual(await forwardBindsOn(host), [`${ADDRESS}:${PORT}`])
+    await revertRemoteForward(ssh, record)
   })
 
-  it('a drop-in read before hybrid’s that says no: one sentence, and hybrid’s drop-in is taken out again', async () => {
+  it('a Match block read before hybrid’s that says no: one sentence, and hybrid’s drop-in is taken out again', async () => {
     const {host, ssh} = await hostOf('closed')
     const admin = host.pathOnMachine('/etc/ssh/sshd_config.d/00-admin.conf')
-    await writeFile(admin, 'GatewayPorts no\n')
+    await writeFile(admin, 'Match User root\n    GatewayPorts no\n')
     try {
-      await assert.rejects(allowRemoteForward(ssh), (error: Error) => {
+      await assert.rejects(allowRemoteForward(ssh, SCOPE), (error: Error) => {
         assert.match(
           error.message,
-          /^closed: sshd still has GatewayPorts no and AllowTcpForwarding yes with hybrid's \/etc\/ssh\/sshd_config\.d\/hybrid-tunnel\.conf .*reload sshd$/,
+          /^closed: sshd still has GatewayPorts no, AllowTcpForwarding remote and PermitListen 100\.64\.255\.1:6443 for root with hybrid's \/etc\/ssh\/sshd_config\.d\/hybrid-tunnel\.conf .*reload sshd$/,
         )
         assert.ok(!error.message.includes('\n'))
         return true

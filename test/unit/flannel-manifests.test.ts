@@ -32,7 +32,7 @@ ${controlPlane
   const inventory = parseInventory(text, '/work/lab.yaml')
   const ctx = workaroundContext(inventory, {dataDir: inventory.controlPlane.dataDir, workDir: '/tmp/unused'})
   const fragments = WORKAROUNDS.filter((w) => workarounds.includes(w.id)).map((w) => w.serverConfig(ctx))
-  return buildServerConfig({inventory, tokenFile: '/etc/hybrid/lab.token', fragments}).config
+  return buildServerConfig({inventory, tokenFile: '/etc/hybrid/lab.token', agentTokenFile: '/a', fragments}).config
 }
 
 const byKind = (kind: string) => flannelManifests({clusterCidr: '10.42.0.0/16'}).find((o) => o.kind === kind)

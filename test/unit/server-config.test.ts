@@ -8,6 +8,7 @@ import {parse} from 'yaml'
 import {HybridError} from '../../src/errors.js'
 import {parseInventory} from '../../src/inventory/load.js'
 import {
+  agentTokenSecretPath,
   buildServerConfig,
   parseExtraArgs,
   serverConfigPath,
@@ -37,10 +38,17 @@ ${controlPlane
 describe('k3s server config', () => {
   it('sets data dir, token file, addresses, port, node name, the sandbox label and a 0600 kubeconfig in the data dir', () => {
     const inv = inventory('advertiseAddress: 100.64.255.1\napiPort: 16443')
-    const {config, commandLine} = buildServerConfig({inventory: inv, tokenFile: '/etc/hybrid/lab.token', fragments: []})
+    const agentTokenFile = agentTokenSecretPath(inv.controlPlane.dataDir)
+    const {config, commandLine} = buildServerConfig({
+      inventory: inv,
+      tokenFile: '/etc/hybrid/lab.token',
+      agentTokenFile,
+      fragments: [],
+    })
     assert.deepEqual(config, {
       'data-dir': '/var/lib/hybrid/lab',
       'token-file': '/etc/hybrid/lab.token',
+      'agent-token-file': '/var/lib/hybrid/lab/hybrid-agent-token',
       'advertise-address': '100.64.255.1',
       'tls-san': ['100.64.255.1', '127.0.0.1', 'localhost'],
       'https-listen-port': 16443,
@@ -53,7 +61,12 @@ describe('k3s server config', () => {
   })
 
   it('runs agentless with disable-agent and no node name', () => {
-    const {config} = buildServerConfig({inventory: inventory('agent: false'), tokenFile: '/t', fragments: []})
+    const {config} = buildServerConfig({
+      inventory: inventory('agent: false'),
+      tokenFile: '/t',
+      agentTokenFile: '/a',
+      fragments: [],
+    })
     assert.equal(config['disable-agent'], true)
     assert.equal(config['node-name'], undefined)
   })
@@ -62,6 +75,7 @@ describe('k3s server config', () => {
     const {config} = buildServerConfig({
       inventory: inventory(''),
       tokenFile: '/t',
+      agentTokenFile: '/a',
       fragments: [
         {snapshotter: 'native'},
         {'kubelet-arg': ['local-storage-capacity-isolation=false', 'image-gc-high-threshold=100']},
@@ -87,6 +101,7 @@ describe('k3s server config', () => {
     const {config, commandLine} = buildServerConfig({
       inventory: inv,
       tokenFile: '/t',
+      agentTokenFile: '/a',
       fragments: [{snapshotter: 'native', 'kubelet-arg': ['cgroups-per-qos=false']}],
     })
     assert.deepEqual(config.disable, ['traefik', 'servicelb'], 'a flag repeated in extraArgs becomes a list')
@@ -109,9 +124,17 @@ describe('k3s server config', () => {
       ['--https-listen-port', 'spec.controlPlane.apiPort'],
       ['--token=secret', 'spec.token'],
       ['--write-kubeconfig=/tmp/k', 'hybrid kubeconfig'],
+      ['--agent-token=secret', 'agent token of their own'],
+      ['--agent-token-file=/tmp/a', 'agent token of their own'],
     ]) {
       assert.throws(
-        () => buildServerConfig({inventory: inventory(`extraArgs: ["${arg}"]`), tokenFile: '/t', fragments: []}),
+        () =>
+          buildServerConfig({
+            inventory: inventory(`extraArgs: ["${arg}"]`),
+            tokenFile: '/t',
+            agentTokenFile: '/a',
+            fragments: [],
+          }),
         (error: HybridError) =>
           error.exitCode === 2 &&
           error.message.includes('/work/lab.yaml spec.controlPlane.extraArgs') &&
@@ -135,6 +158,7 @@ describe('k3s server config', () => {
     const {config} = buildServerConfig({
       inventory: inventory('apiPort: 7443'),
       tokenFile: '/t',
+      agentTokenFile: '/a',
       fragments: [{'kubelet-arg': ['enforce-node-allocatable=']}],
     })
     const text = serverConfigYaml(config)
@@ -168,13 +192,19 @@ describe('k3s server config', () => {
     const {config} = buildServerConfig({
       inventory: inv,
       tokenFile: '/etc/hybrid/lab.token',
+      agentTokenFile: '/a',
       fragments: [{'flannel-backend': 'none'}],
     })
     const cni = sandboxCniConfig(inv.controlPlane.dataDir, config, inv.controlPlane.agent)
     assert.equal(cni?.path, '/var/lib/hybrid/lab/agent/etc/cni/net.d/90-hybrid-loopback.conflist')
     assert.deepEqual(JSON.parse(cni.content).plugins, [{type: 'loopback'}])
     // k3s's own flannel writes its own config; an agentless server has no kubelet.
-    const withFlannel = buildServerConfig({inventory: inv, tokenFile: '/etc/hybrid/lab.token', fragments: []})
+    const withFlannel = buildServerConfig({
+      inventory: inv,
+      tokenFile: '/etc/hybrid/lab.token',
+      agentTokenFile: '/a',
+      fragments: [],
+    })
     assert.equal(sandboxCniConfig(inv.controlPlane.dataDir, withFlannel.config, true), undefined)
     assert.equal(sandboxCniConfig(inv.controlPlane.dataDir, config, false), undefined)
   })

@@ -4,7 +4,7 @@ import type {HostHandle} from '../../plan/index.js'
 import type {TunnelRequest} from '../../state/worker-records.js'
 import {changeWorkerRecord, recordInstalled} from '../../state/worker-records.js'
 import {ensureAdvertisedAddress, HYBRID_DEVICE} from '../../tunnel/advertised-address.js'
-import {allowRemoteForward, allowsRemoteForward, SSHD_DROP_IN} from '../../tunnel/sshd-forwarding.js'
+import {allowRemoteForward, remoteForwardNeedsDropIn, SSHD_DROP_IN} from '../../tunnel/sshd-forwarding.js'
 import {connected, type JoinStep, type JoinTarget, stepDeadlineMs} from './join-target.js'
 
 /**
@@ -23,9 +23,12 @@ export const openTunnel: JoinStep = {
     const {advertiseAddress, apiPort} = run.inventory.controlPlane
     const wet = <T>(sentence: string, fn: () => Promise<T>) => run.ctx.wet(worker.name, sentence, fn)
 
-    if (!allowsRemoteForward(facts.sshd)) {
-      await wet(`allow the tunnel's remote forward in ${SSHD_DROP_IN} and reload sshd`, async () => {
-        const result = await allowRemoteForward(host, facts)
+    // Also when sshd already allows it: an earlier hybrid's drop-in, unscoped, is rewritten.
+    const scope = {user: worker.ssh.user, address: advertiseAddress, port: apiPort}
+    if (await remoteForwardNeedsDropIn(host, scope, facts)) {
+      const sentence = `allow ${scope.user}'s remote forward to ${advertiseAddress}:${apiPort} only, in ${SSHD_DROP_IN}, and reload sshd`
+      await wet(sentence, async () => {
+        const result = await allowRemoteForward(host, scope, facts)
         if (result.written) await recordInstalled(run.cluster, worker, {sshdDropIn: {path: result.dropIn}})
       })
     }
