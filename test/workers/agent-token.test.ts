@@ -6,7 +6,8 @@ import {join} from 'node:path'
 import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
 import {ADVERTISED, agentPid} from '../helpers/worker-leftovers.js'
 import {writeLabInventory} from '../remote/lab-workers.js'
-import {fixtureEnv, freePort, nodes, run, RUN_JS, STANDIN, waitFor} from '../system/cluster-fixture.js'
+import {fixtureEnv, freePort, nodes, STANDIN, waitFor} from '../system/cluster-fixture.js'
+import {hybrid} from './scene.js'
 
 /**
  * Workers hold the agent token only (docs/architecture.md, "Trust and failure model"): root on a worker
@@ -27,10 +28,6 @@ interface Scene {
 
 const CLUSTER = 'tokens'
 const TOKEN_ON_WORKER = '/etc/rancher/k3s/token'
-
-function hybrid(scene: Scene, args: string[], timeoutMs = 180_000) {
-  return run(process.execPath, [RUN_JS, ...args], {env: scene.env, timeoutMs})
-}
 
 const dataDir = (s: Scene) => join(s.dir, 'data')
 const secretOf = (token: string) =>

@@ -8,6 +8,7 @@ import {createLab, type Lab, requireLab} from '../helpers/lab.js'
 import {leftOn} from '../helpers/worker-leftovers.js'
 import {writeLabInventory} from '../remote/lab-workers.js'
 import {fixtureEnv, freePort, kubectl, run, RUN_JS, STANDIN, waitFor} from '../system/cluster-fixture.js'
+import {hybrid} from './scene.js'
 
 /**
  * Workers behind hybrid's own flannel (docs/architecture.md, "The workers' CNI" and "Joining and leaving"),
@@ -35,10 +36,6 @@ interface NodeJson {
   status: {
     conditions: Array<{type: string; status: string; reason?: string; message?: string; lastTransitionTime: string}>
   }
-}
-
-function hybrid(scene: Scene, args: string[], timeoutMs = 240_000) {
-  return run(process.execPath, [RUN_JS, ...args], {env: scene.env, timeoutMs})
 }
 
 const readyOf = (n: NodeJson) => n.status.conditions.find((c) => c.type === 'Ready')!

@@ -5,7 +5,8 @@ import {join} from 'node:path'
 
 import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
 import {hostDigest, writeLabInventory} from '../remote/lab-workers.js'
-import {fixtureEnv, freePort, nodes, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
+import {fixtureEnv, freePort, nodes, STANDIN} from '../system/cluster-fixture.js'
+import {hybrid} from './scene.js'
 
 /**
  * hybrid never takes over a k3s it did not install (docs/architecture.md, "Trust and failure model"): a
@@ -20,10 +21,6 @@ interface Scene {
   readonly env: NodeJS.ProcessEnv
   readonly kubeconfig: string
   inventory(adopt: boolean): Promise<string>
-}
-
-function hybrid(scene: Scene, args: string[]) {
-  return run(process.execPath, [RUN_JS, ...args], {env: scene.env, timeoutMs: 240_000})
 }
 
 /** A k3s install of the host's own, as k3s's installer and a running agent would leave it. */

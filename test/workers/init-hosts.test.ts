@@ -15,7 +15,8 @@ import {
 } from '../helpers/lab.js'
 import {agentPid, leftOn} from '../helpers/worker-leftovers.js'
 import {writeLabInventory} from '../remote/lab-workers.js'
-import {fixtureEnv, freePort, nodes, run, RUN_JS, STANDIN, waitFor} from '../system/cluster-fixture.js'
+import {fixtureEnv, freePort, nodes, STANDIN, waitFor} from '../system/cluster-fixture.js'
+import {hybrid} from './scene.js'
 
 /**
  * hybrid's systemd service on workers that boot systemd as PID 1 (docs/architecture.md, "Lab worker hosts"
@@ -36,10 +37,6 @@ interface Scene {
 }
 
 const UNIT = 'k3s-agent.service'
-
-function hybrid(scene: Scene, args: string[], timeoutMs = 180_000) {
-  return run(process.execPath, [RUN_JS, ...args], {env: scene.env, timeoutMs})
-}
 
 async function writeInventory(scene: Pick<Scene, 'dir' | 'lab' | 'apiPort' | 'labels'>): Promise<string> {
   return writeLabInventory(

@@ -13,7 +13,8 @@ import {hostSnapshot, machineSnapshot} from '../helpers/system-snapshot.js'
 import {ADVERTISED as ADDRESS, agentPid, leftOn} from '../helpers/worker-leftovers.js'
 import {hostDigest, writeLabInventory} from '../remote/lab-workers.js'
 import {WORKER_PATHS} from '../../src/agent/worker-paths.js'
-import {fixtureEnv, freePort, kubectl, nodes, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
+import {fixtureEnv, freePort, kubectl, nodes, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
+import {events, hybrid, lastJson, until} from './scene.js'
 
 /**
  * Joining workers end to end (docs/architecture.md, "Workers" and "Tunnels"): `hybrid up` brings up the
@@ -30,49 +31,6 @@ interface Scene {
   readonly apiPort: number
   readonly env: NodeJS.ProcessEnv
   readonly kubeconfig: string
-}
-
-function hybrid(scene: Scene, args: string[], timeoutMs = 180_000) {
-  return run(process.execPath, [RUN_JS, ...args], {env: scene.env, timeoutMs})
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 250))
-  }
-}
-
-/** `up --json` streams progress events, one JSON object a line, then its document (indented): the last that parses. */
-function lastJson(stdout: string): unknown {
-  const lines = stdout.trimEnd().split('\n')
-  for (let i = lines.length - 1; i >= 0; i--) {
-    if (!lines[i].startsWith('{')) continue
-    try {
-      return JSON.parse(lines.slice(i).join('\n'))
-    } catch {
-      // not the document's first line
-    }
-  }
-  throw new Error(`no JSON document in:\n${stdout}`)
-}
-
-/** The progress events `--json` printed so far, one JSON object a line. */
-function events(stdout: string): Array<Record<string, unknown>> {
-  return stdout
-    .split('\n')
-    .filter((line) => line.startsWith('{"'))
-    .flatMap((line) => {
-      try {
-        const value = JSON.parse(line) as Record<string, unknown>
-        return typeof value.event === 'string' ? [value] : []
-      } catch {
-        return [] // a line of the indented document, or one cut short
-      }
-    })
 }
 
 /** Is there a state for the cluster? */

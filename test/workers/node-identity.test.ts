@@ -7,7 +7,8 @@ import {WORKER_PATHS} from '../../src/agent/worker-paths.js'
 import {createLab, type Lab, requireLab, runCommand} from '../helpers/lab.js'
 import {requireTool} from '../helpers/requires.js'
 import {type InventoryWorker, writeLabInventory} from '../remote/lab-workers.js'
-import {fixtureEnv, freePort, kubectl, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
+import {fixtureEnv, freePort, kubectl, STANDIN} from '../system/cluster-fixture.js'
+import {hybrid} from './scene.js'
 
 /**
  * Which Node is a worker's, and with which addresses (docs/architecture.md, "Workers"): `hybrid up` with
@@ -25,10 +26,6 @@ interface Scene {
 }
 
 const CLUSTER = 'ident'
-
-function hybrid(scene: Scene, args: string[], timeoutMs = 180_000) {
-  return run(process.execPath, [RUN_JS, ...args], {env: scene.env, timeoutMs})
-}
 
 function inventory(scene: Scene, workers: InventoryWorker[]): Promise<string> {
   return writeLabInventory(scene.dir, scene.lab, workers, {

@@ -5,7 +5,8 @@ import {join} from 'node:path'
 
 import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
 import {writeLabInventory} from '../remote/lab-workers.js'
-import {fixtureEnv, freePort, nodes, run, RUN_JS, STANDIN} from '../system/cluster-fixture.js'
+import {fixtureEnv, freePort, nodes, STANDIN} from '../system/cluster-fixture.js'
+import {hybrid, until} from './scene.js'
 
 /**
  * Workers that hang or flood (docs/architecture.md, "Trust and failure model"): real lab sshd whose login
@@ -27,10 +28,6 @@ interface Scene {
   readonly kubeconfig: string
 }
 
-function hybrid(scene: Scene, args: string[], timeoutMs = 240_000) {
-  return run(process.execPath, [RUN_JS, ...args], {env: scene.env, timeoutMs})
-}
-
 /** Make the host's sshd accept logins and then run `command` instead of whatever was asked (restarted). */
 async function forceCommand(host: LabHost, command: string): Promise<void> {
   const r = await host.exec(['sh', '-c', `echo "ForceCommand ${command}" >/etc/ssh/sshd_config.d/00-test-stuck.conf`])
@@ -49,16 +46,6 @@ async function tunnels(scene: Scene): Promise<TunnelRow[]> {
   const file = join(scene.env.HYBRID_STATE_DIR!, 'clusters', 'stuck', 'tunnels.json')
   const text = await readFile(file, 'utf8').catch(() => '{"tunnels": []}')
   return (JSON.parse(text) as {tunnels: TunnelRow[]}).tunnels
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 250))
-  }
 }
 
 describe('workers that hang or flood (stand-in k3s, real lab sshd)', function () {
