@@ -93,9 +93,14 @@ exec scripts/lab/cluster.sh
     assert.ok(code === 0 || code === 130, `the script exits 0 or 130 after Ctrl-C, not ${code}:\n${seen}`)
     assert.match(seen, /\$ hybrid down --uninstall-workers/, seen)
     assert.match(seen, /cluster lab is down; its workarounds are undone/, seen)
-    const clusterFiles = await readdir(join(dir, 'state', 'clusters', 'lab')).catch(() => [] as string[])
+    const clusterDir = join(dir, 'state', 'clusters', 'lab')
+    const clusterFiles = await readdir(clusterDir).catch(() => [] as string[])
+    // What stays is the list of the uninstalled workers' Nodes, which k3s's datastore keeps and the next
+    // up deletes before anything joins (down had no API to delete them): exactly w1, w2 and w3.
+    const removed = JSON.parse(await readFile(join(clusterDir, 'removed-nodes.json'), 'utf8')) as {nodes: string[]}
+    assert.deepEqual([...removed.nodes].sort(), ['w1', 'w2', 'w3'], 'the next up deletes the three Nodes')
     assert.deepEqual(
-      clusterFiles.filter((f) => !f.endsWith('.log')),
+      clusterFiles.filter((f) => !f.endsWith('.log') && f !== 'removed-nodes.json'),
       [],
       'no state, worker record, pidfile or kubeconfig left',
     )
