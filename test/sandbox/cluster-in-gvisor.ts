@@ -73,7 +73,15 @@ export async function runScenario(
 }
 
 /** Nothing of the fixture's left: no process naming its dir, no mount on /dev/kmsg, no temp file, no state. */
-export async function assertNothingLeft(fixture: Scenario, seen: Observations): Promise<void> {
+/**
+ * `removedNodes`: the workers `down --uninstall-workers` took out without the API; their Nodes, which k3s's
+ * datastore keeps, are listed for the next up to delete (removed-nodes.json), and nothing else stays.
+ */
+export async function assertNothingLeft(
+  fixture: Scenario,
+  seen: Observations,
+  removedNodes: readonly string[] = [],
+): Promise<void> {
   const processes = (await seen.file('ps.txt'))
     .split('\n')
     .filter((line) => line.includes(fixture.dir) && !line.includes('run.sh'))
@@ -81,9 +89,18 @@ export async function assertNothingLeft(fixture: Scenario, seen: Observations): 
   assert.doesNotMatch(await seen.file('mounts-down.txt'), / \/dev\/kmsg /, 'nothing is mounted on /dev/kmsg')
   assert.equal((await seen.file('kmsg.txt')).trim(), 'absent', '/dev/kmsg, created by the kmsg workaround, is gone')
   assert.deepEqual(await readdir(join(fixture.dir, 'tmp')), [], 'no temp files')
-  const clusterDir = await readdir(join(fixture.stateDir, 'clusters', fixture.name)).catch(() => [])
+  const dir = join(fixture.stateDir, 'clusters', fixture.name)
+  const clusterDir = await readdir(dir).catch(() => [] as string[])
+  if (removedNodes.length > 0) {
+    const listed = JSON.parse(await readFile(join(dir, 'removed-nodes.json'), 'utf8')) as {nodes: string[]}
+    assert.deepEqual(
+      [...listed.nodes].sort(),
+      [...removedNodes].sort(),
+      'the next up deletes the removed workers’ Nodes',
+    )
+  }
   assert.deepEqual(
-    clusterDir.filter((f) => !f.endsWith('.log')),
+    clusterDir.filter((f) => !f.endsWith('.log') && !(removedNodes.length > 0 && f === 'removed-nodes.json')),
     [],
     'no state but the logs',
   )

@@ -101,6 +101,6 @@ describe('the whole cluster from inside gVisor that takes no inbound connections
     assert.equal(seen!.downCode, 0, await seen!.file('down.err'))
     for (const host of lab!.hosts)
       assert.deepEqual(await leftOn(host, scene!.apiPort), [], `nothing left on ${host.name}`)
-    await assertNothingLeft(scene!, seen!)
+    await assertNothingLeft(scene!, seen!, ['w1', 'w2', 'w3'])
   })
 })
