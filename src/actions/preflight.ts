@@ -163,5 +163,5 @@ function contextFor(
 /** The workers whose agent this cluster's records say hybrid installed (they may predate the owner file). */
 async function installedWorkers(cluster: string): Promise<Set<string>> {
   const records = await listWorkerRecords(cluster).catch(() => [])
-  return new Set(records.filter((r) => r.installed.agent).map((r) => r.worker))
+  return new Set(records.filter((r) => r.installed.agent || r.installed.binary).map((r) => r.worker))
 }

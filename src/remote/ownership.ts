@@ -46,7 +46,8 @@ export interface FoundK3s {
 export interface OwnershipContext {
   /** This cluster's name and CA hash (null before its control plane first ran). */
   readonly owner: Owner
-  /** This cluster's records say hybrid installed the agent there (a join from before the owner file). */
+  /** This cluster's records say hybrid installed k3s there (its agent or its binary: a join from before the owner
+   * file, or one stopped before the mark was written). */
   readonly recorded: boolean
   /** The inventory adopts whatever k3s is there (workers[].adopt). */
   readonly adopt: boolean

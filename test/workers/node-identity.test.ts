@@ -103,7 +103,9 @@ describe('a worker’s Node: its addresses and whose it is (stand-in k3s, real l
     const [w1, w2] = [s.lab.host('w1'), s.lab.host('w2')]
     const net = s.lab.subnet.replace(/\.0\/24$/, '')
     // Another machine's agent took the name w2 first: k3s keeps its node password, and its Node is Ready.
-    const secret = (await readFile(join(s.dir, 'token'), 'utf8')).trim().replace(/^.*::[^:]*:/, '')
+    // Agents log in as `node` with the agent token's secret (the server's is refused for that user).
+    const agentToken = (await readFile(join(s.dir, 'data', 'server', 'agent-token'), 'utf8')).trim()
+    const secret = agentToken.replace(/^.*::node:/, '')
     const taken = await runCommand(
       'curl',
       [

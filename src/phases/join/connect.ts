@@ -25,7 +25,9 @@ export async function connectAndCheck(
 ): Promise<{host: SshHost; facts: HostFacts}> {
   const host = await connections.host(worker)
   const facts = await host.facts(factsOptions(inventory))
-  const recorded = (await readWorkerRecord(cluster, worker.name))?.installed.agent !== undefined
+  // This cluster's record of k3s there (its agent, or a binary a join was stopped after uploading) makes it ours.
+  const installed = (await readWorkerRecord(cluster, worker.name))?.installed
+  const recorded = installed?.agent !== undefined || installed?.binary !== undefined
   const {problems} = judgeFacts(worker, facts, inventory, {ca, recorded})
   if (problems.length > 0) throw new HybridError('WORKERS_NOT_READY', problems.join('; '), {exitCode: 1})
   return {host, facts}
