@@ -4,6 +4,7 @@ import {CoreV1Api} from '@kubernetes/client-node'
 
 import type {HostHandle} from '../../src/plan/index.js'
 import type {JoinTarget} from '../../src/phases/join/join-target.js'
+import {WORKER_LABEL} from '../../src/kube/worker-node.js'
 import {waitNodeReady} from '../../src/phases/join/wait-node.js'
 import {startStandinServer, type StandinServer} from '../helpers/standin-server.js'
 import {useTempStateDir} from '../helpers/state-dir.js'
@@ -27,7 +28,8 @@ describe('the join waiting for a Node without a CNI config', function () {
     server = await startStandinServer(['--disable-agent'])
     await server.kc.makeApiClient(CoreV1Api).createNode({
       body: {
-        metadata: {name: 'w1'},
+        // The worker's own Node: it carries hybrid's label for this cluster (c).
+        metadata: {name: 'w1', labels: {[WORKER_LABEL]: 'c'}},
         status: {conditions: [{type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: NO_CNI}]},
       },
     })

@@ -20,12 +20,14 @@ export async function preexistingPaths(
   spec: AgentSpec,
 ): Promise<readonly string[]> {
   const {run, worker} = target
-  const previous = (await readWorkerRecord(run.cluster, worker.name))?.installed.agent
-  if (previous) return previous.kept ?? []
+  const installed = (await readWorkerRecord(run.cluster, worker.name))?.installed
+  if (installed?.agent) return installed.agent.kept ?? []
   if (worker.adopt) return []
   const record = agentRecord(service, spec)
   const found = await host.check(['sh', '-c', EXISTING, 'sh', ...record.files, ...record.directories], {sudo: true})
-  return found.stdout.split('\n').filter(Boolean)
+  // A binary an earlier, interrupted join uploaded is recorded, and hybrid's: not kept.
+  const ours = installed?.binary?.path
+  return found.stdout.split('\n').filter((path) => path !== '' && path !== ours)
 }
 
 /**
