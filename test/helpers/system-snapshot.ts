@@ -15,6 +15,12 @@ export interface SystemSnapshot {
 }
 
 /**
+ * An IPv6 address is `tentative` until the kernel's duplicate address detection ends, a second or two
+ * after its link comes up, whoever looks: a state of the kernel's, not a change anyone made.
+ */
+const kernelTransient = (line: string) => line.replace(/ tentative\b/g, '')
+
+/**
  * Inside a lab host (its network, mount and PID namespaces). The processes leave out the snapshot's
  * own: the shell `exec` runs (`$$`) and its children (the `ps` listing them); nsenter's parent stays
  * outside the host's PID namespace. They also leave out the lab init's `sleep 3600`, which it starts
@@ -57,7 +63,12 @@ export async function machineSnapshot(lab: Lab, dirs: readonly string[]): Promis
     if (dirs.some((dir) => argv.includes(dir))) processes.push(`${pid} ${argv}`)
   }
   const sshd = (await readFile('/run/sshd.pid', 'utf8').catch(() => '(none)')).trim()
-  return {addresses: await lines(['-o', 'addr']), links: await lines(['-o', 'link']), processes, sshd}
+  return {
+    addresses: (await lines(['-o', 'addr'])).map(kernelTransient),
+    links: await lines(['-o', 'link']),
+    processes,
+    sshd,
+  }
 }
 
 function parseSnapshot(text: string): SystemSnapshot {
@@ -71,5 +82,10 @@ function parseSnapshot(text: string): SystemSnapshot {
           .replace(/\s+/g, ' ')
           .trim(),
       )
-  return {addresses: of('addr'), links: of('link'), processes: of('proc'), sshd: of('sshd')[0] ?? ''}
+  return {
+    addresses: of('addr').map(kernelTransient),
+    links: of('link'),
+    processes: of('proc'),
+    sshd: of('sshd')[0] ?? '',
+  }
 }
