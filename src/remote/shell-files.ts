@@ -1,3 +1,5 @@
+import {createHash} from 'node:crypto'
+
 import type {FileStat, RunOptions, WriteOptions} from './host.js'
 
 /**
@@ -14,6 +16,12 @@ export interface RawResult {
 }
 
 export type RawRun = (argv: readonly string[], options?: RunOptions) => Promise<RawResult>
+
+/**
+ * After a rename, flush the directory holding the new name (coreutils' `sync DIR`, 8.24 and later; older
+ * ones, or busybox, refuse or sync everything: either way the move is done, so failure is ignored).
+ */
+const SYNC_DIR = 'sync -- "$(dirname -- "$1")" 2>/dev/null || true'
 
 /** Exit status the programs below use for "no such file" (sysexits' EX_NOINPUT). */
 const MISSING = 66
@@ -64,10 +72,21 @@ export async function writeFileVia(
     'chmod "$2" "$t"',
     '[ -z "$3" ] || chown "$3" "$t"',
     'sync -- "$t" 2>/dev/null || true',
+    // What arrived must be what was sent before it replaces the old file (a cut stream leaves a short one).
+    'n=$(wc -c < "$t" | tr -d " ")',
+    's=$(sha256sum -- "$t" | cut -d" " -f1)',
+    'if [ "$n" != "$4" ] || [ "$s" != "$5" ]; then',
+    '  echo "the copy received has $n bytes and sha256 $s, not the $4 bytes and sha256 $5 sent; the old file is left as it was" >&2',
+    '  exit 1',
+    'fi',
     'mv -f -- "$t" "$1"',
+    SYNC_DIR,
   ].join('\n')
-  const result = await run(sh(program, path, octal(options.mode), options.owner ?? ''), {
-    stdin: data,
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data
+  const digest = createHash('sha256').update(bytes).digest('hex')
+  const args = [path, octal(options.mode), options.owner ?? '', String(bytes.byteLength), digest]
+  const result = await run(sh(program, ...args), {
+    stdin: bytes,
     sudo: options.sudo,
   })
   if (result.exitCode !== 0) throw failed('write', path, result)
@@ -142,6 +161,7 @@ export async function placeVia(
     `  if [ "$s" != "$6" ]; then rm -f -- "$src"; echo "$s"; exit ${DIGEST_DIFFERS}; fi`,
     'fi',
     'mv -f -- "$src" "$4"',
+    SYNC_DIR.replace('"$1"', '"$4"'),
   ].join('\n')
   const result = await run(
     sh(

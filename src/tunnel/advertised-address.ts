@@ -46,17 +46,24 @@ export async function ensureAdvertisedAddress(
   return {address, device, created: true, changed: true}
 }
 
-/** Undo what `record` says was done; nothing when it is already undone. */
+/**
+ * Undo what `record` says was done; nothing when it is already undone. A record made before the change
+ * (device hybrid0, the intent) may meet any part of it: hybrid0 with or without the address, or the
+ * address on `lo` (the fallback), or nothing; each is undone, and what is absent is left alone.
+ */
 export async function removeAdvertisedAddress(host: Host, record: AddressRecord): Promise<{changed: boolean}> {
   if (!record.created) return {changed: false}
-  if (record.device === HYBRID_DEVICE) {
-    if (!(await linkExists(host, HYBRID_DEVICE))) return {changed: false}
+  let changed = false
+  if (record.device === HYBRID_DEVICE && (await linkExists(host, HYBRID_DEVICE))) {
     await ip(host, ['link', 'del', HYBRID_DEVICE], `remove ${HYBRID_DEVICE}`)
-    return {changed: true}
+    changed = true
   }
-  if (!(await interfacesWith(host, record.address)).includes(record.device)) return {changed: false}
-  await ip(host, ['addr', 'del', `${record.address}/32`, 'dev', record.device], `remove ${record.address}`)
-  return {changed: true}
+  const device = record.device === HYBRID_DEVICE ? 'lo' : record.device
+  if ((await interfacesWith(host, record.address)).includes(device)) {
+    await ip(host, ['addr', 'del', `${record.address}/32`, 'dev', device], `remove ${record.address}`)
+    changed = true
+  }
+  return {changed}
 }
 
 /** hybrid0, made (and brought up) when missing; `lo` when the kernel cannot make a dummy interface. */

@@ -37,4 +37,23 @@ export async function writeFileAtomic(
     throw error
   }
   if (options.exclusive) await rm(tmp, {force: true}) // the content stays, under `path`
+  await syncDirectory(dir)
+}
+
+/**
+ * fsync a directory, so that a rename in it survives a power loss or a crash of the machine (the file's
+ * own fsync does not cover its name). Filesystems that cannot fsync a directory refuse: that is tolerated.
+ */
+export async function syncDirectory(dir: string): Promise<void> {
+  let handle
+  try {
+    handle = await open(dir, 'r')
+    await handle.sync()
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'EBADF')
+      throw error
+  } finally {
+    await handle?.close()
+  }
 }

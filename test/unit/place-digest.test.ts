@@ -5,7 +5,7 @@ import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {DigestMismatch, placeVia, type RawRun} from '../../src/remote/shell-files.js'
+import {DigestMismatch, placeVia, type RawRun, ShellFileError, writeFileVia} from '../../src/remote/shell-files.js'
 
 /** The shell programs of shell-files.ts run on this machine, as a Host runs them over SSH. */
 const run: RawRun = (argv) =>
@@ -60,5 +60,47 @@ describe('placing an upload checks the digest of the copy it moves', () => {
     )
     assert.deepEqual(await readdir(dir), ['k3s'])
     assert.equal(await readFile(target, 'utf8'), 'old k3s\n')
+  })
+})
+
+/** As `run`, with standard input given, but only the first `keep` bytes of it arrive (a stream cut short). */
+const runCut =
+  (keep: number): RawRun =>
+  (argv, options) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(argv[0], argv.slice(1), {stdio: ['pipe', 'pipe', 'pipe']})
+      const out: Buffer[] = []
+      let stderr = ''
+      child.stdout.on('data', (d: Buffer) => out.push(d))
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+      child.on('error', reject)
+      child.on('close', (exitCode) => resolve({exitCode, stdout: Buffer.concat(out), stderr}))
+      child.stdin.end(Buffer.from(options?.stdin ?? '').subarray(0, keep))
+    })
+
+describe('a streamed file is checked (size, sha256) before it replaces the old one', () => {
+  let dir: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hybrid-write-'))
+  })
+  afterEach(async () => {
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('a stream cut short: the old file stays as it was, no temp file is left, one sentence says why', async () => {
+    const target = join(dir, 'config.yaml')
+    await writeFile(target, 'old: config\n')
+    const sent = 'new: config\nwith: more lines\n'
+    await assert.rejects(writeFileVia(runCut(10), target, sent, {mode: 0o600}), (error: Error) => {
+      assert.ok(error instanceof ShellFileError)
+      assert.match(error.message, /has 10 bytes and sha256 [0-9a-f]{64}, not the 29 bytes and sha256 [0-9a-f]{64} sent/)
+      assert.equal(error.message.split('\n').length, 1)
+      return true
+    })
+    assert.deepEqual(await readdir(dir), ['config.yaml'])
+    assert.equal(await readFile(target, 'utf8'), 'old: config\n')
+
+    await writeFileVia(runCut(1000), target, sent, {mode: 0o600})
+    assert.equal(await readFile(target, 'utf8'), sent)
   })
 })

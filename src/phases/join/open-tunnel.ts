@@ -2,7 +2,7 @@ import {HybridError} from '../../errors.js'
 import {pollUntil} from '../../kube/readiness.js'
 import type {HostHandle} from '../../plan/index.js'
 import type {TunnelRequest} from '../../state/worker-records.js'
-import {changeWorkerRecord, recordInstalled} from '../../state/worker-records.js'
+import {changeWorkerRecord, forgetInstalled, recordInstalled} from '../../state/worker-records.js'
 import {ensureAdvertisedAddress, HYBRID_DEVICE} from '../../tunnel/advertised-address.js'
 import {allowRemoteForward, remoteForwardNeedsDropIn, SSHD_DROP_IN} from '../../tunnel/sshd-forwarding.js'
 import {connected, type JoinStep, type JoinTarget, stepDeadlineMs} from './join-target.js'
@@ -28,8 +28,10 @@ export const openTunnel: JoinStep = {
     if (await remoteForwardNeedsDropIn(host, scope, facts)) {
       const sentence = `allow ${scope.user}'s remote forward to ${advertiseAddress}:${apiPort} only, in ${SSHD_DROP_IN}, and reload sshd`
       await wet(sentence, async () => {
+        // The intent first: a crash between writing the drop-in and recording it would leave it unnamed.
+        await recordInstalled(run.cluster, worker, {sshdDropIn: {path: SSHD_DROP_IN}})
         const result = await allowRemoteForward(host, scope, facts)
-        if (result.written) await recordInstalled(run.cluster, worker, {sshdDropIn: {path: result.dropIn}})
+        if (!result.written) await forgetInstalled(run.cluster, worker.name, 'sshdDropIn')
       })
     }
 
@@ -42,6 +44,10 @@ export const openTunnel: JoinStep = {
         await recordInstalled(run.cluster, worker, {address: {address: advertiseAddress, device, created}})
     } else {
       await wet(`put ${advertiseAddress}/32 on ${HYBRID_DEVICE} (or lo)`, async () => {
+        // The intent first (hybrid0, which removal also checks `lo` for): see removeAdvertisedAddress.
+        await recordInstalled(run.cluster, worker, {
+          address: {address: advertiseAddress, device: HYBRID_DEVICE, created: true},
+        })
         const placed = await ensureAdvertisedAddress(host, advertiseAddress)
         await recordInstalled(run.cluster, worker, {
           address: {address: placed.address, device: placed.device, created: placed.created},

@@ -30,6 +30,8 @@ export const uploadK3s: JoinStep = {
         : `k3s ${run.inventory.k3s.version}`
       await run.ctx.wet(worker.name, `upload ${what} to ${path} (0755)`, async () => {
         if (!binary) return
+        // The intent first: removing a binary that never arrived is harmless, an unrecorded one is left behind.
+        await recordInstalled(run.cluster, worker, {binary: {path, sha256: binary.sha256}})
         // Both digests are known by now: the upload hashes neither again.
         const sent = await uploadK3sTo(host, binary.path, {
           sha256: binary.sha256,
