@@ -149,11 +149,7 @@ export async function listWorkerRecords(
 /** Rename an unusable record aside, under its lock and only if it is still unusable (a writer may have fixed it). */
 async function moveAside(cluster: string, worker: string): Promise<MovedAside | undefined> {
   const file = recordFile(cluster, worker)
-  const release = await lockfile.lock(file, {
-    realpath: false,
-    stale: 10_000,
-    retries: {retries: 50, minTimeout: 50, maxTimeout: 500},
-  })
+  const release = await lockRecord(file)
   try {
     const text = await readStateText(file, `the record of worker ${worker}`)
     const reason = text === undefined ? undefined : recordProblem(text, worker)
@@ -192,12 +188,7 @@ export async function changeWorkerRecord(
   const dir = workersDir(cluster)
   await mkdir(dir, {recursive: true, mode: 0o700})
   const file = recordFile(cluster, worker)
-  // The lock is a directory beside the record; a holder that died leaves it stale after 10 s.
-  const release = await lockfile.lock(file, {
-    realpath: false,
-    stale: 10_000,
-    retries: {retries: 50, minTimeout: 50, maxTimeout: 500},
-  })
+  const release = await lockRecord(file)
   try {
     const current = await readWorkerRecord(cluster, worker)
     const next = change(current)
@@ -209,6 +200,11 @@ export async function changeWorkerRecord(
   } finally {
     await release()
   }
+}
+
+/** A worker's lock: a directory beside the record; a holder that died leaves it stale after 10 s. */
+function lockRecord(file: string): Promise<() => Promise<void>> {
+  return lockfile.lock(file, {realpath: false, stale: 10_000, retries: {retries: 50, minTimeout: 50, maxTimeout: 500}})
 }
 
 /** A fresh record for a worker that is being joined. */
