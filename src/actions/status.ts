@@ -10,7 +10,7 @@ import {isElsewhere} from '../sandbox/location.js'
 import {clusterPaths, readState} from '../state/cluster-state.js'
 import {ownerAlive} from '../state/owner.js'
 import {readTunnels} from '../state/tunnel-status.js'
-import {listWorkerRecords} from '../state/worker-records.js'
+import {listMovedAsideRecords, listWorkerRecords} from '../state/worker-records.js'
 import {isK3sServer} from '../util/processes.js'
 import {type WorkerRow, workerRows} from './workers.js'
 import {pathExists} from '../util/path-exists.js'
@@ -57,10 +57,15 @@ export interface StatusResult {
   readonly sandboxNode?: {readonly name: string; readonly hostNetworkOnly: true}
   /** The workers: the records, the Nodes and the tunnels side by side (as `workers list` shows them). */
   readonly workers: readonly WorkerRow[]
+  /** Worker records that were unusable and moved aside (`<worker>.json.corrupt-<time>`), for a user to look at. */
+  readonly movedAside?: readonly string[]
   readonly kubeconfig?: string
 }
 
-/** Everything status shows, from the state file, /proc, the counters file and the API. Reads only. */
+/**
+ * Everything status shows, from the state file, /proc, the counters file and the API. Reads only, except
+ * that an unusable worker record is moved aside (state/worker-records.ts), as the supervisor would.
+ */
 export async function collectStatus(cluster: string): Promise<StatusResult> {
   const paths = clusterPaths(cluster)
   const state = await readState(cluster)
@@ -130,6 +135,10 @@ export async function collectStatus(cluster: string): Promise<StatusResult> {
       const tunnels = supervisorAlive ? ((await readTunnels(cluster))?.tunnels ?? []) : []
       return workerRows(cluster, undefined, records, nodes, tunnels, await agentStates(records))
     })(),
+    ...(await (async () => {
+      const moved = await listMovedAsideRecords(cluster)
+      return moved.length > 0 ? {movedAside: moved} : {}
+    })()),
     ...((await pathExists(paths.kubeconfig)) ? {kubeconfig: paths.kubeconfig} : {}),
   }
 }

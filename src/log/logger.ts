@@ -1,10 +1,11 @@
-import {chmodSync, fchmodSync, mkdirSync, openSync, renameSync, statSync} from 'node:fs'
+import {chmodSync, mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 import pino, {type Logger} from 'pino'
 import {prettyFactory} from 'pino-pretty'
 
 import {stateDir} from '../state/paths.js'
 import {redactLine} from './redact.js'
+import {RotatingFile} from './rotating-file.js'
 import {writeStderr} from './terminal.js'
 
 export type {Logger} from 'pino'
@@ -28,9 +29,6 @@ export interface LoggerOptions {
 export function logFilePath(): string {
   return join(stateDir(), 'logs', 'hybrid.log')
 }
-
-/** A log file larger than this is moved to `hybrid.log.1` when a command starts. */
-const ROTATE_BYTES = 10 * 1024 * 1024
 
 const LEVELS: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal']
 
@@ -124,21 +122,13 @@ function briefFields(entry: Record<string, unknown>): void {
 
 /**
  * The JSON log file: directory 0700, file 0600 from its creation (it may hold host names and paths a
- * user would not publish). Written synchronously, so the last lines survive `process.exit`.
+ * user would not publish). Written synchronously, so the last lines survive `process.exit`; rotated by
+ * size (rotating-file.ts), also while a long-lived supervisor writes to it.
  */
 function fileSink(path: string): pino.DestinationStream {
   const dir = join(path, '..')
   mkdirSync(dir, {recursive: true, mode: 0o700})
   chmodSync(dir, 0o700)
-  try {
-    if (statSync(path).size > ROTATE_BYTES) {
-      renameSync(path, `${path}.1`)
-      chmodSync(`${path}.1`, 0o600)
-    }
-  } catch {
-    // no file yet
-  }
-  const fd = openSync(path, 'a', 0o600)
-  fchmodSync(fd, 0o600)
-  return pino.destination({fd, sync: true})
+  const file = new RotatingFile(path)
+  return {write: (line: string) => file.write(line)}
 }

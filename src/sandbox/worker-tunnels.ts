@@ -50,7 +50,12 @@ export class WorkerTunnels {
 
   private async poll(): Promise<void> {
     try {
-      const records = await listWorkerRecords(this.cluster)
+      const records = await listWorkerRecords(this.cluster, (moved) =>
+        this.logger.warn(
+          {worker: moved.worker, movedTo: moved.movedTo},
+          `the record of worker ${moved.worker} was unusable (${moved.reason}), so it was moved aside to ${moved.movedTo}; its tunnel is no longer kept`,
+        ),
+      )
       const targets: TunnelTarget[] = records.flatMap((r) =>
         r.tunnel
           ? [

@@ -1,4 +1,4 @@
-import {mkdir, readdir, rm} from 'node:fs/promises'
+import {mkdir, readdir, rename, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 import {isDeepStrictEqual} from 'node:util'
 
@@ -80,20 +80,49 @@ export async function readWorkerRecord(cluster: string, worker: string): Promise
   const file = recordFile(cluster, worker)
   const text = await readStateText(file, `the record of worker ${worker}`)
   if (text === undefined) return undefined
-  try {
-    const record = JSON.parse(text) as WorkerRecord
-    if (record.version !== 1 || record.worker !== worker) throw new Error('not a worker record of this version')
-    return record
-  } catch (error) {
-    throw new HybridError(
-      'STATE_INVALID',
-      `the record of worker ${worker} (${file}) is unusable: ${messageOf(error)}; remove the file once the worker is cleaned up by hand`,
-    )
-  }
+  const problem = recordProblem(text, worker)
+  if (problem === undefined) return JSON.parse(text) as WorkerRecord
+  throw new HybridError(
+    'STATE_INVALID',
+    `the record of worker ${worker} (${file}) is unusable: ${problem}; remove the file once the worker is cleaned up by hand`,
+  )
 }
 
-/** Every worker record of the cluster, sorted by worker name. A record being written is read whole (rename). */
-export async function listWorkerRecords(cluster: string): Promise<WorkerRecord[]> {
+/** Why a record's text is unusable (does not parse, or lacks what every reader relies on), or undefined. */
+function recordProblem(text: string, worker: string): string | undefined {
+  let record: Partial<WorkerRecord>
+  try {
+    record = JSON.parse(text) as Partial<WorkerRecord>
+  } catch (error) {
+    return messageOf(error)
+  }
+  if (typeof record !== 'object' || record === null) return 'not a JSON object'
+  if (record.version !== 1 || record.worker !== worker) return 'not a worker record of this version'
+  const spec = record.spec as Partial<WorkerSpec> | undefined
+  if (typeof spec !== 'object' || spec === null || typeof spec.address !== 'string' || typeof spec.ssh !== 'object')
+    return 'it has no usable spec'
+  if (typeof record.node !== 'string' || typeof record.installed !== 'object' || record.installed === null)
+    return 'it lacks its node or installed fields'
+  return undefined
+}
+
+/** A record that was moved aside by `listWorkerRecords`, because it was unusable. */
+export interface MovedAside {
+  readonly worker: string
+  readonly movedTo: string
+  readonly reason: string
+}
+
+/**
+ * Every worker record of the cluster, sorted by worker name. A record being written is read whole (rename).
+ * A record that is unusable is moved aside to `<worker>.json.corrupt-<time>` (never deleted), under the
+ * worker's lock, and `onMovedAside` is told; the others are still returned, so one bad file stops neither
+ * the supervisor's tunnels nor `status`.
+ */
+export async function listWorkerRecords(
+  cluster: string,
+  onMovedAside?: (moved: MovedAside) => void,
+): Promise<WorkerRecord[]> {
   let names: string[]
   try {
     names = await readdir(workersDir(cluster))
@@ -102,8 +131,49 @@ export async function listWorkerRecords(cluster: string): Promise<WorkerRecord[]
     throw error
   }
   const workers = names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length))
-  const records = await Promise.all(workers.map((w) => readWorkerRecord(cluster, w)))
+  const records = await Promise.all(
+    workers.map(async (w) => {
+      try {
+        return await readWorkerRecord(cluster, w)
+      } catch (error) {
+        if (!(error instanceof HybridError) || error.code !== 'STATE_INVALID') throw error
+        const moved = await moveAside(cluster, w)
+        if (moved) onMovedAside?.(moved)
+        return undefined
+      }
+    }),
+  )
   return records.filter((r): r is WorkerRecord => r !== undefined).sort((a, b) => a.worker.localeCompare(b.worker))
+}
+
+/** Rename an unusable record aside, under its lock and only if it is still unusable (a writer may have fixed it). */
+async function moveAside(cluster: string, worker: string): Promise<MovedAside | undefined> {
+  const file = recordFile(cluster, worker)
+  const release = await lockRecord(file)
+  try {
+    const text = await readStateText(file, `the record of worker ${worker}`)
+    const reason = text === undefined ? undefined : recordProblem(text, worker)
+    if (reason === undefined) return undefined
+    const movedTo = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`
+    await rename(file, movedTo)
+    return {worker, movedTo, reason}
+  } finally {
+    await release()
+  }
+}
+
+/** The records moved aside in the cluster's workers directory (`<worker>.json.corrupt-<time>`), sorted. */
+export async function listMovedAsideRecords(cluster: string): Promise<string[]> {
+  try {
+    const names = await readdir(workersDir(cluster))
+    return names
+      .filter((n) => /\.json\.corrupt-/.test(n))
+      .sort()
+      .map((n) => join(workersDir(cluster), n))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
+  }
 }
 
 /**
@@ -118,12 +188,7 @@ export async function changeWorkerRecord(
   const dir = workersDir(cluster)
   await mkdir(dir, {recursive: true, mode: 0o700})
   const file = recordFile(cluster, worker)
-  // The lock is a directory beside the record; a holder that died leaves it stale after 10 s.
-  const release = await lockfile.lock(file, {
-    realpath: false,
-    stale: 10_000,
-    retries: {retries: 50, minTimeout: 50, maxTimeout: 500},
-  })
+  const release = await lockRecord(file)
   try {
     const current = await readWorkerRecord(cluster, worker)
     const next = change(current)
@@ -135,6 +200,11 @@ export async function changeWorkerRecord(
   } finally {
     await release()
   }
+}
+
+/** A worker's lock: a directory beside the record; a holder that died leaves it stale after 10 s. */
+function lockRecord(file: string): Promise<() => Promise<void>> {
+  return lockfile.lock(file, {realpath: false, stale: 10_000, retries: {retries: 50, minTimeout: 50, maxTimeout: 500}})
 }
 
 /** A fresh record for a worker that is being joined. */

@@ -44,6 +44,8 @@ export function renderStatus(s: StatusResult): string {
   if (s.sandboxNode)
     out += `\n\nsandbox Node ${s.sandboxNode.name}: its CNI config is loopback only, so pods there run with host network only`
   if (s.workers.length > 0) out += `\n\n${renderWorkerRows(s.workers, s.api?.ready === true)}`.trimEnd()
+  for (const file of s.movedAside ?? [])
+    out += `\nwarning: a worker record was unusable and moved aside to ${file}; that worker is no longer tracked (look at it, clean the worker up by hand, then remove the file)`
   return out
 }
 

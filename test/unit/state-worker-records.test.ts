@@ -1,7 +1,7 @@
 import {strict as assert} from 'node:assert'
 import {spawn} from 'node:child_process'
 import {once} from 'node:events'
-import {mkdir, readdir, stat, writeFile} from 'node:fs/promises'
+import {mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {useTempStateDir} from '../helpers/state-dir.js'
 import {fileURLToPath} from 'node:url'
@@ -11,7 +11,9 @@ import {DEFAULT_REMOTE_LIMITS} from '../../src/remote/limits.js'
 import {
   changeWorkerRecord,
   forgetInstalled,
+  listMovedAsideRecords,
   listWorkerRecords,
+  type MovedAside,
   readWorkerRecord,
   recordInstalled,
 } from '../../src/state/worker-records.js'
@@ -70,9 +72,38 @@ describe('worker records (state/worker-records)', () => {
     await mkdir(join(stateDir(), 'clusters', 'lab', 'workers'), {recursive: true})
     await writeFile(join(stateDir(), 'clusters', 'lab', 'workers', 'w3.json'), '{"version": 1, "wor')
     await assert.rejects(
-      listWorkerRecords('lab'),
+      readWorkerRecord('lab', 'w3'),
       (e: Error) => /record of worker w3 .* is unusable/.test(e.message) && !e.message.includes('\n'),
     )
+  })
+
+  it('moves an unusable record aside (never deleted) and still lists the others', async () => {
+    await recordInstalled('lab', spec('w1'), {})
+    await recordInstalled('lab', spec('w2'), {})
+    const dir = join(stateDir(), 'clusters', 'lab', 'workers')
+    await writeFile(join(dir, 'w3.json'), 'garbage\0{')
+    // Parses, but lacks the spec and installed fields every reader relies on.
+    await writeFile(join(dir, 'w4.json'), JSON.stringify({version: 1, worker: 'w4'}))
+    const moved: MovedAside[] = []
+    assert.deepEqual(
+      (await listWorkerRecords('lab', (m) => moved.push(m))).map((r) => r.worker),
+      ['w1', 'w2'],
+    )
+    assert.deepEqual(moved.map((m) => m.worker).sort(), ['w3', 'w4'])
+    const names = (await readdir(dir)).sort()
+    assert.deepEqual(
+      names.filter((n) => !/\.corrupt-/.test(n)),
+      ['w1.json', 'w2.json'],
+      'no lock or temp file is left',
+    )
+    const aside = await listMovedAsideRecords('lab')
+    assert.equal(aside.length, 2)
+    assert.match(aside[0], /w3\.json\.corrupt-\d{4}-/)
+    assert.equal(await readFile(aside[0], 'utf8'), 'garbage\0{', 'the moved file keeps what was there')
+    assert.deepEqual(aside.sort(), moved.map((m) => m.movedTo).sort())
+    // Once aside, the next listing is quiet.
+    assert.equal((await listWorkerRecords('lab', (m) => moved.push(m))).length, 2)
+    assert.equal(moved.length, 2)
   })
 
   it('loses no write when processes change one record at the same time (each under the lock)', async function () {
@@ -83,7 +114,7 @@ describe('worker records (state/worker-records)', () => {
       const me = process.argv[1]
       for (let i = 0; i < 10; i++)
         await changeWorkerRecord('lab', 'w1', (r) => {
-          const base = r ?? {version: 1, worker: 'w1', spec: {}, phase: 'joining', node: 'w1', installed: {}}
+          const base = r ?? {version: 1, worker: 'w1', spec: {name: 'w1', address: '10.213.0.11', ssh: {}}, phase: 'joining', node: 'w1', installed: {}}
           return {...base, installed: {...base.installed, agent: {...base.installed.agent, [me + '-' + i]: true}}}
         })
     `

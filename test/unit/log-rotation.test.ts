@@ -1,0 +1,47 @@
+import {strict as assert} from 'node:assert'
+import {mkdtemp, readFile, readdir, rm, stat} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {createLogger} from '../../src/log/logger.js'
+
+describe('log rotation (log/rotating-file)', () => {
+  let dir: string
+  const saved = process.env.HYBRID_LOG_ROTATE_BYTES
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hybrid-rotate-'))
+    process.env.HYBRID_LOG_ROTATE_BYTES = '4096'
+  })
+  afterEach(async () => {
+    if (saved === undefined) delete process.env.HYBRID_LOG_ROTATE_BYTES
+    else process.env.HYBRID_LOG_ROTATE_BYTES = saved
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('a long-lived logger rotates its file by size into .1 .. .3, losing and cutting no line of the kept files', async () => {
+    const path = join(dir, 'hybrid.log')
+    // One logger for the whole run, as the supervisor keeps one: the old code rotated only when a command started.
+    const logger = createLogger({format: 'json', level: 'fatal', command: 'up', filePath: path})
+    const total = 400
+    for (let i = 0; i < total; i++) logger.info({seq: i, pad: 'x'.repeat(40)}, `line ${i}`)
+    assert.deepEqual((await readdir(dir)).sort(), ['hybrid.log', 'hybrid.log.1', 'hybrid.log.2', 'hybrid.log.3'])
+    const seqs: number[] = []
+    for (const name of ['hybrid.log.3', 'hybrid.log.2', 'hybrid.log.1', 'hybrid.log']) {
+      const file = join(dir, name)
+      assert.equal((await stat(file)).mode & 0o777, 0o600, `${name} is 0600`)
+      const text = await readFile(file, 'utf8')
+      assert.ok(text === '' || text.endsWith('\n'), `${name} ends with a whole line`)
+      for (const line of text.split('\n').filter(Boolean)) seqs.push((JSON.parse(line) as {seq: number}).seq)
+      if (name !== 'hybrid.log')
+        assert.ok(text.length > 4096 && text.length < 4096 + 400, `${name} rotated just past the limit`)
+    }
+    // The kept files hold a contiguous run of lines ending with the last one: none lost or doubled between files.
+    const last = seqs[seqs.length - 1]
+    assert.equal(last, total - 1)
+    assert.deepEqual(
+      seqs,
+      seqs.map((_, i) => last - seqs.length + 1 + i),
+    )
+    assert.ok(seqs.length > 80, `at least three files' worth kept (${seqs.length} lines)`)
+  })
+})
