@@ -18,13 +18,14 @@ export abstract class CommandHost {
   ) {}
 
   /**
-   * Start `argv` as it is (sudo already applied), `stdin` written first; stop it and fail with a sentence
-   * when it outlives `timeoutSeconds` (else the host's limit) or prints more than the host's output limit.
+   * Start `argv` as it is (sudo already applied), `stdin` written first (and held open under `lifeline`);
+   * stop it and fail with a sentence when it outlives `timeoutSeconds` (else the host's limit) or prints
+   * more than the host's output limit.
    */
   protected abstract spawn(
     argv: readonly string[],
     stdin: Uint8Array | undefined,
-    timeoutSeconds: number | undefined,
+    options: Pick<RunOptions, 'timeoutSeconds' | 'lifeline'>,
   ): Promise<RawResult>
 
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
@@ -63,11 +64,7 @@ export abstract class CommandHost {
   /** The runner the shell programs use: raw stdout, sudo applied (the password line first on stdin). */
   protected readonly raw = async (argv: readonly string[], options: RunOptions = {}): Promise<RawResult> => {
     if (!options.sudo)
-      return this.spawn(
-        argv,
-        options.stdin === undefined ? undefined : Buffer.from(options.stdin),
-        options.timeoutSeconds,
-      )
+      return this.spawn(argv, options.stdin === undefined ? undefined : Buffer.from(options.stdin), options)
     const sudo = await this.privilege()
     if (sudo.ability === 'none') throw new RemoteError('SUDO_UNAVAILABLE', `${this.name}: ${sudo.reason}`, this.name)
     const root = asRoot(argv, sudo.ability, this.sudo.env)
@@ -75,7 +72,7 @@ export abstract class CommandHost {
       root.stdinPrefix === undefined && options.stdin === undefined
         ? undefined
         : Buffer.concat([Buffer.from(root.stdinPrefix ?? ''), Buffer.from(options.stdin ?? '')])
-    return this.spawn(root.argv, stdin, options.timeoutSeconds)
+    return this.spawn(root.argv, stdin, options)
   }
 
   /** Does a sudo step need sudo here (not when logged in as root)? */

@@ -41,6 +41,11 @@ export interface RunOptions {
   readonly sudo?: boolean
   /** A deadline of its own (e.g. `status`, which must answer quickly); else the host's ssh.commandTimeoutSeconds. */
   readonly timeoutSeconds?: number
+  /**
+   * Keep the command's standard input open until it exits, so that its end tells the command the run that
+   * started it is gone (killed, or its connection lost): for programs that must not finish a change alone.
+   */
+  readonly lifeline?: boolean
 }
 
 export interface RunResult {

@@ -6,7 +6,7 @@ import {execa} from 'execa'
 
 import {writeFileAtomic} from '../util/fs-atomic.js'
 import {RemoteError} from './errors.js'
-import type {FileStat, Host, UploadOptions, UploadResult, WriteOptions} from './host.js'
+import type {FileStat, Host, RunOptions, UploadOptions, UploadResult, WriteOptions} from './host.js'
 import {fileSha256} from './sftp-upload.js'
 import {CommandHost} from './command-host.js'
 import {DEFAULT_REMOTE_LIMITS} from './limits.js'
@@ -94,13 +94,14 @@ export class LocalHost extends CommandHost implements Host {
   protected async spawn(
     argv: readonly string[],
     input: Uint8Array | undefined,
-    timeoutSeconds: number | undefined,
+    options: Pick<RunOptions, 'timeoutSeconds' | 'lifeline'>,
   ): Promise<RawResult> {
-    const seconds = timeoutSeconds ?? DEFAULT_REMOTE_LIMITS.commandTimeoutSeconds
+    const seconds = options.timeoutSeconds ?? DEFAULT_REMOTE_LIMITS.commandTimeoutSeconds
     const cap = DEFAULT_REMOTE_LIMITS.outputLimitBytes
-    const result = await execa(argv[0], argv.slice(1), {
-      input,
-      stdin: input === undefined ? 'ignore' : undefined,
+    const lifeline = options.lifeline === true
+    const subprocess = execa(argv[0], argv.slice(1), {
+      input: lifeline ? undefined : input,
+      stdin: lifeline ? 'pipe' : input === undefined ? 'ignore' : undefined,
       reject: false,
       encoding: 'buffer',
       stripFinalNewline: false,
@@ -108,6 +109,12 @@ export class LocalHost extends CommandHost implements Host {
       timeout: seconds * 1000,
       maxBuffer: cap,
     })
+    if (lifeline) {
+      // Held open until the program exits; if this process dies first, the pipe's end tells the program.
+      if (input !== undefined) subprocess.stdin?.write(input)
+      subprocess.on('exit', () => subprocess.stdin?.end())
+    }
+    const result = await subprocess
     if (result.timedOut)
       throw new RemoteError(
         'REMOTE_COMMAND_TIMEOUT',

@@ -118,6 +118,21 @@ export async function sha256Via(run: RawRun, path: string, sudo = false): Promis
   return /^[0-9a-f]{64}/.exec(result.stdout.toString())?.[0]
 }
 
+/**
+ * For a program run with `lifeline` (its stdin held open by the run that started it): a watcher reads
+ * stdin until its end and then stops the program, so a run killed (or cut off) while the program copies
+ * and checks a large file leaves nothing moved into place behind it; sshd, for instance, signals nothing
+ * to a command whose client has gone. The program ends the watcher (`kill "$lifeline"`) right before its
+ * last step. Background jobs get /dev/null for stdin, hence the duplicate on fd 3. A TERM is taken after
+ * the running child ends, so the EXIT trap still removes the temp copy.
+ */
+const LIFELINE = [
+  `trap 'exit 1' TERM`,
+  'exec 3<&0',
+  '{ cat <&3 >/dev/null; kill -TERM $$; } >/dev/null 2>&1 &',
+  'lifeline=$!',
+]
+
 /** The copy about to be moved into place does not have the digest it must have; nothing was moved. */
 export class DigestMismatch extends ShellFileError {
   constructor(
@@ -145,6 +160,7 @@ export async function placeVia(
 ): Promise<void> {
   const program = [
     'set -e',
+    ...LIFELINE,
     'src="$1"',
     'if [ "$5" != same ]; then',
     '  mkdir -p -- "$(dirname -- "$4")"',
@@ -160,6 +176,7 @@ export async function placeVia(
     '  s=$(sha256sum -- "$src" | cut -d" " -f1)',
     `  if [ "$s" != "$6" ]; then rm -f -- "$src"; echo "$s"; exit ${DIGEST_DIFFERS}; fi`,
     'fi',
+    'kill "$lifeline" 2>/dev/null || true',
     'mv -f -- "$src" "$4"',
     SYNC_DIR.replace('"$1"', '"$4"'),
   ].join('\n')
@@ -173,7 +190,7 @@ export async function placeVia(
       options.sameDir ? 'same' : 'copy',
       options.sha256 ?? '',
     ),
-    {sudo: options.sudo},
+    {sudo: options.sudo, lifeline: true},
   )
   if (result.exitCode === DIGEST_DIFFERS)
     throw new DigestMismatch(path, /^[0-9a-f]{64}/.exec(result.stdout.toString())?.[0])

@@ -2,7 +2,7 @@ import type {Client, ClientChannel, SFTPWrapper} from 'ssh2'
 
 import {CommandHost} from './command-host.js'
 import {RemoteError} from './errors.js'
-import type {FileStat, Host, UploadOptions, UploadResult, WriteOptions} from './host.js'
+import type {FileStat, Host, RunOptions, UploadOptions, UploadResult, WriteOptions} from './host.js'
 import type {HostKeyStatus} from './host-key-policy.js'
 import {DEFAULT_REMOTE_LIMITS, type RemoteLimits} from './limits.js'
 import {commandLine} from './quote.js'
@@ -114,15 +114,15 @@ export class SshHost extends CommandHost implements Host {
   protected async spawn(
     argv: readonly string[],
     stdin: Uint8Array | undefined,
-    timeoutSeconds: number | undefined,
+    options: Pick<RunOptions, 'timeoutSeconds' | 'lifeline'>,
   ): Promise<RawResult> {
     const line = commandLine(argv)
     // The deadline covers the wait for a channel too: a host whose every channel hangs fails in time.
-    const deadline = Date.now() + (timeoutSeconds ?? this.limits.commandTimeoutSeconds) * 1000
+    const deadline = Date.now() + (options.timeoutSeconds ?? this.limits.commandTimeoutSeconds) * 1000
     for (;;) {
       await this.acquire()
       try {
-        return await this.channel(line, stdin, argv[0], deadline)
+        return await this.channel(line, stdin, argv[0], deadline, options.lifeline === true)
       } catch (error) {
         // sshd frees a session slot a moment after the client sees the channel close, and an admin may
         // set MaxSessions lower than ours: when a channel is refused while others are open, wait for one
@@ -136,7 +136,13 @@ export class SshHost extends CommandHost implements Host {
     }
   }
 
-  private channel(line: string, stdin: Uint8Array | undefined, program: string, deadline: number): Promise<RawResult> {
+  private channel(
+    line: string,
+    stdin: Uint8Array | undefined,
+    program: string,
+    deadline: number,
+    lifeline: boolean,
+  ): Promise<RawResult> {
     return new Promise((resolve, reject) => {
       if (this.lost) {
         reject(this.connectionLost(program))
@@ -210,6 +216,7 @@ export class SshHost extends CommandHost implements Host {
         channel.stderr.on('data', (chunk: Buffer) => count(chunk, err))
         channel.on('exit', (code: number | null, signalName?: string) => {
           exited = true
+          if (lifeline) channel.end()
           exitCode = code
           signal = signalName ?? undefined
         })
@@ -224,7 +231,7 @@ export class SshHost extends CommandHost implements Host {
           resolve({exitCode, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString()})
         })
         if (stdin !== undefined) channel.write(stdin)
-        channel.end()
+        if (!lifeline) channel.end()
       })
     })
   }

@@ -1,14 +1,18 @@
 import {strict as assert} from 'node:assert'
 import {createHash, randomBytes} from 'node:crypto'
 import {mkdtemp, open, readdir, readFile, rm, stat, truncate, utimes, writeFile} from 'node:fs/promises'
+import {spawn} from 'node:child_process'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import {SshConnections} from '../../src/remote/connections.js'
 import type {RemoteError} from '../../src/remote/errors.js'
 import {fileSha256} from '../../src/remote/sftp-upload.js'
 import {createLab, type Lab, requireLab} from '../helpers/lab.js'
 import {labWorker} from './lab-workers.js'
+
+const UPLOADER = fileURLToPath(new URL('./uploader.js', import.meta.url))
 
 const SUDO_PASSWORD = 'up load pass'
 
@@ -150,5 +154,40 @@ describe('SFTP upload (lab)', function () {
       await readdir(u1().pathOnMachine('/usr/local/bin')).then((l) => l.filter((f) => f.endsWith('.hybrid-upload'))),
       [],
     )
+  })
+
+  it('the uploader killed while the worker checks its copy: nothing is moved into place after it', async () => {
+    const target = '/usr/local/bin/k3s'
+    const onMachine = u1().pathOnMachine(target)
+    await writeFile(onMachine, 'old k3s\n', {mode: 0o755})
+    const child = spawn(process.execPath, [UPLOADER, JSON.stringify(labWorker(lab, u1())), big, target], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const ended = new Promise<string>((resolve) => child.on('exit', (code, signal) => resolve(`${code ?? signal}`)))
+    try {
+      // The 256 MiB copy is in place under its temp name once sha256sum runs on the worker: kill then.
+      const deadline = Date.now() + 120_000
+      let checking = false
+      while (!checking && Date.now() < deadline && child.exitCode === null) {
+        checking = (await u1().exec(['pgrep', '-x', 'sha256sum'])).code === 0
+        if (!checking) await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      assert.ok(checking, 'the worker was checking the copy when the uploader was killed')
+      child.kill('SIGKILL')
+      assert.equal(await ended, 'SIGKILL')
+    } finally {
+      child.kill('SIGKILL')
+    }
+    // The worker's program ends as soon as its running child does; then nothing may change any more.
+    const settled = Date.now() + 15_000
+    while (Date.now() < settled && (await u1().exec(['pgrep', '-x', 'sha256sum'])).code === 0)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    assert.equal(await readFile(onMachine, 'utf8'), 'old k3s\n', 'the real name still holds the old file')
+    // The staged upload itself may stay: nobody writes to it, so the next upload sweeps it (the test above).
+    const copies = (await readdir(u1().pathOnMachine('/usr/local/bin'))).filter(
+      (f) => f.startsWith('.k3s.') && !f.endsWith('.hybrid-upload'),
+    )
+    assert.deepEqual(copies, [], 'no other copy is left beside it')
   })
 })
