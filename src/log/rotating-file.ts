@@ -1,4 +1,16 @@
-import {closeSync, fchmodSync, fstatSync, openSync, renameSync, writeSync} from 'node:fs'
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  fchmodSync,
+  fstatSync,
+  openSync,
+  readSync,
+  renameSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs'
 
 /** A log passing this many bytes is rotated (10 MiB). */
 const DEFAULT_ROTATE_BYTES = 10 * 1024 * 1024
@@ -47,12 +59,58 @@ export class RotatingFile {
 
   private rotate(): void {
     closeSync(this.fd)
-    for (let n = KEEP - 1; n >= 1; n--) renameIfThere(`${this.path}.${n}`, `${this.path}.${n + 1}`)
+    shiftRotated(this.path)
     renameSync(this.path, `${this.path}.1`)
     this.fd = openSync(this.path, 'a', 0o600)
     fchmodSync(this.fd, 0o600)
     this.size = 0
   }
+}
+
+/** `.2`→`.3`, `.1`→`.2`: room for a new `.1`, the oldest dropped. */
+function shiftRotated(path: string): void {
+  for (let n = KEEP - 1; n >= 1; n--) renameIfThere(`${path}.${n}`, `${path}.${n + 1}`)
+}
+
+/**
+ * Rotate a log that another process writes through a descriptor of its own (k3s's output, which must
+ * outlive its supervisor, so it is not piped through one): past the limit, its bytes are copied to
+ * `<log>.1` (through a temp file and a rename) and the file is truncated in place, as logrotate's
+ * `copytruncate` does. The writer opened it with O_APPEND, so it goes on at the new start. What it writes
+ * during the copy is copied too; only a write landing between the last read and the truncation (a few
+ * microseconds) can be lost. Returns whether it rotated.
+ */
+export function rotateByCopy(path: string, limit = rotateBytes()): boolean {
+  let size: number
+  try {
+    size = statSync(path).size
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw error
+  }
+  if (size <= limit) return false
+  const temp = `${path}.1.tmp`
+  copyFileSync(path, temp)
+  chmodSync(temp, 0o600)
+  const source = openSync(path, 'r')
+  const target = openSync(temp, 'a')
+  try {
+    // Catch up with what was written during the copy, until a read finds nothing more.
+    const buffer = Buffer.alloc(64 * 1024)
+    let offset = fstatSync(target).size
+    for (let n = readSync(source, buffer, 0, buffer.length, offset); n > 0;) {
+      writeSync(target, buffer, 0, n)
+      offset += n
+      n = readSync(source, buffer, 0, buffer.length, offset)
+    }
+    truncateSync(path, 0)
+  } finally {
+    closeSync(source)
+    closeSync(target)
+  }
+  shiftRotated(path)
+  renameSync(temp, `${path}.1`)
+  return true
 }
 
 function renameIfThere(from: string, to: string): void {

@@ -6,6 +6,7 @@ import type {KubeConfig} from '@kubernetes/client-node'
 import type {Logger} from 'pino'
 
 import {kubeConfigFromFile} from '../kube/client.js'
+import {rotateByCopy} from '../log/rotating-file.js'
 import {waitNodesReady} from '../kube/nodes.js'
 import {pollUntil, waitApiReady} from '../kube/readiness.js'
 import type {LaunchSpec} from '../state/cluster-state.js'
@@ -51,6 +52,8 @@ export interface SupervisorOptions {
 }
 
 const COUNTERS_INTERVAL_MS = 2000
+/** How often k3s.log's size is checked for rotation (rotating-file.ts, `rotateByCopy`). */
+const LOG_CHECK_INTERVAL_MS = 5000
 
 export class Supervisor {
   private running?: Running
@@ -60,6 +63,7 @@ export class Supervisor {
   private restartCount = 0
   private previousCounters: InterceptCounters = NO_COUNTERS
   private countersTimer?: NodeJS.Timeout
+  private logTimer?: NodeJS.Timeout
   private resolveReady!: () => void
   private rejectReady!: (failure: K3sFailure) => void
   /** Settles once: the first readiness, or why k3s never got there. */
@@ -174,6 +178,7 @@ export class Supervisor {
       }
     } finally {
       if (this.countersTimer) clearInterval(this.countersTimer)
+      if (this.logTimer) clearInterval(this.logTimer)
     }
   }
 
@@ -250,11 +255,20 @@ export class Supervisor {
     }
     this.options.logger.info({k3sPid: this.running.pid, binary: launch.binary}, 'k3s server started')
     await this.emit({type: 'started', pid: this.running.pid, restarts: this.restartCount})
+    this.logTimer ??= setInterval(() => this.rotateLog(), LOG_CHECK_INTERVAL_MS).unref()
     if (this.running.counters && this.options.countersFile && !this.countersTimer) {
       this.countersTimer = setInterval(() => void this.writeCounters(), COUNTERS_INTERVAL_MS)
       this.countersTimer.unref()
     }
     return this.running
+  }
+
+  private rotateLog(): void {
+    try {
+      if (rotateByCopy(this.options.logFile)) this.options.logger.info(`rotated ${this.options.logFile} to .1`)
+    } catch (error) {
+      this.options.logger.warn({err: error}, `could not rotate ${this.options.logFile}`)
+    }
   }
 
   private async writeCounters(): Promise<void> {

@@ -192,6 +192,19 @@ describe('hybrid up / status / kubeconfig / down (control plane, stand-in k3s)',
     assert.equal(await readStateFile(fixture), undefined)
   })
 
+  it("rotates k3s's log by size while k3s runs (k3s.log.1, 0600), and k3s goes on writing at the start of k3s.log", async () => {
+    fixture = await makeFixture()
+    const env = {HYBRID_LOG_ROTATE_BYTES: '512'}
+    assert.equal((await hybrid(fixture, ['up', '--inventory', fixture.inventory, '--detach'], {env})).code, 0)
+    const log = join(fixture.stateDir, 'clusters', 'lab', 'k3s.log')
+    await waitFor('k3s.log to be rotated', async () => ((await gone(`${log}.1`)) ? undefined : true), 30_000)
+    assert.equal((await stat(`${log}.1`)).mode & 0o777, 0o600)
+    assert.ok((await stat(`${log}.1`)).size > 512, 'the rotated copy holds what was past the limit')
+    const live = await readFile(log, 'utf8')
+    assert.ok(!live.includes('\0'), 'no hole at the start of k3s.log: k3s appends')
+    assert.equal((await hybrid(fixture, ['down'], {env})).code, 0)
+  })
+
   it('cleans up after a supervisor that was killed: the next up, and down', async () => {
     fixture = await makeFixture()
     assert.equal((await hybrid(fixture, ['up', '--inventory', fixture.inventory, '--detach'])).code, 0)

@@ -1,5 +1,5 @@
 import {strict as assert} from 'node:assert'
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -182,5 +182,29 @@ describe('workers that hang or flood (stand-in k3s, real lab sshd)', function ()
       },
       60_000,
     ).catch((error: Error) => assert.fail(`${error.message}; w1's tunnel: ${JSON.stringify(w1Tunnel)}`))
+  })
+
+  it('a worker record that no longer parses is moved aside with one warning, and the supervisor still brings back another worker’s tunnel', async () => {
+    const s = scene!
+    const workers = join(s.env.HYBRID_STATE_DIR!, 'clusters', 'stuck', 'workers')
+    await writeFile(join(workers, 'w1.json'), '{"name": "w1", "spec": ') // cut short, as a full disk leaves it
+    // w2's tunnel cut: only the supervisor's loop, reading the records, brings it back.
+    const w2 = s.lab.host('w2')
+    await w2.stopSshd()
+    await w2.startSshd()
+    await until(
+      'w2’s tunnel up again beside the unusable record',
+      async () => ((await tunnels(s)).find((t) => t.worker === 'w2')?.state === 'up' ? true : undefined),
+      60_000,
+    )
+    const moved = (await readdir(workers)).filter((f) => f.startsWith('w1.json.corrupt-'))
+    assert.equal(moved.length, 1, `w1's record moved aside once: ${(await readdir(workers)).join(' ')}`)
+    const status = await hybrid(s, ['status', '--inventory', s.inventory], 60_000)
+    assert.equal(status.code, 0, status.stderr)
+    assert.match(status.stdout + status.stderr, new RegExp(`moved aside to \\S*${moved[0]}`))
+    const log = await readFile(join(s.env.HYBRID_STATE_DIR!, 'clusters', 'stuck', 'supervisor.log'), 'utf8')
+    const warnings = log.split('\n').filter((line) => line.includes(moved[0]))
+    assert.equal(warnings.length, 1, 'the supervisor warned once, naming the file')
+    assert.match(warnings[0], /the record of worker w1 was unusable/)
   })
 })
