@@ -12,6 +12,8 @@ import {
   writeSync,
 } from 'node:fs'
 
+import type {Logger} from 'pino'
+
 /** A log passing this many bytes is rotated (10 MiB). */
 const DEFAULT_ROTATE_BYTES = 10 * 1024 * 1024
 /** How many rotated files are kept: `<log>.1` (newest) … `<log>.3`. */
@@ -111,6 +113,17 @@ export function rotateByCopy(path: string, limit = rotateBytes()): boolean {
   shiftRotated(path)
   renameSync(temp, `${path}.1`)
   return true
+}
+
+/** Check `path` every `ms` and rotate it by copy past the limit, saying so in `logger`; unref'd. */
+export function keepRotated(path: string, ms: number, logger: Logger): NodeJS.Timeout {
+  return setInterval(() => {
+    try {
+      if (rotateByCopy(path)) logger.info(`rotated ${path} to ${path}.1`)
+    } catch (error) {
+      logger.warn({err: error}, `could not rotate ${path}`)
+    }
+  }, ms).unref()
 }
 
 function renameIfThere(from: string, to: string): void {

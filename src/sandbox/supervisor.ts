@@ -6,7 +6,7 @@ import type {KubeConfig} from '@kubernetes/client-node'
 import type {Logger} from 'pino'
 
 import {kubeConfigFromFile} from '../kube/client.js'
-import {rotateByCopy} from '../log/rotating-file.js'
+import {keepRotated} from '../log/rotating-file.js'
 import {waitNodesReady} from '../kube/nodes.js'
 import {pollUntil, waitApiReady} from '../kube/readiness.js'
 import type {LaunchSpec} from '../state/cluster-state.js'
@@ -255,20 +255,12 @@ export class Supervisor {
     }
     this.options.logger.info({k3sPid: this.running.pid, binary: launch.binary}, 'k3s server started')
     await this.emit({type: 'started', pid: this.running.pid, restarts: this.restartCount})
-    this.logTimer ??= setInterval(() => this.rotateLog(), LOG_CHECK_INTERVAL_MS).unref()
+    this.logTimer ??= keepRotated(logFile, LOG_CHECK_INTERVAL_MS, this.options.logger)
     if (this.running.counters && this.options.countersFile && !this.countersTimer) {
       this.countersTimer = setInterval(() => void this.writeCounters(), COUNTERS_INTERVAL_MS)
       this.countersTimer.unref()
     }
     return this.running
-  }
-
-  private rotateLog(): void {
-    try {
-      if (rotateByCopy(this.options.logFile)) this.options.logger.info(`rotated ${this.options.logFile} to .1`)
-    } catch (error) {
-      this.options.logger.warn({err: error}, `could not rotate ${this.options.logFile}`)
-    }
   }
 
   private async writeCounters(): Promise<void> {
