@@ -10,8 +10,8 @@ import {
 } from './context.js'
 
 /**
- * Apply the chosen workarounds in order. Each one's record goes into the state file before the next
- * one is applied, so `down` (or the clean-up of a failed `up`) undoes exactly what was done, even after
+ * Apply the chosen workarounds in order. Each one's intent (where it changes the machine) goes into the
+ * state file before it is applied, and its record right after, before the next one is applied, so `down` (or the clean-up of a failed `up`) undoes exactly what was done, even after
  * hybrid crashed.
  */
 export const applyWorkarounds: Phase<ClusterContext & OwnedState & ChosenWorkarounds & K3sBinary, OwnedState> = {
@@ -22,7 +22,12 @@ export const applyWorkarounds: Phase<ClusterContext & OwnedState & ChosenWorkaro
     let state = ctx.state
     for (const workaround of ctx.selected) {
       const sentence = `apply workaround ${workaround.id}: ${workaround.remedy}`
-      const record = await ctx.wet(CONTROL_PLANE_HOST, sentence, () => workaround.apply(wctx))
+      const record = await ctx.wet(CONTROL_PLANE_HOST, sentence, async () => {
+        // The intent first: a crash inside apply is then undone from it (docs/architecture.md, "Crash windows").
+        const intent = await workaround.intent?.(wctx)
+        if (intent) state = await recordWorkaround(ctx.cluster, intent)
+        return workaround.apply(wctx)
+      })
       if (record) state = await recordWorkaround(ctx.cluster, record)
     }
     return {state}

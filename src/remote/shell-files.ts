@@ -74,7 +74,7 @@ export async function writeFileVia(
     'sync -- "$t" 2>/dev/null || true',
     // What arrived must be what was sent before it replaces the old file (a cut stream leaves a short one).
     'n=$(wc -c < "$t" | tr -d " ")',
-    's=$(sha256sum -- "$t" | cut -d" " -f1)',
+    's=$(sha256sum < "$t" | cut -d" " -f1)',
     'if [ "$n" != "$4" ] || [ "$s" != "$5" ]; then',
     '  echo "the copy received has $n bytes and sha256 $s, not the $4 bytes and sha256 $5 sent; the old file is left as it was" >&2',
     '  exit 1',
@@ -112,18 +112,24 @@ export async function statVia(run: RawRun, path: string, sudo = false): Promise<
 
 /** The file's sha256 on the host (hex), or undefined when it does not exist. */
 export async function sha256Via(run: RawRun, path: string, sudo = false): Promise<string | undefined> {
-  const result = await run(sh(`[ -f "$1" ] || exit ${MISSING}; exec sha256sum -- "$1"`, path), {sudo})
+  const result = await run(sh(`[ -f "$1" ] || exit ${MISSING}; exec sha256sum < "$1"`, path), {sudo})
   if (result.exitCode === MISSING) return undefined
   if (result.exitCode !== 0) throw failed('checksum', path, result)
   return /^[0-9a-f]{64}/.exec(result.stdout.toString())?.[0]
 }
+
+/*
+ * The digests below are read from stdin: `sha256sum FILE` escapes a name holding a backslash or a newline
+ * and then starts its line with a backslash.
+ */
 
 /**
  * For a program run with `lifeline` (its stdin held open by the run that started it): a watcher reads
  * stdin until its end and then stops the program, so a run killed (or cut off) while the program copies
  * and checks a large file leaves nothing moved into place behind it; sshd, for instance, signals nothing
  * to a command whose client has gone. The program ends the watcher (`kill "$lifeline"`) right before its
- * last step. Background jobs get /dev/null for stdin, hence the duplicate on fd 3. A TERM is taken after
+ * last step, and on any exit. Background jobs get /dev/null for stdin, hence the duplicate on fd 3;
+ * the watcher holds none of the channel's output open. A TERM is taken after
  * the running child ends, so the EXIT trap still removes the temp copy.
  */
 const LIFELINE = [
@@ -131,6 +137,7 @@ const LIFELINE = [
   'exec 3<&0',
   '{ cat <&3 >/dev/null; kill -TERM $$; } >/dev/null 2>&1 &',
   'lifeline=$!',
+  `trap 'kill "$lifeline" 2>/dev/null || true' EXIT`,
 ]
 
 /** The copy about to be moved into place does not have the digest it must have; nothing was moved. */
@@ -166,14 +173,14 @@ export async function placeVia(
     '  mkdir -p -- "$(dirname -- "$4")"',
     '  umask 077',
     '  t="$(dirname -- "$4")/.$(basename -- "$4").hybrid-$$"',
-    `  trap 'rm -f -- "$t"' EXIT`,
+    `  trap 'rm -f -- "$t"; kill "$lifeline" 2>/dev/null || true' EXIT`,
     '  cp -- "$src" "$t"',
     '  src="$t"',
     'fi',
     'chmod "$2" "$src"',
     '[ -z "$3" ] || chown "$3" "$src"',
     'if [ -n "$6" ]; then',
-    '  s=$(sha256sum -- "$src" | cut -d" " -f1)',
+    '  s=$(sha256sum < "$src" | cut -d" " -f1)',
     `  if [ "$s" != "$6" ]; then rm -f -- "$src"; echo "$s"; exit ${DIGEST_DIFFERS}; fi`,
     'fi',
     'kill "$lifeline" 2>/dev/null || true',

@@ -11,7 +11,7 @@ import {findProgram} from '../../src/sandbox/probes/find-program.js'
 import {type MountEntry, parseMountinfo} from '../../src/sandbox/probes/mountinfo.js'
 import {cnibin} from '../../src/sandbox/workarounds/cnibin.js'
 import {hostLegacyPrograms, iptables} from '../../src/sandbox/workarounds/iptables.js'
-import {bindNullOver, undoBindNull} from '../../src/sandbox/workarounds/kmsg.js'
+import {bindNullIntent, bindNullOver, undoBindNull} from '../../src/sandbox/workarounds/kmsg.js'
 import {procsys} from '../../src/sandbox/workarounds/procsys.js'
 import type {AppliedRecord, WorkaroundContext} from '../../src/sandbox/workarounds/workaround.js'
 import {requireGvisor, runInGvisor} from '../helpers/gvisor.js'
@@ -182,6 +182,36 @@ describe('workarounds on this machine (paths the test owns)', function () {
     await undoBindNull(second)
     assert.deepEqual(mountsAt(existing), [])
     assert.equal(readFileSync(existing, 'utf8'), 'keep me', 'a file hybrid did not create stays')
+  })
+
+  it('the /dev/null bind interrupted at any point (SIGKILL): undo from the intent recorded before it leaves neither file nor mount', async function () {
+    requireRoot(this)
+    const path = join(dir, 'kmsg-interrupted')
+    const intent = async () => ({id: 'kmsg' as const, details: {...(await bindNullIntent(path))}})
+    const steps: Array<[string, () => Promise<unknown>]> = [
+      ['before anything', async () => undefined],
+      ['after the file was created', () => writeFile(path, '', {flag: 'wx', mode: 0o600})],
+      ['after the mount, before its record', () => bindNullOver(path)],
+    ]
+    for (const [when, partly] of steps) {
+      const recorded = await intent()
+      assert.deepEqual(recorded.details, {path, created: true, mounted: true}, when)
+      await partly()
+      await undoBindNull(recorded)
+      assert.deepEqual(mountsAt(path), [], `no mount left when interrupted ${when}`)
+      assert.equal(existsSync(path), false, `no file left when interrupted ${when}`)
+    }
+    // Something mounted there already: the intent is to change nothing, and undo leaves that mount.
+    await writeFile(path, '')
+    execFileSync('mount', ['--bind', '/dev/zero', path])
+    try {
+      const recorded = await intent()
+      assert.deepEqual(recorded.details, {path, created: false, mounted: false})
+      await undoBindNull(recorded)
+      assert.equal(mountsAt(path).length, 1, "another's mount stays")
+    } finally {
+      execFileSync('umount', [path])
+    }
   })
 
   it('the /dev/null bind is not undone from under a mount someone stacked on it', async function () {

@@ -8,9 +8,13 @@ import {join} from 'node:path'
 import {DigestMismatch, placeVia, type RawRun, ShellFileError, writeFileVia} from '../../src/remote/shell-files.js'
 
 /** The shell programs of shell-files.ts run on this machine, as a Host runs them over SSH. */
-const run: RawRun = (argv) =>
+const run: RawRun = (argv, options = {}) =>
   new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), {stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(argv[0], argv.slice(1), {stdio: ['pipe', 'pipe', 'pipe']})
+    if (options.stdin !== undefined) child.stdin.write(options.stdin)
+    // A lifeline is held open until the program exits, as the hosts hold it.
+    if (options.lifeline) child.on('exit', () => child.stdin.end())
+    else child.stdin.end()
     const out: Buffer[] = []
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => out.push(d))

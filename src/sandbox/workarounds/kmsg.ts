@@ -31,6 +31,9 @@ export const kmsg: Workaround = {
       unremediable: `bind-mounting /dev/null over ${KMSG} needs root (CAP_SYS_ADMIN); this is uid ${root.uid}`,
     }
   },
+  async intent() {
+    return {id: 'kmsg', details: {...(await bindNullIntent(KMSG))}}
+  },
   async apply(ctx) {
     return {id: 'kmsg', details: {...(await bindNullOver(KMSG, ctx.logger))}}
   },
@@ -48,6 +51,23 @@ export interface BindRecord {
   readonly mounted: boolean
   /** mountinfo's id of that mount. */
   readonly mountId?: number
+}
+
+/**
+ * What `bindNullOver` is about to do, before it starts: nothing when something is mounted there already;
+ * else a bind mount (no id yet: undo then takes the /dev/null bind on `path`, which can only be hybrid's,
+ * as nothing was mounted there before), and the file when it does not exist yet.
+ */
+export async function bindNullIntent(path: string): Promise<BindRecord> {
+  if (mountsAt(await readMountinfo(), path).length > 0) return {path, created: false, mounted: false}
+  const exists = await lstat(path).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return false
+      throw error
+    },
+  )
+  return {path, created: !exists, mounted: true}
 }
 
 /** Make `path` open as /dev/null: create it when missing, bind-mount /dev/null over it. Idempotent. */

@@ -21,6 +21,12 @@ export interface Workaround {
   appliesTo(ctx: WorkaroundContext): boolean
   /** Is the blocker present here? Time-limited; leaves nothing behind. */
   probe(ctx: WorkaroundContext): Promise<ProbeFinding>
+  /**
+   * What `apply` is about to change, read without changing anything; recorded before `apply` starts, so
+   * that a crash inside it is undone from this record (for workarounds that change the machine outside
+   * the cluster's state directory, which `down` removes whole).
+   */
+  intent?(ctx: WorkaroundContext): Promise<AppliedRecord>
   /** Change the machine (idempotent); the record is stored in the state file before k3s starts. */
   apply(ctx: WorkaroundContext): Promise<AppliedRecord>
   /** Undo from the record alone (idempotent: undoing twice, or what was never done, is fine). */
