@@ -11,8 +11,8 @@ import {
 
 /**
  * Apply the chosen workarounds in order. Each one's intent (where it changes the machine) goes into the
- * state file before it is applied, and its record right after, before the next one is applied, so `down` (or the clean-up of a failed `up`) undoes exactly what was done, even after
- * hybrid crashed.
+ * state file before it is applied, and its record right after, before the next one is applied, so
+ * `down` (or the clean-up of a failed `up`) undoes exactly what was done, even after hybrid crashed.
  */
 export const applyWorkarounds: Phase<ClusterContext & OwnedState & ChosenWorkarounds & K3sBinary, OwnedState> = {
   title: 'apply the workarounds',
