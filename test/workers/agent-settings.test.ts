@@ -80,7 +80,12 @@ describe('agent settings, registries.yaml and image archives on lab workers (sta
       },
     )
     const document = JSON.parse(await readFile(inventory, 'utf8')) as Scene['document']
-    document.spec.agent = {'kubelet-arg': ['max-pods=50'], environment: {HTTP_PROXY: PROXY}}
+    await writeFile(join(dir, 'corp-ca.crt'), 'not really a certificate\n')
+    document.spec.agent = {
+      'kubelet-arg': ['max-pods=50'],
+      environment: {HTTP_PROXY: PROXY},
+      files: [{source: join(dir, 'corp-ca.crt'), destination: '/etc/hybrid-test/corp-ca.crt', mode: '0600'}],
+    }
     document.spec.workers[1].agent = {'flannel-iface': 'eth0', environment: {NO_PROXY: '10.0.0.0/8'}}
     document.spec.registries = {
       mirrors: {'docker.io': {endpoint: ['https://mirror.example.com:5000']}},
@@ -127,6 +132,8 @@ describe('agent settings, registries.yaml and image archives on lab workers (sta
         `${name}: NO_PROXY only where the worker set it`,
       )
       assert.ok(!(await host.exec(['cat', `/proc/${pid}/cmdline`])).stdout.includes('proxy-secret'), 'not in argv')
+      const file = await host.exec(['stat', '-c', '%a %u %s', '/etc/hybrid-test/corp-ca.crt'])
+      assert.equal(file.stdout.trim(), '600 0 25', `${name}: the agent's file is there`)
       const registries = await host.exec(['stat', '-c', '%a %u', '/etc/rancher/k3s/registries.yaml'])
       assert.equal(registries.stdout.trim(), '600 0')
       assert.match(
@@ -189,5 +196,16 @@ describe('agent settings, registries.yaml and image archives on lab workers (sta
     assert.notEqual(w2, before.w2, 'w2 runs a new agent')
     const environ = (await s.lab.host('w2').exec(['cat', `/proc/${w2}/environ`])).stdout.split('\0')
     assert.ok(environ.includes('NO_PROXY=10.0.0.0/8,192.168.0.0/16'))
+  })
+
+  it('workers remove takes away the registries.yaml, files and archives hybrid put there, and nothing else', async () => {
+    const s = scene!
+    const w2 = s.lab.host('w2')
+    assert.equal((await w2.exec(['sh', '-c', 'echo mine > /etc/rancher/k3s/admin-note'])).code, 0)
+    const removed = await hybrid(s, ['workers', 'remove', 'w2', '--inventory', s.inventory])
+    assert.equal(removed.code, 0, removed.stderr)
+    for (const path of ['/etc/rancher/k3s/registries.yaml', '/etc/hybrid-test/corp-ca.crt', '/var/lib/rancher/k3s'])
+      assert.notEqual((await w2.exec(['test', '-e', path])).code, 0, `${path} is gone`)
+    assert.equal((await w2.exec(['cat', '/etc/rancher/k3s/admin-note'])).stdout, 'mine\n', "the admin's file stays")
   })
 })
