@@ -2,8 +2,9 @@ import {isIP} from 'node:net'
 
 import {stringify} from 'yaml'
 
-import type {WorkerSpec} from '../inventory/model.js'
+import type {AgentConfigValue, WorkerSpec} from '../inventory/model.js'
 import {UsageError} from '../errors.js'
+import {registerSecret} from '../log/redact.js'
 import {WORKER_LABEL} from '../inventory/node-names.js'
 import type {HostFacts} from '../remote/facts.js'
 import {nodeAddresses} from './node-addresses.js'
@@ -25,6 +26,11 @@ export interface AgentSpec {
   readonly dataDir?: string
   /** Extra environment for the service (HTTP_PROXY, NO_PROXY, …); never the token. */
   readonly environment?: Readonly<Record<string, string>>
+  /**
+   * The inventory's own k3s agent keys (spec.agent merged with workers[].agent): written after hybrid's,
+   * lists of node-label and node-taint appended to hybrid's. Keys hybrid sets never get here (agent-checks.ts).
+   */
+  readonly extra?: Readonly<Record<string, AgentConfigValue>>
 }
 
 /** The API's URL as a worker dials it: https://advertiseAddress:apiPort (an IPv6 address in brackets). */
@@ -44,6 +50,7 @@ export function agentSpecFor(
   cluster: string,
 ): AgentSpec {
   const {nodeIp, nodeExternalIp} = nodeAddresses(worker, facts)
+  const agent = worker.agent
   return {
     server,
     nodeName: worker.name,
@@ -51,7 +58,16 @@ export function agentSpecFor(
     ...(nodeExternalIp ? {nodeExternalIp} : {}),
     labels: {...worker.labels, [WORKER_LABEL]: cluster},
     taints: worker.taints,
+    ...(agent && Object.keys(agent.environment).length > 0 ? {environment: agent.environment} : {}),
+    ...(agent && Object.keys(agent.config).length > 0 ? {extra: agent.config} : {}),
   }
+}
+
+/** A list-valued key of the inventory's extra config: hybrid's entries first, then the inventory's. */
+function listOf(own: readonly string[], extra: AgentConfigValue | undefined): string[] {
+  if (extra === undefined) return [...own]
+  const more: readonly string[] = typeof extra === 'object' ? extra : [String(extra)]
+  return [...own, ...more]
 }
 
 /**
@@ -59,8 +75,13 @@ export function agentSpecFor(
  * its file, so it is in neither the config, argv nor an environment. Lists are left out when empty.
  */
 export function agentConfig(spec: AgentSpec): string {
-  const labels = Object.entries(spec.labels).map(([key, value]) => `${key}=${value}`)
-  const config: Record<string, string | string[]> = {
+  const {'node-label': extraLabels, 'node-taint': extraTaints, ...extra} = spec.extra ?? {}
+  const labels = listOf(
+    Object.entries(spec.labels).map(([key, value]) => `${key}=${value}`),
+    extraLabels,
+  )
+  const taints = listOf(spec.taints, extraTaints)
+  const config: Record<string, AgentConfigValue> = {
     server: spec.server,
     'token-file': WORKER_PATHS.token,
     'data-dir': spec.dataDir ?? WORKER_PATHS.dataDir,
@@ -68,7 +89,8 @@ export function agentConfig(spec: AgentSpec): string {
     ...(spec.nodeIp ? {'node-ip': spec.nodeIp} : {}),
     ...(spec.nodeExternalIp ? {'node-external-ip': spec.nodeExternalIp} : {}),
     ...(labels.length > 0 ? {'node-label': labels} : {}),
-    ...(spec.taints.length > 0 ? {'node-taint': [...spec.taints]} : {}),
+    ...(taints.length > 0 ? {'node-taint': taints} : {}),
+    ...extra,
   }
   return `# Written by hybrid for k3s agent; changes are replaced on the next hybrid up.\n${stringify(config)}`
 }
@@ -81,6 +103,8 @@ export function agentEnvFile(environment: Readonly<Record<string, string>> = {})
   const lines = Object.entries(environment).map(([key, value]) => {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new UsageError(`${key} is not an environment variable name`)
     if (/['\n\r]/.test(value)) throw new UsageError(`the value of ${key} contains a quote or a line break`)
+    // A proxy URL may carry credentials: the values are kept out of every log.
+    registerSecret(value)
     return `${key}='${value}'`
   })
   return ['# Environment of the k3s agent, written by hybrid.', ...lines, ''].join('\n')

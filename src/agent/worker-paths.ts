@@ -11,6 +11,10 @@ export const WORKER_PATHS = {
   /** `k3s agent` reads this by default (no --config needed, so the command line stays bare). */
   configDir: '/etc/rancher/k3s',
   config: '/etc/rancher/k3s/config.yaml',
+  /** k3s's private registry configuration (its `private-registry` default), from spec.registries. */
+  registries: '/etc/rancher/k3s/registries.yaml',
+  /** k3s imports every image archive here when its agent starts (spec.images.archives). */
+  imagesDir: '/var/lib/rancher/k3s/agent/images',
   /** The token as a file (config's token-file), not K3S_TOKEN in an env file: it never enters an environment. */
   token: '/etc/rancher/k3s/token',
   /**

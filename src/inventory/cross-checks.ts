@@ -1,5 +1,6 @@
 import {isIPv4} from 'node:net'
 
+import {checkAgentSettings} from './agent-checks.js'
 import {formatPath} from './errors.js'
 import {sandboxNodeName} from './node-names.js'
 import type {Finding, PathSegment} from './positions.js'
@@ -211,7 +212,7 @@ function checkWorker(
 export function crossCheck(data: unknown): Finding[] {
   const spec = dict(dict(data)?.spec)
   if (!spec) return []
-  const findings = [...checkToken(spec), ...checkControlPlane(spec)]
+  const findings = [...checkToken(spec), ...checkControlPlane(spec), ...checkAgentSettings(spec)]
   const seen = {names: new Map<string, number>(), addresses: new Map<string, number>(), document: dict(data) ?? {}}
   if (Array.isArray(spec.workers)) {
     spec.workers.forEach((worker, index) => {

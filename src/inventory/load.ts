@@ -71,5 +71,8 @@ export async function loadInventory(file: string): Promise<Inventory> {
   if (!result.ok) throw new InventoryError(file, result.problems, result.unreadable)
   // From the moment hybrid knows which variable holds the token, no child of it inherits that variable.
   if (result.inventory.token.kind === 'env') takeSecretEnv(result.inventory.token.env)
+  // The same for the variables that hold registry passwords (src/agent/registries.ts reads them).
+  for (const config of Object.values(result.inventory.registries?.configs ?? {}))
+    if (config.auth?.password.kind === 'env') takeSecretEnv(config.auth.password.env)
   return result.inventory
 }

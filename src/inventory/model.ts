@@ -15,7 +15,59 @@ export interface Inventory {
   readonly controlPlane: ControlPlaneSettings
   readonly network: NetworkSettings
   readonly concurrency: number
+  /** spec.registries: written as k3s's registries.yaml on every worker; absent: hybrid writes none. */
+  readonly registries?: RegistriesSettings
+  readonly images: ImagesSettings
   readonly workers: readonly WorkerSpec[]
+}
+
+/** A k3s agent config value: a string, a boolean, a number, or a list (repeatable flags). */
+export type AgentConfigValue = string | boolean | number | readonly string[]
+
+/** A worker's agent settings: spec.agent with the worker's own agent merged over it (resolve.ts). */
+export interface AgentSettings {
+  /** k3s agent config keys beyond those hybrid writes (k3s-agent-flags.ts), as config.yaml takes them. */
+  readonly config: Readonly<Record<string, AgentConfigValue>>
+  /** The agent service's environment (its env file), never argv. */
+  readonly environment: Readonly<Record<string, string>>
+  readonly files: readonly AgentFileSpec[]
+}
+
+export interface AgentFileSpec {
+  /** Absolute local path. */
+  readonly source: string
+  /** Absolute path on the worker. */
+  readonly destination: string
+  /** Permission bits, e.g. 0o644. */
+  readonly mode: number
+}
+
+/** Where a registry password comes from: a local file (absolute) or an environment variable. */
+export type PasswordSource =
+  {readonly kind: 'file'; readonly file: string} | {readonly kind: 'env'; readonly env: string}
+
+export interface RegistriesSettings {
+  readonly mirrors: Readonly<
+    Record<string, {readonly endpoint: readonly string[]; readonly rewrite?: Readonly<Record<string, string>>}>
+  >
+  readonly configs: Readonly<Record<string, RegistryConfigSettings>>
+}
+
+export interface RegistryConfigSettings {
+  readonly auth?: {readonly username: string; readonly password: PasswordSource}
+  readonly tls?: {
+    readonly caFile?: string
+    readonly certFile?: string
+    readonly keyFile?: string
+    readonly insecureSkipVerify?: boolean
+  }
+}
+
+export interface ImagesSettings {
+  /** Absolute local paths of image archives, uploaded to every worker's agent/images directory. */
+  readonly archives: readonly string[]
+  /** Registry (host, and path) of the flannel images hybrid deploys; ghcr.io by default. */
+  readonly flannelRegistry: string
 }
 
 export interface K3sSettings {
@@ -79,4 +131,6 @@ export interface WorkerSpec {
   readonly service: 'auto' | 'systemd' | 'openrc' | 'none'
   /** Take over a k3s found there that hybrid did not install (default false: such a worker is refused). */
   readonly adopt?: boolean
+  /** The agent's settings (spec.agent merged with the worker's); absent in records of older hybrids. */
+  readonly agent?: AgentSettings
 }

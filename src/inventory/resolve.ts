@@ -1,6 +1,7 @@
 import {dirname, resolve as resolvePath} from 'node:path'
 
 import {resolveFrom} from '../state/paths.js'
+import {resolveAgent, resolveImages, resolveRegistries} from './resolve-agent.js'
 import type {Inventory, ResolvedBastion, ResolvedSsh, TokenSource, WorkerSpec} from './model.js'
 import type {ClusterDocument, SshSettings, WorkerDocument} from './schema.js'
 
@@ -30,7 +31,12 @@ function resolveSsh(base: SshSettings, overrides: WorkerDocument['ssh'], from: (
   return {...merged, identityFile, knownHosts: from(merged.knownHosts), bastion}
 }
 
-function resolveWorker(worker: WorkerDocument, base: SshSettings, from: (path: string) => string): WorkerSpec {
+function resolveWorker(
+  worker: WorkerDocument,
+  spec: ClusterDocument['spec'],
+  from: (path: string) => string,
+): WorkerSpec {
+  const base = spec.ssh
   return {
     name: worker.name,
     address: worker.address,
@@ -42,6 +48,7 @@ function resolveWorker(worker: WorkerDocument, base: SshSettings, from: (path: s
     hostKey: worker.hostKey,
     service: worker.service,
     adopt: worker.adopt,
+    agent: resolveAgent(spec.agent, worker.agent, from),
   }
 }
 
@@ -79,6 +86,8 @@ export function resolveInventory(document: ClusterDocument, file: string): Inven
     },
     network: {...spec.network},
     concurrency: spec.concurrency,
-    workers: spec.workers.map((worker) => resolveWorker(worker, spec.ssh, from)),
+    ...(spec.registries ? {registries: resolveRegistries(spec.registries, from)} : {}),
+    images: resolveImages(spec.images, from),
+    workers: spec.workers.map((worker) => resolveWorker(worker, spec, from)),
   }
 }

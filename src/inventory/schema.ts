@@ -1,5 +1,7 @@
 import {type Static, Type as T} from '@sinclair/typebox'
 
+import {AgentSettings, Images, Registries} from './schema-agent.js'
+
 /**
  * The inventory format of docs/architecture.md, "The inventory": the contract. This schema is the single source of the types
  * below, of the validation (Ajv, all errors at once), of the defaults, and of inventory/schema.json.
@@ -121,6 +123,7 @@ export const Worker = T.Object(
       default: false,
       description: 'take over a k3s found on the worker that hybrid did not install (it is removed on uninstall)',
     }),
+    agent: T.Optional(AgentSettings),
   },
   strict,
 )
@@ -188,6 +191,9 @@ export const ClusterSpec = T.Object(
     network: Network,
     ssh: SshDefaults,
     concurrency: T.Integer({minimum: 1, maximum: 256, default: 10}),
+    agent: T.Optional(AgentSettings),
+    registries: T.Optional(Registries),
+    images: Images,
     workers: T.Array(Worker, {default: []}),
   },
   // No default for spec itself: a token source is always needed, so a missing spec is one clear problem.

@@ -64,6 +64,16 @@ spec:
     uploadTimeoutSeconds: 1800     # an upload (the ~70 MiB k3s binary) that takes longer is broken off
     outputLimitBytes: 16777216     # a remote command that prints more is stopped
   concurrency: 10                  # workers handled at once
+  # agent: {kubelet-arg: [max-pods=50], environment: {HTTP_PROXY: "http://proxy:3128"}}
+  # ^ every worker's k3s agent: k3s agent flag names (flannel-iface, node-label, …), environment (its env
+  # file, never argv), files: [{source: ./ca.crt, destination: /etc/ssl/certs/ca.crt, mode: "0644"}];
+  # a worker's own agent: is merged over it
+  # registries: {mirrors: {docker.io: {endpoint: ["https://registry.example.com:5000"]}}}
+  # ^ written as /etc/rancher/k3s/registries.yaml (0600) on every worker; configs: {REGISTRY: {auth:
+  # {username: puller, passwordEnv: REGISTRY_PASSWORD}}} (or passwordFile) for a registry's login
+  images:
+    archives: []                   # image archives for every worker's agent/images (airgapped workers)
+    flannelRegistry: ghcr.io       # or a mirror of ghcr.io's flannel-io images
   workers: []                      # none yet (a control-plane-only cluster); replace [] with hosts like:
   #  - name: w1                     # DNS-1123 label, unique; the Node name
   #    address: 192.0.2.10          # IP address or DNS name
@@ -75,5 +85,6 @@ spec:
   #    labels: {topology.kubernetes.io/zone: a}
   #    taints: []                   # "key=value:Effect"
   #    service: auto                # auto | systemd | openrc | none
+  #    agent: {flannel-iface: eth1} # merged over spec.agent for this worker
 `
 }

@@ -22,6 +22,13 @@ import type {ServerConfigFragment} from '../sandbox/workarounds/workaround.js'
 /** Pinned: the images a user can pre-pull or mirror, and what a second `up` compares against. */
 export const FLANNEL_IMAGE = 'ghcr.io/flannel-io/flannel:v0.28.1'
 export const FLANNEL_CNI_PLUGIN_IMAGE = 'ghcr.io/flannel-io/flannel-cni-plugin:v1.9.0-flannel1'
+/** The registry the pinned images come from, which spec.images.flannelRegistry replaces. */
+export const FLANNEL_REGISTRY = 'ghcr.io'
+
+/** A pinned flannel image from `registry` (a mirror of ghcr.io's flannel-io repositories) instead of ghcr.io. */
+export function flannelImage(image: string, registry: string = FLANNEL_REGISTRY): string {
+  return `${registry.replace(/\/+$/, '')}${image.slice(FLANNEL_REGISTRY.length)}`
+}
 
 /** k3s's default `--cluster-cidr`. */
 export const K3S_CLUSTER_CIDR = '10.42.0.0/16'
@@ -39,6 +46,8 @@ export interface FlannelOptions {
   readonly namespace?: string
   readonly cniConfDir?: string
   readonly cniBinDir?: string
+  /** spec.images.flannelRegistry: where the images come from (default ghcr.io). */
+  readonly registry?: string
 }
 
 const NAME = 'flannel'
@@ -143,14 +152,14 @@ function daemonSet(namespace: string, options: FlannelOptions): V1DaemonSet {
               // k3s keeps links into its versioned data dir here; their targets lie outside this container,
               // so `cp -f` replaces the `flannel` link with upstream's plugin and never writes through it.
               name: 'install-cni-plugin',
-              image: FLANNEL_CNI_PLUGIN_IMAGE,
+              image: flannelImage(FLANNEL_CNI_PLUGIN_IMAGE, options.registry),
               command: ['cp'],
               args: ['-f', '/flannel', '/opt/cni/bin/flannel'],
               volumeMounts: [{name: 'cni-plugin', mountPath: '/opt/cni/bin'}],
             },
             {
               name: 'install-cni',
-              image: FLANNEL_IMAGE,
+              image: flannelImage(FLANNEL_IMAGE, options.registry),
               command: ['cp'],
               args: ['-f', '/etc/kube-flannel/cni-conf.json', '/etc/cni/net.d/10-flannel.conflist'],
               volumeMounts: [
@@ -162,7 +171,7 @@ function daemonSet(namespace: string, options: FlannelOptions): V1DaemonSet {
           containers: [
             {
               name: 'kube-flannel',
-              image: FLANNEL_IMAGE,
+              image: flannelImage(FLANNEL_IMAGE, options.registry),
               command: ['/opt/bin/flanneld'],
               args: ['--ip-masq', '--kube-subnet-mgr'],
               resources: {requests: {cpu: '100m', memory: '50Mi'}},

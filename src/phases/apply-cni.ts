@@ -29,7 +29,10 @@ export const applyCni: Phase<ClusterContext & InventoryInput> = {
   },
   async run(ctx) {
     const config = await serverConfig(ctx.inventory.controlPlane.dataDir)
-    const objects = flannelManifests({clusterCidr: clusterCidrOf(config)})
+    const objects = flannelManifests({
+      clusterCidr: clusterCidrOf(config),
+      registry: ctx.inventory.images.flannelRegistry,
+    })
     if (ctx.dryRun && !(await kubeReachable(ctx))) {
       await ctx.wet(CONTROL_PLANE_HOST, `apply flannel (${objects.length} objects) through the API`, () => undefined)
       return

@@ -22,6 +22,7 @@ import {openTunnel} from './join/open-tunnel.js'
 import {startAgentStep} from './join/start-agent.js'
 import {uploadK3s} from './join/upload-k3s.js'
 import {waitNodeReady} from './join/wait-node.js'
+import {writeAgentExtrasStep} from './join/write-agent-extras.js'
 import {writeAgentFilesStep} from './join/write-agent-files.js'
 
 /** The steps of joining one worker, in order; each is safe to repeat and changes only what is missing. */
@@ -31,6 +32,7 @@ export const JOIN_STEPS: readonly JoinStep[] = [
   checkApiStep,
   uploadK3s,
   writeAgentFilesStep,
+  writeAgentExtrasStep,
   installServiceStep,
   startAgentStep,
   waitNodeReady,

@@ -65,6 +65,8 @@ export interface Installed {
   readonly binary?: FileInstalled
   /** The agent's service, files and directories, as its installer listed them before installing. */
   readonly agent?: AgentRecord
+  /** registries.yaml, the agent's uploaded files and image archives hybrid wrote (src/agent/agent-extras.ts). */
+  readonly extras?: readonly FileInstalled[]
 }
 
 function workersDir(cluster: string): string {

@@ -37,6 +37,7 @@ describe('inventory defaults and resolution', () => {
       },
       network: {mode: 'tunnel', cni: 'auto', manageSshd: true},
       concurrency: 10,
+      images: {archives: [], flannelRegistry: 'ghcr.io'},
       workers: [
         {
           name: 'w1',
@@ -60,6 +61,7 @@ describe('inventory defaults and resolution', () => {
           hostKey: null,
           service: 'auto',
           adopt: false,
+          agent: {config: {}, environment: {}, files: []},
         },
       ],
     })

@@ -1,5 +1,6 @@
 import {SERVICES} from '../../agent/service.js'
 import {uninstallAgent} from '../../agent/install.js'
+import {removePaths} from '../../agent/worker-files.js'
 import type {HostHandle} from '../../plan/index.js'
 import {forgetInstalled} from '../../state/worker-records.js'
 import {hostOf, type LeaveStep, type LeaveTarget} from './leave-target.js'
@@ -13,8 +14,19 @@ export const uninstallAgentStep: LeaveStep = {
   async run(target: LeaveTarget, handle: HostHandle) {
     const {run, record} = target
     const agent = record.installed.agent
-    if (!agent && !record.installed.binary) return
+    const extras = record.installed.extras ?? []
+    if (!agent && !record.installed.binary && extras.length === 0) return
     const host = await hostOf(target)
+    if (extras.length > 0 && !run.keepInstalled)
+      // registries.yaml, uploaded files and image archives: exactly those hybrid wrote.
+      await run.ctx.wet(record.worker, `remove ${extras.map((e) => e.path).join(', ')}`, async () => {
+        await removePaths(
+          host,
+          extras.map((e) => e.path),
+        )
+        await forgetInstalled(run.cluster, record.worker, 'extras')
+      })
+    if (!agent && !record.installed.binary) return
     if (!agent) {
       await run.ctx.wet(record.worker, `remove ${record.installed.binary?.path}`, async () => {
         if (!run.keepInstalled && record.installed.binary)
