@@ -1,10 +1,12 @@
 import {Flags} from '@oclif/core'
 
 import {inventoryFlag} from '../cli/flags.js'
+import {kubeconfigVia, type KubeconfigViaResult} from '../actions/kubeconfig-via.js'
 import {HybridCommand} from '../cli/hybrid-command.js'
 import {HybridError, UsageError} from '../errors.js'
 import {clusterKubeconfig} from '../kube/cluster-kubeconfig.js'
 import {mergeIntoFile, mergeTarget, renameKubeconfig} from '../kube/kubeconfig.js'
+import {commandLine} from '../remote/quote.js'
 import {readState} from '../state/cluster-state.js'
 import {resolveCluster} from '../state/current.js'
 
@@ -25,6 +27,7 @@ export default class Kubeconfig extends HybridCommand {
     '<%= config.bin %> kubeconfig > lab.kubeconfig',
     '<%= config.bin %> kubeconfig --merge',
     '<%= config.bin %> kubeconfig --merge --context lab-sandbox',
+    '<%= config.bin %> kubeconfig --via w1 --local-port 16443 --output lab.kubeconfig',
   ]
   static override flags = {
     inventory: inventoryFlag(),
@@ -35,9 +38,26 @@ export default class Kubeconfig extends HybridCommand {
     context: Flags.string({
       description: 'name of the context (and of its cluster and user entries); default: the cluster name',
     }),
+    via: Flags.string({
+      description:
+        "write a kubeconfig for a machine outside the sandbox that can SSH to this worker, and print the `ssh -L` command that forwards its local port to the API on the worker's advertised address",
+      helpValue: 'WORKER',
+      exclusive: ['merge'],
+    }),
+    'local-port': Flags.integer({
+      description: 'with --via: the port on the laptop the kubeconfig points at (default: the API port)',
+      min: 1,
+      max: 65535,
+      dependsOn: ['via'],
+    }),
+    output: Flags.string({
+      char: 'o',
+      description: 'with --via: where to write the kubeconfig (0600; default: CLUSTER-via-WORKER.kubeconfig here)',
+      dependsOn: ['via'],
+    }),
   }
 
-  async run(): Promise<KubeconfigResult> {
+  async run(): Promise<KubeconfigResult | KubeconfigViaResult> {
     const {flags} = await this.parse(Kubeconfig)
     const {cluster} = await resolveCluster(flags.inventory)
     const context = flags.context ?? cluster
@@ -45,6 +65,22 @@ export default class Kubeconfig extends HybridCommand {
       throw new UsageError(
         `--context ${JSON.stringify(context)} is not a usable context name (letters, digits and . _ @ : / -, starting with a letter or digit)`,
       )
+    }
+    if (flags.via !== undefined) {
+      const result = await kubeconfigVia({
+        cluster,
+        context,
+        worker: flags.via,
+        localPort: flags['local-port'],
+        output: flags.output,
+      })
+      if (!this.jsonEnabled()) {
+        process.stderr.write(
+          `wrote ${result.file} (0600; server ${result.server}, certificate checked for ${result.tlsServerName}); copy it to the machine that can SSH to ${result.worker}, and there run:\n`,
+        )
+        process.stdout.write(`${commandLine(result.ssh)}\n`)
+      }
+      return result
     }
     const found = await clusterKubeconfig(cluster, await readState(cluster))
     if (!found) {

@@ -1,12 +1,13 @@
 import {readFile} from 'node:fs/promises'
 
+import {registerSecret} from '../log/redact.js'
 import {takeSecretEnv} from '../util/secret-env.js'
 import {checkSchema} from './check-schema.js'
 import {crossCheck} from './cross-checks.js'
 import {formatPath, InventoryError, type Problem, sortProblems} from './errors.js'
 import type {Inventory} from './model.js'
 import {parseYaml} from './positions.js'
-import {resolveInventory} from './resolve.js'
+import {explicitSsh, resolveInventory} from './resolve.js'
 import type {ClusterDocument} from './schema.js'
 
 /** The outcome of checking an inventory: every problem, or the resolved inventory. */
@@ -27,8 +28,17 @@ export type InventoryCheck =
 export function checkInventory(text: string, file: string): InventoryCheck {
   const parsed = parseYaml(text)
   const findings = [...parsed.findings]
+  // Which ssh keys the file sets itself, before the schema fills in defaults: those beat an OpenSSH config.
+  const explicit = explicitSsh(parsed.data)
   if (!parsed.broken) findings.push(...checkSchema(parsed.data), ...crossCheck(parsed.data))
-  if (findings.length === 0) return {ok: true, inventory: resolveInventory(parsed.data as ClusterDocument, file)}
+  if (findings.length === 0) {
+    try {
+      return {ok: true, inventory: resolveInventory(parsed.data as ClusterDocument, file, explicit)}
+    } catch (error) {
+      if (error instanceof InventoryError) return {ok: false, problems: error.problems}
+      throw error
+    }
+  }
   const problems = findings.map((finding): Problem => {
     const {line, column} = parsed.source.position(finding)
     return {file, line, column, path: formatPath(finding.path), message: finding.message}
@@ -74,5 +84,8 @@ export async function loadInventory(file: string): Promise<Inventory> {
   // The same for the variables that hold registry passwords (src/agent/registries.ts reads them).
   for (const config of Object.values(result.inventory.registries?.configs ?? {}))
     if (config.auth?.password.kind === 'env') takeSecretEnv(config.auth.password.env)
+  // Likewise the variables holding identity files' passphrases; their values are redacted in every sink.
+  for (const worker of result.inventory.workers)
+    if (worker.ssh.passphraseEnv !== undefined) registerSecret(takeSecretEnv(worker.ssh.passphraseEnv))
   return result.inventory
 }

@@ -102,8 +102,12 @@ export interface NetworkSettings {
  * SSH settings of one worker: `spec.ssh` merged with the worker's own `ssh`, paths absolute
  * (identityFile null: ssh-agent).
  */
-export interface ResolvedSsh extends Omit<SshSettings, 'bastion'> {
+export interface ResolvedSsh extends Omit<SshSettings, 'bastion' | 'config'> {
   readonly bastion: ResolvedBastion | null
+  /** The address to dial when an OpenSSH config's HostName maps the worker's address to another. */
+  readonly hostName?: string
+  /** The variable holding the identity file's passphrase (read once, never passed on: util/secret-env.ts). */
+  readonly passphraseEnv?: string
 }
 
 /** The jump host, with what the inventory left out filled in from the worker's own settings. */
@@ -115,6 +119,8 @@ export interface ResolvedBastion {
   readonly user: string
   /** Absolute; the worker's identityFile unless given (null: ssh-agent). */
   readonly identityFile: string | null
+  /** The jump host this one is reached through (an OpenSSH ProxyJump chain of more than one hop). */
+  readonly via?: ResolvedBastion
 }
 
 export interface WorkerSpec {

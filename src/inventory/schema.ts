@@ -64,6 +64,14 @@ const sshFields = {
   bastion: T.Union([Bastion, T.Null()]),
   proxy: Nullable(T.String({format: 'ssh-proxy', description: '"http://host:port" or "env" (HTTPS_PROXY)'})),
   connectTimeoutSeconds: T.Integer({minimum: 1, maximum: 3600}),
+  config: T.Union([T.Boolean(), T.String({minLength: 1}), T.Null()], {
+    description:
+      'an OpenSSH client config file (true: ~/.ssh/config) for HostName, User, Port, IdentityFile, ProxyJump, UserKnownHostsFile and StrictHostKeyChecking; fields set in the inventory win',
+  }),
+  passphraseEnv: T.String({
+    pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+    description: "the environment variable holding the identity file's passphrase (else: ssh-agent)",
+  }),
   commandTimeoutSeconds: T.Integer({minimum: 1, maximum: 86400, description: 'a remote command is stopped after this'}),
   uploadTimeoutSeconds: T.Integer({minimum: 1, maximum: 86400, description: 'an upload is broken off after this'}),
   outputLimitBytes: T.Integer({
@@ -83,6 +91,8 @@ export const SshDefaults = T.Object(
     bastion: T.Union([Bastion, T.Null()], {default: null}),
     proxy: T.Union(sshFields.proxy.anyOf, {default: null}),
     connectTimeoutSeconds: T.Integer({minimum: 1, maximum: 3600, default: 15}),
+    config: T.Union(sshFields.config.anyOf, {description: sshFields.config.description, default: null}),
+    passphraseEnv: T.Optional(sshFields.passphraseEnv),
     commandTimeoutSeconds: T.Integer({...sshFields.commandTimeoutSeconds, default: 120}),
     uploadTimeoutSeconds: T.Integer({...sshFields.uploadTimeoutSeconds, default: 1800}),
     outputLimitBytes: T.Integer({...sshFields.outputLimitBytes, default: 16777216}),

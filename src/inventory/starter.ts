@@ -60,6 +60,10 @@ spec:
     bastion: null                  # or {address: jump.example.com, port: 22, user: ops}
     proxy: null                    # or "http://proxy:3128", or "env" (use HTTPS_PROXY)
     connectTimeoutSeconds: 15
+    config: null                   # or an OpenSSH client config (true: ~/.ssh/config): its HostName, User, Port,
+                                   #   IdentityFile, ProxyJump, UserKnownHostsFile, StrictHostKeyChecking for
+                                   #   each worker's address; keys written here win (delete them to take the file's)
+    # passphraseEnv: KEY_PASSPHRASE  # the variable holding identityFile's passphrase (else: ssh-agent)
     commandTimeoutSeconds: 120     # a remote command that takes longer is stopped (a hung login, a hung disk)
     uploadTimeoutSeconds: 1800     # an upload (the ~70 MiB k3s binary) that takes longer is broken off
     outputLimitBytes: 16777216     # a remote command that prints more is stopped

@@ -93,6 +93,12 @@ const RESERVED: Readonly<Record<string, string>> = {
   'disable-agent': 'set spec.controlPlane.agent: false',
 }
 
+/**
+ * A name the API's serving certificate always carries (hybrid puts it in `tls-san`; k3s adds it too): a
+ * kubeconfig whose server is a forwarded port (`kubeconfig --via`) verifies the certificate against it.
+ */
+export const API_CERT_NAME = 'localhost'
+
 /** The whole config for this inventory and these workarounds. Throws UsageError for a reserved extraArg. */
 export function buildServerConfig(input: ServerConfigInput): ServerConfig {
   const {inventory} = input
@@ -103,7 +109,7 @@ export function buildServerConfig(input: ServerConfigInput): ServerConfig {
     'token-file': input.tokenFile,
     'agent-token-file': input.agentTokenFile,
     'advertise-address': cp.advertiseAddress,
-    'tls-san': unique([cp.advertiseAddress, '127.0.0.1', 'localhost', ...(input.addresses ?? [])]),
+    'tls-san': unique([cp.advertiseAddress, '127.0.0.1', API_CERT_NAME, ...(input.addresses ?? [])]),
     'https-listen-port': cp.apiPort,
     'write-kubeconfig': k3sKubeconfigPath(cp.dataDir),
     'write-kubeconfig-mode': '0600',

@@ -65,6 +65,18 @@ export function userKubeconfig(
   return stringify(out, {lineWidth: 0})
 }
 
+/**
+ * The kubeconfig for a forwarded port (`kubeconfig --via`): named `name`, its server `server`
+ * (https://127.0.0.1:<local port>), and `tls-server-name` a name the API's certificate carries, so that
+ * the certificate is verified against that name whatever address the port is reached at.
+ */
+export function forwardedKubeconfig(text: string, name: string, server: string, tlsServerName: string): string {
+  const doc = parseDoc(userKubeconfig(text, name, server), 'the kubeconfig')
+  const cluster = doc.clusters![0]
+  cluster.cluster = {...(cluster.cluster as object), 'tls-server-name': tlsServerName}
+  return stringify(doc, {lineWidth: 0})
+}
+
 /** The same kubeconfig with its cluster, user and context named `name` instead (`--context NAME`). */
 export function renameKubeconfig(text: string, name: string): string {
   const doc = parseDoc(text, 'the kubeconfig')

@@ -6,7 +6,13 @@ import {RemoteError} from './errors.js'
 import {proxyForWorker} from './http-connect.js'
 import {remoteLimits} from './limits.js'
 import {ConnectError, connectSsh, type Keepalive, type SshConnection, type SshTarget} from './ssh-connect.js'
+import {dialAddress} from './ssh-command.js'
 import {SshHost} from './ssh-host.js'
+
+/** The identity file's passphrase from the variable the inventory names (taken out of the environment at load). */
+function passphraseOf(name: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  return name === undefined ? undefined : env[name] || undefined
+}
 
 /**
  * One SSH connection per worker for the whole run, shared by every step that touches it (and one per
@@ -63,9 +69,10 @@ export class SshConnections {
   async client(worker: WorkerSpec, keepalive?: Keepalive): Promise<SshConnection> {
     const ssh = worker.ssh
     const via = ssh.bastion ? await this.bastion(worker, ssh.bastion) : undefined
+    const address = dialAddress(worker)
     const target: SshTarget = {
       host: worker.name,
-      address: worker.address,
+      address,
       port: ssh.port,
       user: ssh.user,
       identityFile: ssh.identityFile,
@@ -73,9 +80,10 @@ export class SshConnections {
       knownHosts: ssh.knownHosts,
       pinned: worker.hostKey,
       connectTimeoutSeconds: ssh.connectTimeoutSeconds,
-      proxy: via ? undefined : proxyForWorker(ssh.proxy, worker.address, ssh.port, this.env),
+      proxy: via ? undefined : proxyForWorker(ssh.proxy, address, ssh.port, this.env),
       via,
       keepalive,
+      passphrase: passphraseOf(ssh.passphraseEnv, this.env),
     }
     return connectSsh(target, this.env)
   }
@@ -100,10 +108,15 @@ export class SshConnections {
    * same way (policy, knownHosts, identity, proxy): a worker under strict never rides on a bastion
    * another worker accepted under accept-new, or against another file.
    */
-  private async bastion(worker: WorkerSpec, bastion: ResolvedBastion): Promise<{client: Client; name: string}> {
+  private async bastion(
+    worker: WorkerSpec,
+    bastion: ResolvedBastion,
+  ): Promise<{client: Client; name: string; key: string}> {
     const ssh = worker.ssh
     const policy = ssh.hostKeyPolicy === 'pinned' ? 'strict' : ssh.hostKeyPolicy
     const proxy = proxyForWorker(ssh.proxy, bastion.address, bastion.port, this.env)
+    // A hop before this one (a ProxyJump chain) is reached the same way, and carries this connection.
+    const before = bastion.via ? await this.bastion(worker, bastion.via) : undefined
     const name = JSON.stringify([
       bastion.user,
       bastion.address,
@@ -112,11 +125,14 @@ export class SshConnections {
       policy,
       ssh.knownHosts,
       proxy ?? null,
+      before?.key ?? null,
     ])
     let client = this.bastions.get(name)
     if (!client) {
       client = connectSsh(
         {
+          via: before ? {client: before.client, name: before.name} : undefined,
+          passphrase: passphraseOf(ssh.passphraseEnv, this.env),
           host: `bastion ${bastion.address}`,
           address: bastion.address,
           port: bastion.port,
@@ -126,7 +142,7 @@ export class SshConnections {
           knownHosts: ssh.knownHosts,
           pinned: null,
           connectTimeoutSeconds: ssh.connectTimeoutSeconds,
-          proxy,
+          proxy: before ? undefined : proxy,
         },
         this.env,
       ).then((c) => c.client)
@@ -138,7 +154,7 @@ export class SshConnections {
       client.then((c) => c.once('close', forget), forget)
     }
     try {
-      return {client: await client, name: bastion.address}
+      return {client: await client, name: bastion.address, key: name}
     } catch (error) {
       // The worker itself was never reached: its row shows the bastion's failure at the first stage.
       if (error instanceof RemoteError)

@@ -24,6 +24,8 @@ export interface SshTarget extends HostKeyCheck {
   /** A connected bastion to forward through (then `proxy` is not used: the bastion already is the first hop). */
   readonly via?: {readonly client: ssh2.Client; readonly name: string}
   readonly connectTimeoutSeconds: number
+  /** The identity file's passphrase (a secret: never logged). */
+  readonly passphrase?: string
   /** Keepalives other than the default (a tunnel wants a lost connection noticed within seconds). */
   readonly keepalive?: Keepalive
 }
@@ -192,7 +194,7 @@ function forwardThrough(
 }
 
 interface Auth {
-  readonly config: Pick<ConnectConfig, 'privateKey' | 'agent'>
+  readonly config: Pick<ConnectConfig, 'privateKey' | 'agent' | 'passphrase'>
   /** For messages: "key /root/.ssh/id_ed25519", "ssh-agent", or both. */
   readonly offered: string
 }
@@ -209,10 +211,12 @@ async function authFor(target: SshTarget, env: NodeJS.ProcessEnv): Promise<Auth>
       unreadable = `${target.identityFile} cannot be read (${(error as NodeJS.ErrnoException).code})`
     }
     if (privateKey) {
-      const parsed = ssh2.utils.parseKey(privateKey)
+      const parsed = ssh2.utils.parseKey(privateKey, target.passphrase)
       if (parsed instanceof Error) {
-        unreadable = /encrypted/i.test(parsed.message)
-          ? `${target.identityFile} is protected by a passphrase (load it into ssh-agent instead: ssh-add ${target.identityFile}, and set ssh.identityFile: null)`
+        unreadable = /encrypted|passphrase|decrypt|bad/i.test(parsed.message)
+          ? target.passphrase !== undefined
+            ? `${target.identityFile} does not open with the passphrase in ssh.passphraseEnv`
+            : `${target.identityFile} is protected by a passphrase (load it into ssh-agent: ssh-add ${target.identityFile}, or name the variable holding it in ssh.passphraseEnv)`
           : `${target.identityFile} is not a private key ssh2 can read (${parsed.message})`
         privateKey = undefined
       }
@@ -227,7 +231,10 @@ async function authFor(target: SshTarget, env: NodeJS.ProcessEnv): Promise<Auth>
   const offered = [privateKey ? `key ${target.identityFile}` : undefined, agent ? 'the keys of ssh-agent' : undefined]
     .filter(Boolean)
     .join(' and ')
-  return {config: {privateKey, agent}, offered}
+  return {
+    config: {privateKey, agent, ...(privateKey && target.passphrase ? {passphrase: target.passphrase} : {})},
+    offered,
+  }
 }
 
 function describeConnectError(

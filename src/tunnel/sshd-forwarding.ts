@@ -7,7 +7,8 @@ import type {Host} from '../remote/host.js'
  * With sshd's default `GatewayPorts no` a remote forward for 100.64.255.1:6443 is quietly bound to the
  * worker's loopback instead, where agents do not look; `clientspecified` binds the address the client
  * asks for, and only that one. The change is one drop-in file, scoped to the account hybrid logs in as
- * (`Match User`) and to that one listen address (`PermitListen`, remote forwards only): every other
+ * (`Match User`) and to that one address: remote forwards may listen there only (`PermitListen`), local
+ * forwards (`ssh -L`, what `kubeconfig --via` prints) may lead there only (`PermitOpen`); every other
  * account keeps the host's own settings. Debian's sshd_config includes sshd_config.d/*.conf at its top; a
  * Match block in an included file ends with that file, and within Match blocks the first value read wins.
  * It also lets sshd notice a client that vanished (ClientAlive), so a tunnel whose sandbox stopped without
@@ -32,9 +33,11 @@ export function dropInText(scope: ForwardScope): string {
   return `${HEADER}: its API tunnel listens on the cluster's advertised address on this host.
 # hybrid removes this file when it takes the worker out of the cluster.
 Match User ${scope.user}
-    AllowTcpForwarding remote
+    AllowTcpForwarding yes
     GatewayPorts clientspecified
     PermitListen ${listenSpec(scope)}
+    # Local forwards (ssh -L, for hybrid kubeconfig --via) may lead to the API on this host, nowhere else.
+    PermitOpen ${listenSpec(scope)}
     # A session whose client vanished (the sandbox stopped without closing it) lets go of the tunnel's
     # port within a minute, instead of after TCP's two hours, so the next tunnel can listen there.
     ClientAliveInterval ${CLIENT_ALIVE.interval}

@@ -84,18 +84,26 @@ describe("sshd's drop-in for the API tunnel (lab)", function () {
   const forUser = async (host: LabHost, user: string) => {
     const r = await host.exec(['/usr/sbin/sshd', '-T', '-C', `user=${user},host=client.example,addr=10.213.0.9`])
     assert.equal(r.code, 0, r.stderr)
-    const keys = ['gatewayports', 'allowtcpforwarding', 'permitlisten', 'clientaliveinterval', 'clientalivecountmax']
+    const keys = [
+      'gatewayports',
+      'allowtcpforwarding',
+      'permitlisten',
+      'permitopen',
+      'clientaliveinterval',
+      'clientalivecountmax',
+    ]
     return r.stdout
       .split('\n')
       .filter((line) => keys.includes(line.split(' ')[0]))
       .sort()
   }
   const SCOPED = [
-    'allowtcpforwarding remote',
+    'allowtcpforwarding yes',
     'clientalivecountmax 3',
     'clientaliveinterval 15',
     'gatewayports clientspecified',
     `permitlisten ${ADDRESS}:${PORT}`,
+    `permitopen ${ADDRESS}:${PORT}`,
   ]
   const SCOPE = {user: 'root', address: ADDRESS, port: PORT}
 
@@ -113,18 +121,37 @@ describe("sshd's drop-in for the API tunnel (lab)", function () {
     }
   }
 
+  /** Does sshd open a local forward (ssh -L) of a new connection to address:port? (The refusal when it does not.) */
+  const localForwardRefused = async (host: LabHost, address: string, port: number): Promise<string | undefined> => {
+    const {client} = await new SshConnections().client(labWorker(lab, host))
+    try {
+      return await new Promise<string | undefined>((resolve) =>
+        client.forwardOut('127.0.0.1', 0, address, port, (error, channel) => {
+          channel?.close()
+          // OpenSSH's reason codes: 1 administratively prohibited (PermitOpen), 2 the connect failed.
+          resolve(error ? `reason ${(error as Error & {reason?: number}).reason}: ${error.message}` : undefined)
+        }),
+      )
+    } finally {
+      const closed = once(client, 'close')
+      client.end()
+      await closed
+    }
+  }
+
   it('GatewayPorts unset: the drop-in lets only the login user forward, to the address and port only; revert undoes it, each twice', async () => {
     const {host, ssh} = await hostOf('closed')
     assert.deepEqual(await settings(ssh), ['no', 'yes'])
     assert.deepEqual(await forwardBindsOn(host), ['127.0.0.1:6443', '[::1]:6443'], 'sshd binds loopback instead')
     const othersBefore = await forUser(host, 'nobody')
+    assert.equal(await localForwardRefused(host, '127.0.0.1', 22), undefined, 'the host allows local forwards')
 
     const record = await allowRemoteForward(ssh, SCOPE)
     assert.deepEqual(record, {dropIn: SSHD_DROP_IN, written: true, changed: true})
     const file = host.pathOnMachine(SSHD_DROP_IN)
     assert.equal((await stat(file)).mode & 0o777, 0o644)
     const text = await readFile(file, 'utf8')
-    assert.match(text, /^Match User root\n {4}AllowTcpForwarding remote\n {4}GatewayPorts clientspecified\n/m)
+    assert.match(text, /^Match User root\n {4}AllowTcpForwarding yes\n {4}GatewayPorts clientspecified\n/m)
     assert.match(text, /^ {4}ClientAliveInterval 15\n {4}ClientAliveCountMax 3$/m)
     // Another account keeps the host's own settings; the login user gets the scoped forward.
     assert.deepEqual(await forUser(host, 'nobody'), othersBefore)
@@ -137,6 +164,8 @@ describe("sshd's drop-in for the API tunnel (lab)", function () {
     assert.equal((await ssh.check(['echo', 'still here'])).stdout, 'still here\n')
     assert.deepEqual(await forwardBindsOn(host), [`${ADDRESS}:${PORT}`])
     assert.ok(await forwardRefused(host, PORT + 1), 'another port is refused')
+    const refusal = (await localForwardRefused(host, '127.0.0.1', 22)) ?? 'allowed'
+    assert.match(refusal, /^reason 1:/, `a local forward anywhere but the API is refused: ${refusal}`)
 
     assert.deepEqual(await allowRemoteForward(ssh, SCOPE), {dropIn: SSHD_DROP_IN, written: true, changed: false})
     const facts = await ssh.facts({advertiseAddress: ADDRESS, apiPort: PORT})
@@ -200,7 +229,7 @@ describe("sshd's drop-in for the API tunnel (lab)", function () {
       await assert.rejects(allowRemoteForward(ssh, SCOPE), (error: Error) => {
         assert.match(
           error.message,
-          /^closed: sshd still has GatewayPorts no, AllowTcpForwarding remote and PermitListen 100\.64\.255\.1:6443 for root with hybrid's \/etc\/ssh\/sshd_config\.d\/hybrid-tunnel\.conf .*reload sshd$/,
+          /^closed: sshd still has GatewayPorts no, AllowTcpForwarding yes and PermitListen 100\.64\.255\.1:6443 for root with hybrid's \/etc\/ssh\/sshd_config\.d\/hybrid-tunnel\.conf .*reload sshd$/,
         )
         assert.ok(!error.message.includes('\n'))
         return true
