@@ -76,9 +76,24 @@ export function resolveInventory(document: ClusterDocument, file: string): Inven
       advertiseAddress: spec.controlPlane.advertiseAddress,
       apiPort: spec.controlPlane.apiPort,
       extraArgs: [...spec.controlPlane.extraArgs],
+      ...(spec.controlPlane.snapshots
+        ? {
+            snapshots: {
+              to: [...spec.controlPlane.snapshots.to],
+              everySeconds: seconds(spec.controlPlane.snapshots.every),
+              keep: spec.controlPlane.snapshots.keep,
+            },
+          }
+        : {}),
     },
     network: {...spec.network},
     concurrency: spec.concurrency,
     workers: spec.workers.map((worker) => resolveWorker(worker, spec.ssh, from)),
   }
+}
+
+/** `30s`, `10m`, `1h` (the schema's pattern) in seconds. */
+function seconds(every: string): number {
+  const unit = {s: 1, m: 60, h: 3600}[every.slice(-1) as 's' | 'm' | 'h']
+  return Number(every.slice(0, -1)) * unit
 }
