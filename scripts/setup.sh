@@ -31,6 +31,9 @@ bash scripts/lab/init-hosts.sh root openrc >/dev/null
 # kubectl: tests and users check the cluster with it. Debian ships it as kubernetes-client.
 command -v kubectl >/dev/null || apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
 
+# sqlite3: the floor scripts/bench/snapshot.sh prints beside hybrid's snapshots (`sqlite3 .backup` of kine's file).
+command -v sqlite3 >/dev/null || apt-get install -y -qq --no-install-recommends sqlite3 >/dev/null
+
 # npm ci builds the native addon and the TypeScript (scripts/build.js: node-gyp's output only on failure).
 npm ci
 # `hybrid` on PATH (in the lab's sandbox too, which sees this root), as the hints hybrid prints name it.

@@ -82,6 +82,11 @@ export const ERROR_CODES = [
   'KUBE_DELETE_FAILED',
   'DRAIN_BLOCKED',
   'TIMEOUT',
+  // snapshots of the control plane
+  'SNAPSHOT_REFUSED',
+  'SNAPSHOT_FAILED',
+  'SNAPSHOT_NOT_FOUND',
+  'SNAPSHOT_NOT_CONFIGURED',
   // a run as a whole
   'INTERRUPTED',
   'PARTLY_DONE',

@@ -19,6 +19,8 @@ import {currentCluster} from '../state/current.js'
 export interface PreflightResult extends PreflightReport {
   /** One row per worker of the inventory; null without an inventory or when it names no worker. */
   readonly workers: WorkerChecks | null
+  /** What does not stop `up` but should be known: a cluster with workers and no snapshot target. */
+  readonly warnings: readonly string[]
 }
 
 /**
@@ -80,7 +82,7 @@ export async function preflightAction(
     options.progress?.close()
     if (target.tempDir) await rm(target.tempDir, {recursive: true, force: true})
   }
-  const result: PreflightResult = {...report, workers}
+  const result: PreflightResult = {...report, workers, warnings: snapshotWarnings(target.inventory)}
   if (!result.ok || (result.workers && !result.workers.ok)) throw new PreflightBlocked(result)
   return result
 }
@@ -164,4 +166,15 @@ function contextFor(
 async function installedWorkers(cluster: string): Promise<Set<string>> {
   const records = await listWorkerRecords(cluster).catch(() => [])
   return new Set(records.filter((r) => r.installed.agent || r.installed.binary).map((r) => r.worker))
+}
+
+/**
+ * Workers keep running pods when the sandbox goes; without a snapshot on them, a new sandbox cannot bring
+ * back the CA and tokens their agents trust (docs/architecture.md, "Snapshots and restore").
+ */
+function snapshotWarnings(inventory: Inventory | undefined): string[] {
+  if (!inventory || inventory.workers.length === 0 || inventory.controlPlane.snapshots) return []
+  return [
+    `cluster ${inventory.name} has workers but no snapshot target: when this sandbox is gone, its CA, tokens and objects go with it and the workers' agents cannot reconnect to a new one (set spec.controlPlane.snapshots.to)`,
+  ]
 }

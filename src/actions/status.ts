@@ -15,6 +15,7 @@ import {isK3sServer} from '../util/processes.js'
 import {type WorkerRow, workerRows} from './workers.js'
 import {pathExists} from '../util/path-exists.js'
 import {sandboxCniPath} from '../k3s/sandbox-cni.js'
+import {readLastSnapshot} from '../snapshot/take.js'
 
 /** What `hybrid status` shows, and prints with --json. */
 export interface StatusResult {
@@ -60,6 +61,14 @@ export interface StatusResult {
   /** Worker records that were unusable and moved aside (`<worker>.json.corrupt-<time>`), for a user to look at. */
   readonly movedAside?: readonly string[]
   readonly kubeconfig?: string
+  /** The last snapshot this sandbox took: when, how big, on which workers. */
+  readonly lastSnapshot?: {
+    readonly id: string
+    readonly takenAt: string
+    readonly bytes: number
+    readonly stored: readonly string[]
+    readonly failed: readonly string[]
+  }
 }
 
 /**
@@ -140,6 +149,18 @@ export async function collectStatus(cluster: string): Promise<StatusResult> {
       return moved.length > 0 ? {movedAside: moved} : {}
     })()),
     ...((await pathExists(paths.kubeconfig)) ? {kubeconfig: paths.kubeconfig} : {}),
+    ...(await (async () => {
+      const last = await readLastSnapshot(paths)
+      if (!last) return {}
+      const lastSnapshot = {
+        id: last.manifest.id,
+        takenAt: last.manifest.createdAt,
+        bytes: last.bytes,
+        stored: last.copies.filter((c) => c.path).map((c) => c.worker),
+        failed: last.copies.filter((c) => c.error).map((c) => c.worker),
+      }
+      return {lastSnapshot}
+    })()),
   }
 }
 

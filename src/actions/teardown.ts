@@ -11,6 +11,7 @@ import {explainFailure} from '../sandbox/diagnosis.js'
 import type {SupervisorOutcome} from '../sandbox/supervisor.js'
 import {whenAborted} from '../util/abort.js'
 import {lockForTeardown} from './run-lock.js'
+import {startSnapshotSchedule} from './snapshot-schedule.js'
 
 /** A running control plane as the supervising process holds it. */
 export type Running = ClusterContext & LoadedState & Supervised & {readonly inventory: Inventory}
@@ -23,7 +24,11 @@ export type Running = ClusterContext & LoadedState & Supervised & {readonly inve
 export async function superviseUntilStopped(ctx: Running): Promise<HybridError | undefined> {
   const local = ctx.supervisor?.local
   if (!local) throw new HybridError('INTERNAL', 'there is no supervisor in this process to wait for')
+  const snapshots = startSnapshotSchedule(ctx)
   const outcome = await Promise.race([local.done, whenAborted(ctx.signal).then(() => 'stop' as const)])
+  // Asked to stop (`down`, Ctrl-C): k3s still runs, so the datastore is copied once more first.
+  if (outcome === 'stop') await snapshots.final()
+  else snapshots.stop()
   const lock = await lockForTeardown(ctx, ctx.cluster)
   try {
     return await stopSupervised(ctx, outcome)

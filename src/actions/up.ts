@@ -23,6 +23,7 @@ import {preflightWorkers} from '../phases/preflight-workers.js'
 import {prepareState} from '../phases/prepare-state.js'
 import {prepareToken} from '../phases/prepare-token.js'
 import {recordLaunch} from '../phases/record-launch.js'
+import {type RestoreInput, restoreSnapshot} from '../phases/restore-snapshot.js'
 import {startControlPlane} from '../phases/start-control-plane.js'
 import {waitReady} from '../phases/wait-ready.js'
 import {writeKubeconfig} from '../phases/write-kubeconfig.js'
@@ -61,9 +62,11 @@ export interface UpOptions {
   readonly supervision: 'foreground' | 'detach'
   /** Called once the cluster is ready, before a foreground `up` settles down to supervise it. */
   readonly onReady?: (result: UpResult) => void
+  /** `--restore-from WORKER:ID`: restore that snapshot (the sandbox must have no cluster). */
+  readonly restoreFrom?: RestoreInput['restoreFrom']
 }
 
-type UpBase = ClusterContext & InventoryInput & SupervisionInput
+type UpBase = ClusterContext & InventoryInput & SupervisionInput & RestoreInput
 
 /** Converge the control plane to the inventory: every step, from the state to the kubeconfig. */
 const BRING_UP = Plan.start<UpBase>()
@@ -73,6 +76,7 @@ const BRING_UP = Plan.start<UpBase>()
   .then(preflightWorkers)
   .then(acquireK3sBinary)
   .then(prepareToken)
+  .then(restoreSnapshot)
   .then(applyWorkarounds)
   .then(advertiseInSandbox)
   .then(writeServerConfigPhase)
@@ -136,7 +140,7 @@ export class UpAction {
       const summary = await upSummary(result, base.paths.kubeconfig, state?.launch?.binary)
       return {cluster, outcome: 'already-up', kubeconfig: base.paths.kubeconfig, server, supervisor, workers, summary}
     }
-    const input: UpBase = {...base, inventory, supervision: options.supervision}
+    const input: UpBase = {...base, inventory, supervision: options.supervision, restoreFrom: options.restoreFrom}
     this.ctx = input
     const result = await runPlan(BRING_UP, input)
     if (result.status !== 'done') throw planError(result, '`hybrid down`')

@@ -45,7 +45,8 @@ export default class Preflight extends HybridCommand {
 }
 
 function render(result: PreflightResult): string {
-  return result.workers
+  const shown = result.workers
     ? `${renderPreflight(result)}\n\n${renderWorkerChecks(result.workers).trimEnd()}`
     : renderPreflight(result)
+  return [shown, ...result.warnings.map((w) => `warning: ${w}`)].join('\n')
 }

@@ -37,6 +37,10 @@ export default class Up extends HybridCommand {
       description: 'return once ready; a background supervisor keeps the cluster running',
       default: false,
     }),
+    'restore-from': Flags.string({
+      description:
+        'restore this snapshot (WORKER:ID, as `hybrid snapshot list` shows it) into a sandbox without a cluster; without it, up restores the newest that verifies when its data dir is empty',
+    }),
     supervise: Flags.boolean({
       hidden: true,
       description: 'internal: be the detached supervisor of a cluster `up --detach` prepared',
@@ -50,6 +54,7 @@ export default class Up extends HybridCommand {
       throw new UsageError('--supervise is internal and takes no --detach or --dry-run')
     if (!flags.inventory)
       throw new UsageError('up needs the inventory: hybrid up --inventory FILE (hybrid init writes a starter)')
+    const restoreFrom = parseRestoreFrom(flags['restore-from'])
     const inventory = await loadInventory(resolve(flags.inventory))
     let action: UpAction | undefined
     const env = this.actionEnv({onForceExit: () => action?.killK3s(), waitSeconds: flags.wait})
@@ -68,7 +73,7 @@ export default class Up extends HybridCommand {
         if (ready.summary) this.log(renderUpSummary(ready.summary))
         this.log(howToUse(ready, flags.detach))
       }
-      const result = await action.run({inventory, dryRun, supervision, onReady})
+      const result = await action.run({inventory, dryRun, supervision, onReady, restoreFrom})
       env.progress.close()
       const {changes: _changes, ...shown} = result
       if (!this.jsonEnabled()) this.render(result)
@@ -106,4 +111,15 @@ function howToUse(ready: UpResult, detach: boolean): string {
   if (ready.workers.length > 0)
     lines.push(`  ${hybrid} down --uninstall-workers   (and leaves nothing of hybrid on the workers)`)
   return lines.join('\n')
+}
+
+/** `WORKER:ID` of --restore-from. */
+function parseRestoreFrom(value: string | undefined): {worker: string; id: string} | undefined {
+  if (value === undefined) return undefined
+  const match = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?):(\d{8}T\d{6}Z-[0-9a-f]{6})$/.exec(value)
+  if (!match)
+    throw new UsageError(
+      `--restore-from takes WORKER:ID (e.g. w1:20260101T120000Z-0a1b2c), not ${JSON.stringify(value)}`,
+    )
+  return {worker: match[1], id: match[3]}
 }

@@ -116,6 +116,26 @@ function checkControlPlane(spec: Dict): Finding[] {
   ]
 }
 
+/** Every snapshot target is one of the inventory's workers. */
+function checkSnapshotTargets(spec: Dict): Finding[] {
+  const to = dict(dict(spec.controlPlane)?.snapshots)?.to
+  if (!Array.isArray(to)) return []
+  const workers = new Set(
+    (Array.isArray(spec.workers) ? spec.workers : []).map((w) => text(dict(w)?.name)).filter(Boolean),
+  )
+  return to.flatMap((name, index) =>
+    typeof name === 'string' && !workers.has(name)
+      ? [
+          {
+            path: ['spec', 'controlPlane', 'snapshots', 'to', index],
+            target: 'value' as const,
+            message: `${JSON.stringify(name)} is not one of spec.workers; snapshots are kept on workers of this cluster`,
+          },
+        ]
+      : [],
+  )
+}
+
 function checkWorker(
   worker: Dict,
   index: number,
@@ -212,7 +232,12 @@ function checkWorker(
 export function crossCheck(data: unknown): Finding[] {
   const spec = dict(dict(data)?.spec)
   if (!spec) return []
-  const findings = [...checkToken(spec), ...checkControlPlane(spec), ...checkAgentSettings(spec)]
+  const findings = [
+    ...checkToken(spec),
+    ...checkControlPlane(spec),
+    ...checkAgentSettings(spec),
+    ...checkSnapshotTargets(spec),
+  ]
   const seen = {names: new Map<string, number>(), addresses: new Map<string, number>(), document: dict(data) ?? {}}
   if (Array.isArray(spec.workers)) {
     spec.workers.forEach((worker, index) => {

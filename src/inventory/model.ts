@@ -90,6 +90,15 @@ export interface ControlPlaneSettings {
   readonly advertiseAddress: string
   readonly apiPort: number
   readonly extraArgs: readonly string[]
+  /** Where and how often snapshots are taken; absent: none are. */
+  readonly snapshots?: SnapshotSettings
+}
+
+export interface SnapshotSettings {
+  /** Worker names (each one of `workers`; the loader checks it). */
+  readonly to: readonly string[]
+  readonly everySeconds: number
+  readonly keep: number
 }
 
 export interface NetworkSettings {

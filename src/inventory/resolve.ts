@@ -166,6 +166,15 @@ export function resolveInventory(document: ClusterDocument, file: string, explic
       advertiseAddress: spec.controlPlane.advertiseAddress,
       apiPort: spec.controlPlane.apiPort,
       extraArgs: [...spec.controlPlane.extraArgs],
+      ...(spec.controlPlane.snapshots
+        ? {
+            snapshots: {
+              to: [...spec.controlPlane.snapshots.to],
+              everySeconds: seconds(spec.controlPlane.snapshots.every),
+              keep: spec.controlPlane.snapshots.keep,
+            },
+          }
+        : {}),
     },
     network: {...spec.network},
     concurrency: spec.concurrency,
@@ -201,4 +210,10 @@ function resolveWorkers(
   })
   if (problems.length > 0) throw new InventoryError(file, problems)
   return workers as WorkerSpec[]
+}
+
+/** `30s`, `10m`, `1h` (the schema's pattern) in seconds. */
+function seconds(every: string): number {
+  const unit = {s: 1, m: 60, h: 3600}[every.slice(-1) as 's' | 'm' | 'h']
+  return Number(every.slice(0, -1)) * unit
 }

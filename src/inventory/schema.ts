@@ -170,6 +170,24 @@ export const Workarounds = T.Union([
   T.Array(WorkaroundId, {uniqueItems: true, description: 'a list of workaround ids'}),
 ])
 
+/** Encrypted snapshots of the control plane, kept on workers (docs/architecture.md, "Snapshots and restore"). */
+export const Snapshots = T.Object(
+  {
+    to: T.Array(Dns1123Label, {
+      minItems: 1,
+      uniqueItems: true,
+      description: 'the workers (by name) that keep a copy of every snapshot',
+    }),
+    every: T.String({
+      pattern: '^[1-9][0-9]*(s|m|h)$',
+      default: '10m',
+      description: 'how often the supervisor takes one, e.g. 30s, 10m, 1h',
+    }),
+    keep: T.Integer({minimum: 1, maximum: 100, default: 5, description: 'snapshots kept on each worker'}),
+  },
+  strict,
+)
+
 export const ControlPlane = T.Object(
   {
     dataDir: T.Optional(
@@ -180,6 +198,7 @@ export const ControlPlane = T.Object(
     advertiseAddress: T.String({format: 'ipv4', default: '100.64.255.1'}),
     apiPort: T.Integer({minimum: 1, maximum: 65535, default: 6443}),
     extraArgs: T.Array(T.String(), {default: []}),
+    snapshots: T.Optional(Snapshots),
   },
   {...strict, default: {}},
 )

@@ -45,6 +45,10 @@ spec:
     workarounds: auto              # auto | all | none | [snapshotter, cadvisor, procsys, …]
     advertiseAddress: 100.64.255.1 # where agents and pods reach the API (tunnel mode: a virtual IP)
     apiPort: 6443
+    # snapshots:                   # encrypted snapshots (datastore, CA, tokens) kept on workers, so a new
+    #   to: [w1, w2]               # sandbox's \`hybrid up\` restores the same cluster; workers by name
+    #   every: 10m                 # how often the supervisor takes one (also on \`hybrid down\`)
+    #   keep: 5                    # how many each worker keeps
   network:
     mode: tunnel                   # tunnel: workers reach the API through SSH remote forwards
                                    # direct: workers dial https://advertiseAddress:apiPort themselves

@@ -95,6 +95,8 @@ export interface ClusterPaths {
   readonly workDir: string
   /** The cluster token when the inventory takes it from an environment variable. */
   readonly token: string
+  /** The last snapshot taken from this sandbox (src/snapshot/take.ts), for `status`. */
+  readonly lastSnapshot: string
 }
 
 export function clusterPaths(cluster: string): ClusterPaths {
@@ -111,6 +113,7 @@ export function clusterPaths(cluster: string): ClusterPaths {
     workers: join(dir, 'workers'),
     workDir: join(dir, 'work'),
     token: join(dir, 'token'),
+    lastSnapshot: join(dir, 'snapshots.json'),
   }
 }
 
@@ -206,7 +209,7 @@ export function forgetWorkaround(cluster: string, id: string): Promise<ClusterSt
  */
 export async function removeRuntimeFiles(cluster: string): Promise<void> {
   const paths = clusterPaths(cluster)
-  for (const file of [paths.pidfile, paths.counters, paths.tunnels, paths.kubeconfig, paths.token])
+  for (const file of [paths.pidfile, paths.counters, paths.tunnels, paths.kubeconfig, paths.token, paths.lastSnapshot])
     await rm(file, {force: true})
   await rmdir(paths.workers).catch(() => {}) // kept while a worker's record is (it could not be reached)
   await rm(paths.workDir, {recursive: true, force: true})

@@ -23,7 +23,8 @@ export function controlPlaneSettings(inventory: Inventory): StoredSettings {
     name: inventory.name,
     k3s: inventory.k3s,
     token: inventory.token,
-    controlPlane: inventory.controlPlane,
+    // Where snapshots go is no setting of k3s's: changing it needs no `down`.
+    controlPlane: {...inventory.controlPlane, snapshots: undefined},
     network: inventory.network,
   }
 }

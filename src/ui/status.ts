@@ -1,5 +1,5 @@
 import type {StatusResult} from '../actions/status.js'
-import {formatDuration} from './format.js'
+import {formatBytes, formatDuration} from './format.js'
 import {renderTable} from './table.js'
 import {renderWorkerRows} from './workers.js'
 
@@ -35,6 +35,11 @@ export function renderStatus(s: StatusResult): string {
         ? `kubeconfig  \`hybrid kubeconfig\` prints it for here (${s.kubeconfig} is for the sandbox)`
         : `kubeconfig  ${s.kubeconfig}`,
     )
+  if (s.lastSnapshot) {
+    const l = s.lastSnapshot
+    const failed = l.failed.length > 0 ? `; failed on ${l.failed.join(', ')}` : ''
+    lines.push(`snapshot    ${l.id}, taken ${l.takenAt}, ${formatBytes(l.bytes)}, on ${l.stored.join(', ')}${failed}`)
+  }
   let out = lines.join('\n')
   if (s.nodes.length > 0)
     out += `\n\n${renderTable(

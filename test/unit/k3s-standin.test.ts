@@ -9,6 +9,8 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {promisify} from 'node:util'
 
+import Database from 'better-sqlite3'
+
 import {
   AppsV1Api,
   CoreV1Api,
@@ -635,7 +637,14 @@ describe('k3s stand-in', function () {
 
       s.proc.child.kill('SIGKILL')
       await s.proc.exited
-      assert.match((await readdir(join(s.dataDir, 'server/db'))).join(' '), /state\.standin\.json/)
+      assert.match((await readdir(join(s.dataDir, 'server/db'))).join(' '), /state\.db-wal/, 'kine’s sqlite, WAL mode')
+      // kine's table: one live row per key, the row's id its revision, the object as JSON
+      const kine = new Database(join(s.dataDir, 'server/db/state.db'), {readonly: true})
+      const row = kine
+        .prepare('SELECT id, deleted, value FROM kine WHERE name = ?')
+        .get('/registry/configmaps/default/before-kill') as {id: number; deleted: number; value: Buffer}
+      kine.close()
+      assert.deepEqual([row.id, row.deleted, JSON.parse(String(row.value)).metadata.name], [rvBefore, 0, 'before-kill'])
       s = await startServer(['--disable-agent'], {again: s})
       assert.equal((await s.api.readNode({name: 'w1'})).metadata?.uid, node.metadata?.uid)
       assert.equal((await secretOf(s, 'w1')).metadata?.uid, secret.metadata?.uid)
