@@ -42,6 +42,7 @@ function resolveWorker(worker: WorkerDocument, base: SshSettings, from: (path: s
     hostKey: worker.hostKey,
     service: worker.service,
     adopt: worker.adopt,
+    ...(worker.group === undefined ? {} : {group: worker.group}),
   }
 }
 
@@ -67,6 +68,7 @@ export function resolveInventory(document: ClusterDocument, file: string): Inven
       ...(spec.k3s.sha256 === undefined ? {} : {sha256: spec.k3s.sha256}),
       mirror: spec.k3s.mirror,
       image: spec.k3s.image,
+      distribute: spec.k3s.distribute,
     },
     token,
     controlPlane: {
