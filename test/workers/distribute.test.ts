@@ -1,7 +1,6 @@
 import {strict as assert} from 'node:assert'
-import {createHash, randomBytes} from 'node:crypto'
 import {once} from 'node:events'
-import {chmod, mkdtemp, open, readFile, rm} from 'node:fs/promises'
+import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import {createServer, type Server} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -9,9 +8,10 @@ import {join} from 'node:path'
 
 import {fetchFromPeer, startPeerServer} from '../../src/agent/peer-copy.js'
 import {SshConnections} from '../../src/remote/connections.js'
+import {bytesFromCoordinator, countFromCoordinator, labGateway, paddedStandin} from '../helpers/coordinator-bytes.js'
 import {createLab, type Lab, type LabHost, requireLab} from '../helpers/lab.js'
 import {labWorker, writeLabInventory} from '../remote/lab-workers.js'
-import {fixtureEnv, freePort, STANDIN} from '../system/cluster-fixture.js'
+import {fixtureEnv, freePort} from '../system/cluster-fixture.js'
 import {hybrid, until} from './scene.js'
 
 /**
@@ -39,22 +39,6 @@ interface Scene {
   readonly gateway: string
 }
 
-/** The stand-in behind a shell line, padded with random bytes sh never reads (as scripts/bench/join.ts does). */
-async function paddedStandin(dir: string): Promise<{binary: string; sha256: string}> {
-  const binary = join(dir, 'k3s')
-  const handle = await open(binary, 'w')
-  await handle.write(`#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(STANDIN)} "$@"\nexit 1\n`)
-  await handle.write(randomBytes(PAD_MIB << 20))
-  await handle.close()
-  await chmod(binary, 0o755)
-  return {
-    binary,
-    sha256: createHash('sha256')
-      .update(await readFile(binary))
-      .digest('hex'),
-  }
-}
-
 async function writeInventory(s: Pick<Scene, 'dir' | 'lab' | 'binary'>, distribute: string, apiPort: number) {
   return writeLabInventory(
     s.dir,
@@ -66,21 +50,6 @@ async function writeInventory(s: Pick<Scene, 'dir' | 'lab' | 'binary'>, distribu
       controlPlane: {agent: false, apiPort},
     },
   )
-}
-
-/** Count what the coordinator sends to the host's sshd, from zero. */
-async function countFromCoordinator(host: LabHost, gateway: string): Promise<void> {
-  const rule = ['INPUT', '-s', gateway, '-p', 'tcp', '--dport', '22']
-  if ((await host.exec(['iptables', '-w', '-C', ...rule])).code !== 0)
-    assert.equal((await host.exec(['iptables', '-w', '-I', ...rule])).code, 0)
-  assert.equal((await host.exec(['iptables', '-w', '-Z', 'INPUT'])).code, 0)
-}
-
-async function bytesFromCoordinator(host: LabHost): Promise<number> {
-  const listed = await host.exec(['iptables', '-w', '-nvxL', 'INPUT'])
-  const line = listed.stdout.split('\n').find((l) => l.includes('dpt:22'))
-  assert.ok(line, `the counting rule is in ${host.name}: ${listed.stdout}`)
-  return Number(line.trim().split(/\s+/)[1])
 }
 
 async function digestOn(host: LabHost, path = `${BIN}/k3s`): Promise<string> {
@@ -114,7 +83,7 @@ describe('distributing the k3s binary: peers and worker-download (stand-in k3s, 
     requireLab(this)
     const dir = await mkdtemp(join(tmpdir(), 'hybrid-distribute-'))
     const lab = await createLab({hosts: [{name: 'w1'}, {name: 'w2'}, {name: 'w3'}]})
-    const padded = await paddedStandin(dir)
+    const padded = await paddedStandin(dir, PAD_MIB)
     apiPort = await freePort()
     const inventory = await writeInventory({dir, lab, ...padded}, 'peers', apiPort)
     scene = {
@@ -123,7 +92,7 @@ describe('distributing the k3s binary: peers and worker-download (stand-in k3s, 
       inventory,
       env: fixtureEnv(dir, {HYBRID_NODE_READY_TIMEOUT_SECONDS: '90'}),
       ...padded,
-      gateway: lab.subnet.replace(/\.0\/24$/, '.1'),
+      gateway: labGateway(lab),
     }
   })
 
