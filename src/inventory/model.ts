@@ -77,7 +77,11 @@ export interface K3sSettings {
   readonly sha256?: string
   readonly mirror: string | null
   readonly image: string
+  /** How the binary reaches the workers (docs/architecture.md, "Distributing the k3s binary"). */
+  readonly distribute: K3sDistribute
 }
+
+export type K3sDistribute = 'coordinator' | 'peers' | 'worker-download'
 
 /** Exactly one of the two (the loader enforces it). `file` is absolute. */
 export type TokenSource = {readonly kind: 'file'; readonly file: string} | {readonly kind: 'env'; readonly env: string}
@@ -148,4 +152,6 @@ export interface WorkerSpec {
   readonly adopt?: boolean
   /** The agent's settings (spec.agent merged with the worker's); absent in records of older hybrids. */
   readonly agent?: AgentSettings
+  /** spec.k3s.distribute peers: the workers that reach each other (default: the address's /24). */
+  readonly group?: string
 }

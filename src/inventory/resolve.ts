@@ -132,6 +132,7 @@ function resolveWorker(
     service: worker.service,
     adopt: worker.adopt,
     agent: resolveAgent(spec.agent, worker.agent, from),
+    ...(worker.group === undefined ? {} : {group: worker.group}),
   }
 }
 
@@ -157,6 +158,7 @@ export function resolveInventory(document: ClusterDocument, file: string, explic
       ...(spec.k3s.sha256 === undefined ? {} : {sha256: spec.k3s.sha256}),
       mirror: spec.k3s.mirror,
       image: spec.k3s.image,
+      distribute: spec.k3s.distribute,
     },
     token,
     controlPlane: {

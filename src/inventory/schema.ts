@@ -129,6 +129,13 @@ export const Worker = T.Object(
     taints: T.Array(T.String({format: 'taint', description: '"key=value:Effect" or "key:Effect"'}), {default: []}),
     hostKey: T.Union([T.String({format: 'ssh-public-key'}), T.Null()], {default: null}),
     service: T.Union(ServiceManager.anyOf, {default: 'auto'}),
+    group: T.Optional(
+      T.String({
+        format: 'dns1123-label',
+        description:
+          "spec.k3s.distribute peers: workers of one group reach each other; default: the /24 of the worker's IPv4 address",
+      }),
+    ),
     adopt: T.Boolean({
       default: false,
       description: 'take over a k3s found on the worker that hybrid did not install (it is removed on uninstall)',
@@ -151,6 +158,11 @@ export const K3s = T.Object(
     ),
     mirror: T.Union([T.String({format: 'uri'}), T.Null()], {default: null}),
     image: T.String({minLength: 1, default: 'docker.io/rancher/k3s'}),
+    distribute: T.Union([T.Literal('coordinator'), T.Literal('peers'), T.Literal('worker-download')], {
+      default: 'coordinator',
+      description:
+        'how the k3s binary reaches the workers: coordinator (uploaded to each over SSH), peers (to one worker per group, which serves the others), worker-download (each worker fetches the release itself); a worker that cannot gets it from the coordinator',
+    }),
   },
   {...strict, default: {}},
 )

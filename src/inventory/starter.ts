@@ -36,6 +36,7 @@ spec:
     # binary: ./k3s                # a local k3s binary instead of downloading one (air-gapped)
     # sha256: "…"                  # pin the binary's checksum (else the release's sha256sum file is used)
     # mirror: https://mirror.example.com/k3s   # base URL of a release mirror
+    distribute: coordinator        # coordinator | peers (one worker per group serves the others) | worker-download
   token:
     file: ~/.config/hybrid/${name}.token   # created 0600 with a random token if missing
     # env: HYBRID_TOKEN            # or read it from an environment variable (exactly one of file/env)
@@ -94,5 +95,6 @@ spec:
   #    taints: []                   # "key=value:Effect"
   #    service: auto                # auto | systemd | openrc | none
   #    agent: {flannel-iface: eth1} # merged over spec.agent for this worker
+  #    group: rack1                 # spec.k3s.distribute peers: workers that reach each other (default: the /24)
 `
 }

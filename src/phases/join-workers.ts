@@ -16,6 +16,7 @@ import {readTunnels} from '../state/tunnel-status.js'
 import {CONTROL_PLANE_HOST, type ClusterContext, type InventoryInput} from './context.js'
 import {checkApiStep} from './join/check-api.js'
 import {connectWorker} from './join/connect.js'
+import {K3sDistribution} from './join/distribute-k3s.js'
 import {type JoinRun, type JoinStep, type JoinTarget, stepDeadlineMs} from './join/join-target.js'
 import {installServiceStep} from './join/install-service.js'
 import {openTunnel} from './join/open-tunnel.js'
@@ -58,14 +59,24 @@ export const joinWorkers: Phase<ClusterContext & InventoryInput & JoinSelection,
   shouldRun: (ctx) => selected(ctx).length > 0 || {skip: 'the inventory names no worker'},
   async run(ctx) {
     const connections = new SshConnections()
+    const workers = selected(ctx)
+    const distribution = new K3sDistribution(ctx.inventory.k3s.distribute, ctx.inventory.k3s, workers)
     try {
-      const run = await joinRun(ctx, connections)
-      const targets = selected(ctx).map((worker): JoinTarget => ({run, worker}))
+      const run = await joinRun(ctx, connections, distribution)
+      const targets = workers.map((worker): JoinTarget => ({run, worker}))
       const done = await forEachHost(ctx, targets, {
         name: (t) => t.worker.name,
         steps: JOIN_STEPS.map((step) => ({
           title: step.title,
-          run: (t: JoinTarget, h) => step.run(t, h),
+          run: async (t: JoinTarget, h) => {
+            try {
+              await step.run(t, h)
+            } catch (error) {
+              // A worker that fails (or is skipped) waits for no peer, and one that would serve serves nobody.
+              distribution.left(t.worker.name)
+              throw error
+            }
+          },
           deadlineMs: (t: JoinTarget) => step.deadlineMs?.(t) ?? stepDeadlineMs(t),
         })),
         // A step past its deadline lets go of the worker's connection: whatever it still runs there fails.
@@ -73,6 +84,7 @@ export const joinWorkers: Phase<ClusterContext & InventoryInput & JoinSelection,
       })
       return {joined: done.map((t) => t.worker.name)}
     } finally {
+      await distribution.stopAll()
       await connections.closeAll()
     }
   },
@@ -89,7 +101,11 @@ function seconds(name: string, fallback: number): number {
   return (Number.isFinite(value) && value > 0 ? value : fallback) * 1000
 }
 
-async function joinRun(ctx: ClusterContext & InventoryInput, connections: SshConnections): Promise<JoinRun> {
+async function joinRun(
+  ctx: ClusterContext & InventoryInput,
+  connections: SshConnections,
+  distribution: K3sDistribution,
+): Promise<JoinRun> {
   const {inventory} = ctx
   const {advertiseAddress, apiPort, dataDir} = inventory.controlPlane
   const binaries = new Map<K3sArch, Promise<AcquiredBinary | undefined>>()
@@ -102,6 +118,7 @@ async function joinRun(ctx: ClusterContext & InventoryInput, connections: SshCon
     server: apiServerUrl(advertiseAddress, apiPort),
     token: await joinToken(dataDir, ctx.dryRun),
     kube: () => (kube ??= kubeConfigFromFile(ctx.paths.kubeconfig)),
+    distribution,
     binary(arch) {
       let binary = binaries.get(arch)
       if (!binary) {

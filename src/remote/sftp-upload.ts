@@ -29,7 +29,7 @@ export const UPLOAD_CHUNK_SIZE = 255 * 1024
 export const UPLOAD_CONCURRENCY = 16
 
 /** A temp file nobody has written to for this long belongs to a run that is gone. */
-const STALE_UPLOAD_MINUTES = 2
+export const STALE_UPLOAD_MINUTES = 2
 
 export interface UploadTarget {
   /** Host name, for messages. */

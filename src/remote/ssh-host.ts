@@ -2,6 +2,7 @@ import type {Client, ClientChannel, SFTPWrapper} from 'ssh2'
 
 import {CommandHost} from './command-host.js'
 import {RemoteError} from './errors.js'
+import {type HeldCommand, holdCommand} from './held-command.js'
 import type {FileStat, Host, RunOptions, UploadOptions, UploadResult, WriteOptions} from './host.js'
 import type {HostKeyStatus} from './host-key-policy.js'
 import {DEFAULT_REMOTE_LIMITS, type RemoteLimits} from './limits.js'
@@ -99,6 +100,12 @@ export class SshHost extends CommandHost implements Host {
         options,
       ),
     ).finally(() => clearTimeout(timer))
+  }
+
+  /** Start `argv` as the login user, `stdin` written and the input held open until stop() (held-command.ts). */
+  hold(argv: readonly string[], stdin: string): Promise<HeldCommand> {
+    if (this.lost) return Promise.reject(this.connectionLost(argv[0]))
+    return holdCommand(this.client, this.name, commandLine(argv), argv[0], stdin, this.limits.commandTimeoutSeconds)
   }
 
   close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type {Inventory} from '../inventory/model.js'
+import type {Inventory, K3sSettings} from '../inventory/model.js'
 
 /** JSON with object keys sorted, so equal settings always give the same text. */
 function canonical(value: unknown): string {
@@ -12,16 +12,21 @@ function canonical(value: unknown): string {
 }
 
 /** What the state keeps of the inventory (`up` compares it; `preflight` probes a running cluster's data dir with it). */
-export type StoredSettings = Pick<Inventory, 'name' | 'k3s' | 'token' | 'controlPlane' | 'network'>
+export type StoredSettings = Pick<Inventory, 'name' | 'token' | 'controlPlane' | 'network'> & {
+  readonly k3s: Omit<K3sSettings, 'distribute'>
+}
 
 /**
  * The settings that shape the control plane, as stored in the state: a second `up` whose settings equal
  * the stored ones changes nothing. Workers are converged separately and are not part of it.
  */
 export function controlPlaneSettings(inventory: Inventory): StoredSettings {
+  // How the binary reaches the workers shapes no control plane: a change applies at the next join.
+  const k3s: {-readonly [K in keyof K3sSettings]?: K3sSettings[K]} = {...inventory.k3s}
+  delete k3s.distribute
   return {
     name: inventory.name,
-    k3s: inventory.k3s,
+    k3s: k3s as Omit<K3sSettings, 'distribute'>,
     token: inventory.token,
     // Where snapshots go is no setting of k3s's: changing it needs no `down`.
     controlPlane: {...inventory.controlPlane, snapshots: undefined},

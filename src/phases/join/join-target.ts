@@ -8,6 +8,7 @@ import {remoteLimits} from '../../remote/limits.js'
 import type {HostFacts, K3sArch} from '../../remote/facts.js'
 import type {SshHost} from '../../remote/ssh-host.js'
 import type {TunnelStatus} from '../../state/tunnel-status.js'
+import type {K3sDistribution} from './distribute-k3s.js'
 
 /**
  * What the join steps share (docs/architecture.md, "Workers"): one per run of the join phase, built
@@ -29,6 +30,8 @@ export interface JoinRun {
   kube(): KubeConfig
   /** The k3s binary for an architecture, fetched once per architecture (undefined under --dry-run). */
   binary(arch: K3sArch): Promise<AcquiredBinary | undefined>
+  /** How the k3s binary reaches each worker (spec.k3s.distribute), and the peer servers of this join. */
+  readonly distribution: K3sDistribution
   /** The supervisor's view of a worker's tunnel (tunnels.json), undefined before it opened one. */
   tunnelStatus(worker: string): Promise<TunnelStatus | undefined>
   /** How long a worker may take to become Ready, and the tunnel to come up. */
