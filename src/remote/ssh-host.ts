@@ -101,6 +101,11 @@ export class SshHost extends CommandHost implements Host {
     ).finally(() => clearTimeout(timer))
   }
 
+  /** The connection is gone (closed, or failed): nothing more runs through it. */
+  get isLost(): boolean {
+    return this.lost !== undefined
+  }
+
   close(): Promise<void> {
     this.lost ??= 'the host was closed'
     this.client.end()
