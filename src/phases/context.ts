@@ -2,6 +2,7 @@ import type {AcquiredBinary} from '../k3s/acquire.js'
 import type {ServerConfig} from '../k3s/server-config.js'
 import type {Inventory} from '../inventory/model.js'
 import type {PlanContext} from '../plan/index.js'
+import type {SshConnections} from '../remote/connections.js'
 import type {SupervisorHandle} from '../sandbox/supervisor-handle.js'
 import type {ProbeFinding, Workaround, WorkaroundContext} from '../sandbox/workarounds/workaround.js'
 import type {ClusterPaths, ClusterState, LaunchSpec} from '../state/cluster-state.js'
@@ -79,6 +80,14 @@ export interface Launched {
 /** start-control-plane gives: the running supervisor, in this process or a detached child. */
 export interface Supervised {
   supervisor: SupervisorHandle | undefined
+}
+
+/**
+ * check-the-workers gives: its connections to the workers, kept for the join (which closes them), so a
+ * worker is logged into once per run; undefined where no check ran (`workers add`, a cluster already up).
+ */
+export interface WorkerConnections {
+  readonly workerConnections?: SshConnections
 }
 
 /** write-kubeconfig gives: the user's kubeconfig file. */

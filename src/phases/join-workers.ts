@@ -13,7 +13,7 @@ import {forEachHost, type Phase} from '../plan/index.js'
 import {SshConnections} from '../remote/connections.js'
 import type {K3sArch} from '../remote/facts.js'
 import {readTunnels} from '../state/tunnel-status.js'
-import {CONTROL_PLANE_HOST, type ClusterContext, type InventoryInput} from './context.js'
+import {CONTROL_PLANE_HOST, type ClusterContext, type InventoryInput, type WorkerConnections} from './context.js'
 import {checkApiStep} from './join/check-api.js'
 import {connectWorker} from './join/connect.js'
 import {K3sDistribution} from './join/distribute-k3s.js'
@@ -54,11 +54,12 @@ export interface WorkersJoined {
  * worker through every step without waiting for the others; a worker that fails is recorded as failed
  * (exit 3 when others joined) and the rest go on.
  */
-export const joinWorkers: Phase<ClusterContext & InventoryInput & JoinSelection, WorkersJoined> = {
+export const joinWorkers: Phase<ClusterContext & InventoryInput & JoinSelection & WorkerConnections, WorkersJoined> = {
   title: 'join the workers',
   shouldRun: (ctx) => selected(ctx).length > 0 || {skip: 'the inventory names no worker'},
   async run(ctx) {
-    const connections = new SshConnections()
+    // The connections *check the workers* made, when it ran: each worker is logged into once per run.
+    const connections = ctx.workerConnections ?? new SshConnections()
     const workers = selected(ctx)
     const distribution = new K3sDistribution(ctx.inventory.k3s.distribute, ctx.inventory.k3s, workers)
     try {

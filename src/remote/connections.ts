@@ -26,14 +26,21 @@ export class SshConnections {
   /** `env` carries the sudo password to the hosts' sudo (never to a child process). */
   constructor(private readonly env: NodeJS.ProcessEnv = withSecrets()) {}
 
-  /** The worker's host, connecting on first use. A failed connection is not cached: a later call tries again. */
-  host(worker: WorkerSpec): Promise<SshHost> {
-    let host = this.hosts.get(worker.name)
-    if (!host) {
-      host = this.connect(worker)
-      this.hosts.set(worker.name, host)
-      host.catch(() => this.hosts.delete(worker.name))
+  /**
+   * The worker's host, connecting on first use. A failed connection is not cached, and one that was lost
+   * since (a connection kept while the control plane started) is not reused: a later call connects again.
+   */
+  async host(worker: WorkerSpec): Promise<SshHost> {
+    for (let cached = this.hosts.get(worker.name); cached; cached = this.hosts.get(worker.name)) {
+      const host = await cached.catch(() => undefined)
+      if (host && !host.isLost) return host
+      if (this.hosts.get(worker.name) === cached) this.hosts.delete(worker.name)
     }
+    const host = this.connect(worker)
+    this.hosts.set(worker.name, host)
+    host.catch(() => {
+      if (this.hosts.get(worker.name) === host) this.hosts.delete(worker.name)
+    })
     return host
   }
 

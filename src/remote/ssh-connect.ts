@@ -3,6 +3,7 @@ import type {Duplex} from 'node:stream'
 
 import ssh2, {type ConnectConfig} from 'ssh2'
 
+import {clientSocket, coalesceWrites} from './coalesce-writes.js'
 import {RemoteError} from './errors.js'
 import {type HostKeyCheck, type HostKeyStatus, pinnedKey, verifyHostKey} from './host-key-policy.js'
 import {connectThroughProxy} from './http-connect.js'
@@ -143,6 +144,8 @@ export async function connectSsh(target: SshTarget, env: NodeJS.ProcessEnv = pro
         },
       }
       client.connect(config)
+      const socket = clientSocket(client)
+      if (socket) coalesceWrites(socket)
     })
   } catch (error) {
     if (error instanceof ConnectError) throw error

@@ -108,6 +108,11 @@ export class SshHost extends CommandHost implements Host {
     return holdCommand(this.client, this.name, commandLine(argv), argv[0], stdin, this.limits.commandTimeoutSeconds)
   }
 
+  /** The connection is gone (closed, or failed): nothing more runs through it. */
+  get isLost(): boolean {
+    return this.lost !== undefined
+  }
+
   close(): Promise<void> {
     this.lost ??= 'the host was closed'
     this.client.end()

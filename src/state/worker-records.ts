@@ -1,4 +1,4 @@
-import {mkdir, readdir, rename, rm} from 'node:fs/promises'
+import {mkdir, readdir, rename, rm, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {isDeepStrictEqual} from 'node:util'
 
@@ -116,14 +116,22 @@ export interface MovedAside {
 }
 
 /**
+ * The records a long-lived reader (the supervisor) read before, by worker, with the file's inode, size and
+ * modification time: a record is only ever replaced whole by a rename, so a file whose stamp is unchanged
+ * holds the same record and is not read again.
+ */
+export type RecordCache = Map<string, {stamp: string; record: WorkerRecord}>
+
+/**
  * Every worker record of the cluster, sorted by worker name. A record being written is read whole (rename).
  * A record that is unusable is moved aside to `<worker>.json.corrupt-<time>` (never deleted), under the
  * worker's lock, and `onMovedAside` is told; the others are still returned, so one bad file stops neither
- * the supervisor's tunnels nor `status`.
+ * the supervisor's tunnels nor `status`. With a `cache`, only records that changed since the last call are read.
  */
 export async function listWorkerRecords(
   cluster: string,
   onMovedAside?: (moved: MovedAside) => void,
+  cache?: RecordCache,
 ): Promise<WorkerRecord[]> {
   let names: string[]
   try {
@@ -133,10 +141,11 @@ export async function listWorkerRecords(
     throw error
   }
   const workers = names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length))
+  for (const w of cache?.keys() ?? []) if (!workers.includes(w)) cache?.delete(w)
   const records = await Promise.all(
     workers.map(async (w) => {
       try {
-        return await readWorkerRecord(cluster, w)
+        return cache ? await readChanged(cluster, w, cache) : await readWorkerRecord(cluster, w)
       } catch (error) {
         if (!(error instanceof HybridError) || error.code !== 'STATE_INVALID') throw error
         const moved = await moveAside(cluster, w)
@@ -146,6 +155,23 @@ export async function listWorkerRecords(
     }),
   )
   return records.filter((r): r is WorkerRecord => r !== undefined).sort((a, b) => a.worker.localeCompare(b.worker))
+}
+
+/** The worker's record from `cache` when its file is unchanged, else read (and remembered). */
+async function readChanged(cluster: string, worker: string, cache: RecordCache): Promise<WorkerRecord | undefined> {
+  const now = await stat(recordFile(cluster, worker), {bigint: true}).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined
+    throw error
+  })
+  if (!now) return undefined
+  const stamp = `${now.ino}:${now.size}:${now.mtimeNs}`
+  const known = cache.get(worker)
+  if (known?.stamp === stamp) return known.record
+  cache.delete(worker)
+  // Replaced between the stat and the read: the next call sees another stamp and reads it again.
+  const record = await readWorkerRecord(cluster, worker)
+  if (record) cache.set(worker, {stamp, record})
+  return record
 }
 
 /** Rename an unusable record aside, under its lock and only if it is still unusable (a writer may have fixed it). */

@@ -185,6 +185,8 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
       sshds.map((r) => Number(r[2])),
       join(s.dir, 'workers.strace'),
     )
+    const logins = async () => ((await s.lab.host('w1').sshdLog()).match(/Accepted publickey for/g) ?? []).length
+    const loginsBefore = await logins()
     let up: Awaited<ReturnType<typeof runRecorded>>
     try {
       up = await runRecorded(
@@ -200,6 +202,8 @@ describe('joining workers over SSH, tunnel mode (stand-in k3s, real lab sshd)', 
     }
     const [workerExecs, machineExecs] = [await onWorkers.stop(), await up.recorder.stop()]
     assert.equal(up.code, 3, `${up.stdout}\n${up.stderr}`)
+    // One login for *check the workers* and the join (the join keeps the check's connection), one for the tunnel.
+    assert.equal((await logins()) - loginsBefore, 2, 'w1 was logged into twice: the check and join, and the tunnel')
     assert.match(up.stderr, /w4.*SHA256:/, 'the refused worker is named with its key fingerprint')
     // Refused before the control plane started, by the check of every worker.
     const refused = up.stderr.search(/check the worker failed .*: w4: the host key/)
