@@ -15,7 +15,14 @@ export interface Inventory {
   readonly controlPlane: ControlPlaneSettings
   readonly network: NetworkSettings
   readonly concurrency: number
+  readonly upgrade: UpgradeSettings
   readonly workers: readonly WorkerSpec[]
+}
+
+/** How a changed spec.k3s.version rolls over the workers (docs/architecture.md, "Upgrades"). */
+export interface UpgradeSettings {
+  readonly maxUnavailable: number
+  readonly drainTimeoutSeconds: number
 }
 
 export interface K3sSettings {

@@ -79,6 +79,7 @@ export function resolveInventory(document: ClusterDocument, file: string): Inven
     },
     network: {...spec.network},
     concurrency: spec.concurrency,
+    upgrade: spec.upgrade,
     workers: spec.workers.map((worker) => resolveWorker(worker, spec.ssh, from)),
   }
 }

@@ -64,6 +64,9 @@ spec:
     uploadTimeoutSeconds: 1800     # an upload (the ~70 MiB k3s binary) that takes longer is broken off
     outputLimitBytes: 16777216     # a remote command that prints more is stopped
   concurrency: 10                  # workers handled at once
+  upgrade:                         # a changed k3s.version: the server first, then the workers in batches
+    maxUnavailable: 1              # workers cordoned, drained and restarted at once
+    drainTimeoutSeconds: 120       # a drain PodDisruptionBudgets still block then fails that worker
   workers: []                      # none yet (a control-plane-only cluster); replace [] with hosts like:
   #  - name: w1                     # DNS-1123 label, unique; the Node name
   #    address: 192.0.2.10          # IP address or DNS name

@@ -87,7 +87,7 @@ function seconds(name: string, fallback: number): number {
   return (Number.isFinite(value) && value > 0 ? value : fallback) * 1000
 }
 
-async function joinRun(ctx: ClusterContext & InventoryInput, connections: SshConnections): Promise<JoinRun> {
+export async function joinRun(ctx: ClusterContext & InventoryInput, connections: SshConnections): Promise<JoinRun> {
   const {inventory} = ctx
   const {advertiseAddress, apiPort, dataDir} = inventory.controlPlane
   const binaries = new Map<K3sArch, Promise<AcquiredBinary | undefined>>()
