@@ -37,6 +37,7 @@ describe('inventory defaults and resolution', () => {
       },
       network: {mode: 'tunnel', cni: 'auto', manageSshd: true},
       concurrency: 10,
+      upgrade: {maxUnavailable: 1, drainTimeoutSeconds: 120},
       workers: [
         {
           name: 'w1',
