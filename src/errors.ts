@@ -47,6 +47,8 @@ export const ERROR_CODES = [
   'K3S_CACHE_NOT_WRITABLE',
   'K3S_START_FAILED',
   'K3S_DIED',
+  'K3S_DOWNGRADE_REFUSED',
+  'K3S_UPGRADE_FAILED',
   'K3S_STOP_FAILED',
   // workers over SSH (src/remote/errors.ts says what each means)
   'SSH_TIMEOUT',

@@ -31,6 +31,7 @@ import {writeServerConfigPhase} from '../phases/write-server-config.js'
 import {readState} from '../state/cluster-state.js'
 import {upDecision} from '../state/up-decision.js'
 import {down} from './down.js'
+import {RolloutStopped, runUpgrade, upgradeOf} from './upgrade.js'
 import {type ActionEnv, clusterContext} from './context.js'
 import {type UpSummary, upSummary} from './up-summary.js'
 import {planError} from './plan-error.js'
@@ -41,7 +42,9 @@ import {type Running, superviseUntilStopped} from './teardown.js'
 export interface UpResult {
   readonly cluster: string
   /** up: brought up by this run; already-up: nothing changed; dry-run: nothing done; stopped: supervised, then stopped. */
-  readonly outcome: 'up' | 'already-up' | 'dry-run' | 'stopped'
+  readonly outcome: 'up' | 'already-up' | 'upgraded' | 'dry-run' | 'stopped'
+  /** An upgrade's run: the k3s the cluster ran, and the one it runs now (the server; the workers' are in `workers`). */
+  readonly upgrade?: {readonly from: string; readonly to: string}
   readonly kubeconfig?: string
   readonly server?: string
   readonly supervisor?: {readonly pid: number; readonly detached: boolean}
@@ -60,6 +63,8 @@ export interface UpOptions {
   readonly dryRun: boolean
   /** Stay in the foreground as the supervisor, or leave a detached supervisor running and return. */
   readonly supervision: 'foreground' | 'detach'
+  /** A running cluster may move to an older spec.k3s.version (refused otherwise). */
+  readonly allowDowngrade?: boolean
   /** Called once the cluster is ready, before a foreground `up` settles down to supervise it. */
   readonly onReady?: (result: UpResult) => void
   /** `--restore-from WORKER:ID`: restore that snapshot (the sandbox must have no cluster). */
@@ -128,6 +133,7 @@ export class UpAction {
       const restarted = await this.restartForAgentToken(options)
       if (restarted) return restarted
     }
+    if (decision === 'upgrade') return this.upgrade(options, base)
     if (decision === 'already-up') {
       const result = await runPlan(ALREADY_UP, {...base, inventory})
       if (result.status !== 'done') throw planError(result, '`hybrid up`')
@@ -196,6 +202,37 @@ export class UpAction {
     }
     const changes = [...(stopped.planChanges ?? []), restart]
     return {cluster, outcome: 'dry-run', plan: {changes}, changes, workers: []}
+  }
+
+  /**
+   * A running cluster whose spec.k3s changed, or whose rollout stopped at a failed worker: the server, then
+   * the workers (actions/upgrade.ts). A rollout that left workers on their old k3s ends in exit 3.
+   */
+  private async upgrade(options: UpOptions, base: ClusterContext): Promise<UpResult> {
+    const {inventory} = options
+    const cluster = inventory.name
+    const upgrade = await upgradeOf(inventory, options.allowDowngrade === true)
+    const {result, notUpgraded} = await runUpgrade({...base, inventory, upgrade})
+    const workers = workersOf(result)
+    if (options.dryRun)
+      return {cluster, outcome: 'dry-run', plan: summaryJson(result), changes: result.changes, workers, upgrade}
+    const state = await readState(cluster)
+    const owner = state?.supervisor
+    const done: UpResult = {
+      cluster,
+      outcome: 'upgraded',
+      upgrade,
+      kubeconfig: base.paths.kubeconfig,
+      server: `https://127.0.0.1:${inventory.controlPlane.apiPort}`,
+      supervisor: owner ? {pid: owner.pid, detached: owner.detached} : undefined,
+      workers,
+      summary: await upSummary(result, base.paths.kubeconfig, state?.launch?.binary),
+    }
+    if (notUpgraded.length > 0) {
+      const {changes: _changes, ...shown} = done
+      throw new RolloutStopped(shown, upgrade, workers, notUpgraded)
+    }
+    return done
   }
 
   /** The second Ctrl-C: end k3s now (the process exits right after). */

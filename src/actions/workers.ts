@@ -169,6 +169,11 @@ export async function addWorkers(
       'AGENT_TOKEN_MISSING',
       `cluster ${inventory.name} runs without an agent token of its own, and workers never get the server's; \`hybrid up --inventory ${inventory.file}\` restarts it with one and moves every worker to it`,
     )
+  if (decision === 'upgrade')
+    throw new HybridError(
+      'CLUSTER_SETTINGS_CHANGED',
+      `cluster ${inventory.name} is being upgraded to k3s ${inventory.k3s.version}; \`hybrid up --inventory ${inventory.file}\` finishes the upgrade, then \`workers add\` joins on it`,
+    )
   if (decision !== 'already-up')
     throw new HybridError(
       'CLUSTER_NOT_UP',

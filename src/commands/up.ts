@@ -23,11 +23,15 @@ export default class Up extends HybridCommand {
     'stops k3s and undoes the workarounds; with --detach it returns once the cluster is ready and a ' +
     'background supervisor keeps it running (`hybrid down` stops it). Workers are joined in parallel ' +
     '(spec.concurrency); a second `up` does only what is missing. Exit 3: the control plane is up and some ' +
-    'workers joined, but others failed (each named with why); running `up` again resumes them.'
+    'workers joined, but others failed (each named with why); running `up` again resumes them. A changed ' +
+    'spec.k3s.version upgrades a running cluster: the server, then the workers in batches of ' +
+    'spec.upgrade.maxUnavailable (cordon, drain, new binary, restart, Ready, uncordon); a worker that fails ' +
+    'stops the rollout (exit 3) and the next `up` goes on from there. A downgrade needs --allow-downgrade.'
   static override examples = [
     '<%= config.bin %> up --inventory lab.yaml',
     '<%= config.bin %> up --inventory lab.yaml --detach',
     '<%= config.bin %> up --inventory lab.yaml --dry-run',
+    '<%= config.bin %> up --inventory lab.yaml --allow-downgrade',
   ]
   static override flags = {
     inventory: inventoryFlag('the inventory file (required)'),
@@ -40,6 +44,10 @@ export default class Up extends HybridCommand {
     'restore-from': Flags.string({
       description:
         'restore this snapshot (WORKER:ID, as `hybrid snapshot list` shows it) into a sandbox without a cluster; without it, up restores the newest that verifies when its data dir is empty',
+    }),
+    'allow-downgrade': Flags.boolean({
+      description: 'let a running cluster move to an older spec.k3s.version (refused otherwise)',
+      default: false,
     }),
     supervise: Flags.boolean({
       hidden: true,
@@ -73,7 +81,8 @@ export default class Up extends HybridCommand {
         if (ready.summary) this.log(renderUpSummary(ready.summary))
         this.log(howToUse(ready, flags.detach))
       }
-      const result = await action.run({inventory, dryRun, supervision, onReady, restoreFrom})
+      const allowDowngrade = flags['allow-downgrade']
+      const result = await action.run({inventory, dryRun, supervision, onReady, restoreFrom, allowDowngrade})
       env.progress.close()
       const {changes: _changes, ...shown} = result
       if (!this.jsonEnabled()) this.render(result)
@@ -89,6 +98,15 @@ export default class Up extends HybridCommand {
   /** The human rendering of a finished run (foreground and detached `up` printed theirs when ready). */
   private render(result: UpResult): void {
     if (result.outcome === 'dry-run') process.stdout.write(printable(renderChanges(result.changes ?? [], true)))
+    if (result.outcome === 'upgraded') {
+      if (result.workers.length > 0) this.log(renderHostTable(result.workers))
+      if (result.summary) this.log(renderUpSummary(result.summary))
+      if (!result.workers.some((w) => w.status === 'failed'))
+        this.log(
+          `cluster ${result.cluster} runs k3s ${result.upgrade?.to} (was ${result.upgrade?.from}), server and workers`,
+        )
+      return
+    }
     if (result.outcome !== 'already-up') return
     if (result.workers.length > 0) this.log(renderHostTable(result.workers))
     if (result.summary) this.log(renderUpSummary(result.summary))

@@ -18,6 +18,7 @@ export interface Inventory {
   /** spec.registries: written as k3s's registries.yaml on every worker; absent: hybrid writes none. */
   readonly registries?: RegistriesSettings
   readonly images: ImagesSettings
+  readonly upgrade: UpgradeSettings
   readonly workers: readonly WorkerSpec[]
 }
 
@@ -68,6 +69,12 @@ export interface ImagesSettings {
   readonly archives: readonly string[]
   /** Registry (host, and path) of the flannel images hybrid deploys; ghcr.io by default. */
   readonly flannelRegistry: string
+}
+
+/** How a changed spec.k3s.version rolls over the workers (docs/architecture.md, "Upgrades"). */
+export interface UpgradeSettings {
+  readonly maxUnavailable: number
+  readonly drainTimeoutSeconds: number
 }
 
 export interface K3sSettings {

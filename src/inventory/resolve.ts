@@ -182,6 +182,7 @@ export function resolveInventory(document: ClusterDocument, file: string, explic
     concurrency: spec.concurrency,
     ...(spec.registries ? {registries: resolveRegistries(spec.registries, from)} : {}),
     images: resolveImages(spec.images, from),
+    upgrade: spec.upgrade,
     workers: resolveWorkers(document, file, from, explicit),
   }
 }

@@ -224,6 +224,25 @@ export const Network = T.Object(
   {...strict, default: {}},
 )
 
+export const Upgrade = T.Object(
+  {
+    maxUnavailable: T.Integer({
+      minimum: 1,
+      maximum: 256,
+      default: 1,
+      description: 'workers upgraded (cordoned, drained, restarted) at once when spec.k3s.version changes',
+    }),
+    drainTimeoutSeconds: T.Integer({
+      minimum: 1,
+      maximum: 86400,
+      default: 120,
+      description:
+        "how long a worker's drain may wait for PodDisruptionBudgets before that worker fails and the rollout stops",
+    }),
+  },
+  {...strict, default: {}},
+)
+
 export const ClusterSpec = T.Object(
   {
     k3s: K3s,
@@ -235,6 +254,7 @@ export const ClusterSpec = T.Object(
     agent: T.Optional(AgentSettings),
     registries: T.Optional(Registries),
     images: Images,
+    upgrade: Upgrade,
     workers: T.Array(Worker, {default: []}),
   },
   // No default for spec itself: a token source is always needed, so a missing spec is one clear problem.

@@ -83,6 +83,9 @@ spec:
   images:
     archives: []                   # image archives for every worker's agent/images (airgapped workers)
     flannelRegistry: ghcr.io       # or a mirror of ghcr.io's flannel-io images
+  upgrade:                         # a changed k3s.version: the server first, then the workers in batches
+    maxUnavailable: 1              # workers cordoned, drained and restarted at once
+    drainTimeoutSeconds: 120       # a drain PodDisruptionBudgets still block then fails that worker
   workers: []                      # none yet (a control-plane-only cluster); replace [] with hosts like:
   #  - name: w1                     # DNS-1123 label, unique; the Node name
   #    address: 192.0.2.10          # IP address or DNS name

@@ -33,6 +33,8 @@ export interface DrainOptions {
   readonly retryMs?: number
   /** Hears each refused eviction, in kubectl drain's words, before the retry. */
   readonly onRefused?: (message: string) => void
+  /** What gives the drain more time, for the sentence at its deadline (default `--drain-timeout`). */
+  readonly timeoutSetting?: string
 }
 
 /** An eviction the API server refused with 429 because of the pod's disruption budget. */
@@ -73,7 +75,8 @@ export async function drainNode(kc: KubeConfig, node: string, options: DrainOpti
       if (refusal) refused.push(refusal)
     }
     if (refused.length === 0) break
-    if (Date.now() >= deadline) throw blocked(node, refused, options.timeoutMs)
+    if (Date.now() >= deadline)
+      throw blocked(node, refused, options.timeoutMs, options.timeoutSetting ?? '--drain-timeout')
     const retryMs = options.retryMs ?? EVICTION_RETRY_MS
     for (const r of refused)
       options.onRefused?.(
@@ -132,7 +135,7 @@ function refusal(pod: V1Pod, error: unknown): Refusal {
 }
 
 /** The sentence when budgets still refuse evictions at the drain's deadline: the first pod and its budget. */
-function blocked(node: string, refused: readonly Refusal[], timeoutMs: number): HybridError {
+function blocked(node: string, refused: readonly Refusal[], timeoutMs: number, setting: string): HybridError {
   const [first] = refused
   const pod = `${first.pod.metadata?.namespace}/${first.pod.metadata?.name}`
   const budget = first.budget
@@ -141,7 +144,7 @@ function blocked(node: string, refused: readonly Refusal[], timeoutMs: number): 
   const more = refused.length > 1 ? ` (and ${refused.length - 1} more pod${refused.length > 2 ? 's' : ''})` : ''
   return new HybridError(
     'DRAIN_BLOCKED',
-    `cannot drain Node ${node} within ${Math.round(timeoutMs / 1000)} s: evicting pod ${pod}${more} would violate ${budget} (${first.cause}); relax the budget or give the drain more time (--drain-timeout)`,
+    `cannot drain Node ${node} within ${Math.round(timeoutMs / 1000)} s: evicting pod ${pod}${more} would violate ${budget} (${first.cause}); relax the budget or give the drain more time (${setting})`,
   )
 }
 

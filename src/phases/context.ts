@@ -51,6 +51,11 @@ export interface ChosenWorkarounds {
   readonly workaroundContext: WorkaroundContext
 }
 
+/** An upgrade of a running cluster (docs/architecture.md, "Upgrades"): the k3s it runs, and the inventory's. */
+export interface UpgradeInput {
+  readonly upgrade: {readonly from: string; readonly to: string}
+}
+
 /** acquire-k3s gives: the binary (undefined only under --dry-run, when nothing was fetched). */
 export interface K3sBinary {
   readonly k3s: AcquiredBinary | undefined

@@ -102,7 +102,7 @@ function seconds(name: string, fallback: number): number {
   return (Number.isFinite(value) && value > 0 ? value : fallback) * 1000
 }
 
-async function joinRun(
+export async function joinRun(
   ctx: ClusterContext & InventoryInput,
   connections: SshConnections,
   distribution: K3sDistribution,

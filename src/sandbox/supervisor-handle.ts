@@ -3,6 +3,7 @@ import {type ClusterPaths, type LaunchSpec, updateState} from '../state/cluster-
 import {writeFileAtomic} from '../util/fs-atomic.js'
 import {ownCommandLine} from '../util/processes.js'
 import {restartPolicyFromEnv} from './restart-policy.js'
+import {ServerUpgrades} from './server-upgrades.js'
 import {Supervisor, type SupervisorEvent} from './supervisor.js'
 import {WorkerTunnels} from './worker-tunnels.js'
 
@@ -58,7 +59,11 @@ export async function startLocalSupervisor(options: LocalSupervisorOptions): Pro
   // The workers' API tunnels live as long as k3s does, in the same process.
   const tunnels = new WorkerTunnels(cluster, options.logger)
   tunnels.start()
+  // `up` asks for another k3s binary through a file (an upgrade); the supervisor follows it.
+  const upgrades = new ServerUpgrades(cluster, supervisor, options.logger)
+  upgrades.start()
   const stop = async () => {
+    await upgrades.stop()
     await tunnels.stop()
     await supervisor.stop()
   }

@@ -58,6 +58,10 @@ const LOG_CHECK_INTERVAL_MS = 5000
 export class Supervisor {
   private running?: Running
   private stopping = false
+  /** How k3s starts next: the options' launch, until `relaunch` gives another (an upgrade's binary). */
+  private launchSpec: LaunchSpec
+  /** Set by `relaunch`: the k3s that exits next is restarted at once, outside the restart budget. */
+  private relaunching = false
   private readonly stopController = new AbortController()
   private readonly budget: RestartBudget
   private restartCount = 0
@@ -72,6 +76,7 @@ export class Supervisor {
 
   constructor(private readonly options: SupervisorOptions) {
     this.budget = new RestartBudget(options.policy ?? DEFAULT_RESTART_POLICY)
+    this.launchSpec = options.launch
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve
       this.rejectReady = reject
@@ -120,6 +125,27 @@ export class Supervisor {
     if (this.donePromise) await this.donePromise
   }
 
+  /** How k3s is started now (the last `relaunch`'s, else the options'). */
+  get launch(): LaunchSpec {
+    return this.launchSpec
+  }
+
+  /**
+   * Restart k3s as `launch` says (an upgrade: another binary, the same data dir and config): SIGTERM (SIGKILL
+   * after the grace period) to the running one, which the loop then starts again at once, not as a death
+   * (no backoff, no restart budget), and watches for readiness as every run. Resolves once the old one is gone.
+   */
+  async relaunch(launch: LaunchSpec): Promise<void> {
+    if (this.stopping) return
+    this.launchSpec = launch
+    this.relaunching = true
+    const running = this.running
+    if (!running) return // between runs: the next start takes the new launch
+    running.kill('SIGTERM')
+    if (!(await within(running.exited, this.graceMs))) running.kill('SIGKILL')
+    await running.exited
+  }
+
   /** Counters of every k3s run so far, this one included. */
   counters(): InterceptCounters {
     return runningTotals(this.previousCounters, this.running?.counters?.() ?? NO_COUNTERS)
@@ -139,7 +165,7 @@ export class Supervisor {
       for (;;) {
         let running: Running
         try {
-          running = await this.launch()
+          running = await this.startK3s()
         } catch (error) {
           // Not started at all (not executable, ptrace refused): nothing to restart.
           return this.fail('died', {code: null, signal: null}, error)
@@ -155,6 +181,16 @@ export class Supervisor {
         const exit = await this.ended(running)
         const result = await readiness // settles promptly: k3s's exit aborts the wait
         if (this.stopping) return this.stopped()
+        if (this.relaunching) {
+          this.relaunching = false
+          this.restartCount++
+          this.options.logger.info(
+            {binary: this.launchSpec.binary, restart: this.restartCount},
+            'k3s stopped to start on another binary; starting it now',
+          )
+          await this.emit({type: 'restarting', inMs: 0, restarts: this.restartCount})
+          continue
+        }
         if (!everReady)
           return this.fail(
             typeof result === 'object' ? 'timeout' : 'died',
@@ -214,7 +250,8 @@ export class Supervisor {
     void running.exited.then(() => gone.abort(new Error('k3s exited')))
     const signal = AbortSignal.any([gone.signal, this.stopController.signal])
     const timeoutMs = this.options.readyTimeoutMs ?? 300_000
-    const {launch, logger} = this.options
+    const {logger} = this.options
+    const launch = this.launchSpec
     try {
       // k3s may be writing the file while it is read: a half-written one is "not yet".
       const kc = await pollUntil(
@@ -237,8 +274,9 @@ export class Supervisor {
     return 'ready'
   }
 
-  private async launch(): Promise<Running> {
-    const {launch, logFile} = this.options
+  private async startK3s(): Promise<Running> {
+    const {logFile} = this.options
+    const launch = this.launchSpec
     // k3s rewrites its kubeconfig on every start; an old one would make the readiness wait look at stale credentials.
     await rm(launch.k3sKubeconfig, {force: true})
     const logFd = openSync(logFile, 'a', 0o600)
@@ -264,7 +302,7 @@ export class Supervisor {
   }
 
   private async writeCounters(): Promise<void> {
-    if (!this.options.countersFile || this.options.launch.rules.length === 0) return // no interceptor, no counters
+    if (!this.options.countersFile || this.launchSpec.rules.length === 0) return // no interceptor, no counters
     await writeCountersFile(
       this.options.countersFile,
       {k3sPid: this.running?.pid ?? null, restarts: this.restartCount, counters: this.counters()},

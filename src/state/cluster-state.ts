@@ -70,6 +70,17 @@ export interface ClusterState {
    * loopback device, so its agent reaches the API there (undone by `down`).
    */
   readonly sandboxAddress?: {readonly address: string; readonly device: string}
+  /**
+   * A k3s upgrade under way (docs/architecture.md, "Upgrades"): set when the server moves to `to`, cleared by
+   * the `up` whose rollout leaves no worker on another version; while it is set, `up` goes on with the rollout.
+   */
+  readonly upgrade?: UpgradeMarker
+}
+
+export interface UpgradeMarker {
+  readonly from: string
+  readonly to: string
+  readonly startedAt: string
 }
 
 /** The state format this hybrid writes; it reads version 1 too (a cluster brought up before workers joined). */
@@ -97,6 +108,8 @@ export interface ClusterPaths {
   readonly token: string
   /** The last snapshot taken from this sandbox (src/snapshot/take.ts), for `status`. */
   readonly lastSnapshot: string
+  /** `up`'s request to the supervisor to restart k3s on another binary (state/server-upgrade.ts). */
+  readonly upgradeRequest: string
 }
 
 export function clusterPaths(cluster: string): ClusterPaths {
@@ -114,6 +127,7 @@ export function clusterPaths(cluster: string): ClusterPaths {
     workDir: join(dir, 'work'),
     token: join(dir, 'token'),
     lastSnapshot: join(dir, 'snapshots.json'),
+    upgradeRequest: join(dir, 'server-upgrade.json'),
   }
 }
 
@@ -209,7 +223,15 @@ export function forgetWorkaround(cluster: string, id: string): Promise<ClusterSt
  */
 export async function removeRuntimeFiles(cluster: string): Promise<void> {
   const paths = clusterPaths(cluster)
-  for (const file of [paths.pidfile, paths.counters, paths.tunnels, paths.kubeconfig, paths.token, paths.lastSnapshot])
+  for (const file of [
+    paths.pidfile,
+    paths.counters,
+    paths.tunnels,
+    paths.kubeconfig,
+    paths.token,
+    paths.upgradeRequest,
+    paths.lastSnapshot,
+  ])
     await rm(file, {force: true})
   await rmdir(paths.workers).catch(() => {}) // kept while a worker's record is (it could not be reached)
   await rm(paths.workDir, {recursive: true, force: true})

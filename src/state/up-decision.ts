@@ -17,12 +17,19 @@ import {changedSettings, controlPlaneSettings} from './settings.js'
  * up again, so that its workers move to the agent token. A live cluster with other settings is refused:
  * `down` first.
  */
-export type UpDecision = 'already-up' | 'bring-up' | 'restart'
+export type UpDecision = 'already-up' | 'bring-up' | 'restart' | 'upgrade'
 
+/**
+ * `upgrade`: a live cluster whose settings differ in spec.k3s only (another version or binary), or one whose
+ * upgrade is still under way (a rollout that stopped at a failed worker): the server moves to the
+ * inventory's k3s, then the workers (docs/architecture.md, "Upgrades").
+ */
 export async function upDecision(inventory: Inventory): Promise<UpDecision> {
   const state = await readState(inventory.name)
   if (!state || !(await ownerAlive(state))) return 'bring-up'
   const changed = changedSettings(state.settings, controlPlaneSettings(inventory))
+  if (changed.length > 0 && changed.every((path) => path.startsWith('k3s.'))) return 'upgrade'
+  if (changed.length === 0 && state.upgrade) return 'upgrade'
   if (changed.length > 0)
     throw new HybridError(
       'CLUSTER_SETTINGS_CHANGED',

@@ -52,6 +52,11 @@ export interface WorkerRecord {
    * secret still matches. Forgotten with the record, once the Node and its secret are deleted.
    */
   readonly nodePassword?: string
+  /**
+   * The k3s version an upgrade's rollout finished on this worker (drained, restarted, Ready on it,
+   * uncordoned); while the state records an upgrade to another version, the worker waits for its turn.
+   */
+  readonly k3sVersion?: string
   /** What is in place on the worker, each recorded right after it was done. */
   readonly installed: Installed
 }

@@ -43,8 +43,13 @@ export function renderStatus(s: StatusResult): string {
   let out = lines.join('\n')
   if (s.nodes.length > 0)
     out += `\n\n${renderTable(
-      ['NODE', 'READY', 'TAINTS'],
-      s.nodes.map((n) => [n.name, n.ready ? 'Ready' : `NotReady (${n.reason})`, n.taints.join(', ') || '-']),
+      ['NODE', 'READY', 'VERSION', 'TAINTS'],
+      s.nodes.map((n) => [
+        n.name,
+        n.ready ? 'Ready' : `NotReady (${n.reason})`,
+        n.version || '-',
+        n.taints.join(', ') || '-',
+      ]),
     )}`.trimEnd()
   if (s.sandboxNode)
     out += `\n\nsandbox Node ${s.sandboxNode.name}: its CNI config is loopback only, so pods there run with host network only`

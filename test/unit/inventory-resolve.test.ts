@@ -38,6 +38,7 @@ describe('inventory defaults and resolution', () => {
       network: {mode: 'tunnel', cni: 'auto', manageSshd: true},
       concurrency: 10,
       images: {archives: [], flannelRegistry: 'ghcr.io'},
+      upgrade: {maxUnavailable: 1, drainTimeoutSeconds: 120},
       workers: [
         {
           name: 'w1',

@@ -116,7 +116,7 @@ const bad: [string, Edit, string, RegExp | string][] = [
     'an unknown key with no near match',
     (d) => (d.spec.colour = 'red'),
     'spec.colour',
-    /^unknown key "colour"; the keys here are k3s, token, controlPlane, network, ssh, concurrency, agent, registries, images, workers$/,
+    /^unknown key "colour"; the keys here are k3s, token, controlPlane, network, ssh, concurrency, agent, registries, images, upgrade, workers$/,
   ],
   // metadata
   ['no cluster name', (d) => (d.metadata = {}), 'metadata.name', 'is required'],
