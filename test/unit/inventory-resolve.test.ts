@@ -25,7 +25,7 @@ describe('inventory defaults and resolution', () => {
     assert.deepEqual(inventory, {
       file: '/srv/inv/lab.yaml',
       name: 'lab',
-      k3s: {version: 'v1.34.1+k3s1', mirror: null, image: 'docker.io/rancher/k3s'},
+      k3s: {version: 'v1.34.1+k3s1', mirror: null, image: 'docker.io/rancher/k3s', distribute: 'coordinator'},
       token: {kind: 'env', env: 'HYBRID_TOKEN'},
       controlPlane: {
         dataDir: '/var/lib/hybrid/lab',

@@ -53,7 +53,9 @@ describe('log rotation (log/rotating-file)', () => {
     // A writer that outlives any rotation, as k3s outlives its supervisor: its descriptor opened once, by `>>`.
     const writer = spawn('sh', [
       '-c',
-      `i=0; while [ $i -lt 3000 ]; do echo "line $i ${'y'.repeat(40)}"; i=$((i+1)); done >> ${path}`,
+      // Paced (a pause after each 100 lines, ~4.8 KiB) so that a loaded machine still sees several rotations.
+      `i=0; while [ $i -lt 3000 ]; do echo "line $i ${'y'.repeat(40)}"; i=$((i+1)); ` +
+        `[ $((i % 100)) -eq 0 ] && sleep 0.02; done >> ${path}`,
     ])
     const ended = new Promise((resolve) => writer.on('exit', resolve))
     let rotations = 0

@@ -61,8 +61,12 @@ describe('upgrading a running cluster between two stand-in k3s versions (real la
     const standin = await readFile(STANDIN, 'utf8')
     const binaries: Record<string, string> = {}
     for (const version of [OLD, NEW, 'v1.33.5+k3s1']) {
-      const copy = standin.replace(/const VERSION = '[^']*'/, `const VERSION = '${version}'`)
-      assert.ok(version === OLD || copy !== standin, 'the stand-in embeds its VERSION')
+      // A copy outside the repository finds its server's sqlite driver in the repository's node_modules.
+      const copy = standin
+        .replace(/const VERSION = '[^']*'/, `const VERSION = '${version}'`)
+        .replace('createRequire(fs.realpathSync(process.argv[1]))', `createRequire(${JSON.stringify(STANDIN)})`)
+      assert.ok(copy.includes(`createRequire(${JSON.stringify(STANDIN)})`), 'the stand-in loads its sqlite driver')
+      assert.ok(version === OLD || copy.includes(`const VERSION = '${version}'`), 'the stand-in embeds its VERSION')
       binaries[version] = join(dir, `k3s-${version}`)
       await writeFile(binaries[version], copy)
       await chmod(binaries[version], 0o755)
