@@ -2,7 +2,8 @@
 # API tunnel throughput and connection setup (docs/architecture.md, "Tunnels" and "Benchmarks"): a client
 # inside a lab worker fetches from a server on this machine through hybrid's tunnel, through OpenSSH's
 # `ssh -N -R` to the same worker, and straight over the lab's bridge (the floor: no tunnel at all), rounds
-# interleaved in one run; prints medians and the ratios (target: hybrid >= 0.8 of OpenSSH).
+# interleaved in one run (the two tunnels take turns on the one port the drop-in permits); prints medians and
+# the ratios (targets: throughput >= 0.9 of OpenSSH, connection rate >= 0.8).
 # Usage: scripts/bench/tunnel.sh [ROUNDS] [MIB] [CONNECTIONS]   (default 5 rounds, 64 MiB, 100 connections; root)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)

@@ -81,28 +81,52 @@ async function main(): Promise<void> {
     const bridge = await serve(lab.subnet.replace(/\.0\/24$/, '.1'))
     servers.push(local, bridge)
 
-    tunnel = new ApiTunnel({worker, bindAddress: ADDRESS, bindPort: 6443, targetPort: portOf(local)})
-    openssh = spawn(
-      'ssh',
-      [
-        '-N',
-        ...labSshOptions(lab),
-        '-o',
-        'ExitOnForwardFailure=yes',
-        '-R',
-        `${ADDRESS}:6444:127.0.0.1:${portOf(local)}`,
-        `root@${host.address}`,
-      ],
-      {stdio: 'ignore'},
-    )
-    const listening = async (port: number) =>
-      (await host.exec(['ss', '-Htln', `sport = :${port}`])).stdout.includes(`${ADDRESS}:${port}`)
-    await until('the hybrid tunnel listens', () => listening(6443))
-    await until('the OpenSSH tunnel listens', () => listening(6444))
+    // hybrid's drop-in lets its login user listen on the one address and port only (PermitListen), so the
+    // two tunnels take turns on it, each started afresh every round (its setup is not measured).
+    const listening = async () => (await host.exec(['ss', '-Htln', 'sport = :6443'])).stdout.includes(`${ADDRESS}:6443`)
+    const tunnels: Record<'hybrid' | 'openssh', {start(): Promise<void>; stop(): Promise<void>}> = {
+      hybrid: {
+        start: async () => {
+          tunnel = new ApiTunnel({worker, bindAddress: ADDRESS, bindPort: 6443, targetPort: portOf(local)})
+          await until('the hybrid tunnel listens', listening)
+        },
+        stop: async () => {
+          await tunnel?.stop()
+          tunnel = undefined
+        },
+      },
+      openssh: {
+        start: async () => {
+          openssh = spawn(
+            'ssh',
+            [
+              '-N',
+              ...labSshOptions(lab),
+              '-o',
+              'ExitOnForwardFailure=yes',
+              '-R',
+              `${ADDRESS}:6443:127.0.0.1:${portOf(local)}`,
+              `root@${host.address}`,
+            ],
+            {stdio: 'ignore'},
+          )
+          await until('the OpenSSH tunnel listens', listening)
+        },
+        stop: async () => {
+          const child = openssh
+          openssh = undefined
+          if (child && child.exitCode === null) {
+            const exited = new Promise((resolve) => child.once('exit', resolve))
+            child.kill()
+            await exited
+          }
+        },
+      },
+    }
 
     const routes = {
       hybrid: `http://${ADDRESS}:6443`,
-      openssh: `http://${ADDRESS}:6444`,
+      openssh: `http://${ADDRESS}:6443`,
       direct: `http://${lab.subnet.replace(/\.0\/24$/, '.1')}:${portOf(bridge)}`,
     }
     const results = {hybrid: [], openssh: [], direct: []} as Record<
@@ -110,8 +134,13 @@ async function main(): Promise<void> {
       {download: number; requests: number}[]
     >
     for (let round = 0; round < rounds; round++)
-      for (const name of Object.keys(routes) as (keyof typeof routes)[])
+      for (const name of Object.keys(routes) as (keyof typeof routes)[]) {
+        const through = name === 'direct' ? undefined : tunnels[name]
+        await through?.start()
         results[name].push(await measure(host, routes[name]))
+        await through?.stop()
+        if (through) await until('the port is free again', async () => !(await listening()))
+      }
 
     const rate = (s: number) => `${(mib / s).toFixed(0)} MiB/s`
     const per = (s: number) => `${((s * 1000) / connections).toFixed(2)} ms per connection`
@@ -129,7 +158,7 @@ async function main(): Promise<void> {
       ['no tunnel (floor)         ', direct],
     ] as const)
       console.log(`  ${label} ${rate(r.download).padStart(10)}   ${per(r.requests)}`)
-    console.log(`ratio hybrid/OpenSSH, throughput (target >= 0.8): ${(openSsh.download / hybrid.download).toFixed(2)}`)
+    console.log(`ratio hybrid/OpenSSH, throughput (target >= 0.9): ${(openSsh.download / hybrid.download).toFixed(2)}`)
     console.log(
       `ratio hybrid/OpenSSH, connection rate (target >= 0.8): ${(openSsh.requests / hybrid.requests).toFixed(2)}`,
     )
