@@ -182,8 +182,10 @@ async function main(): Promise<void> {
         const [coordinatorCpu, k3sCpu] = [await coordinator.usage(), await k3sAt()]
         if (up.code !== 0) throw new Error(`up with ${size} workers failed (${up.code}): ${up.out}`)
         if (size === 1 && !perWorker) perWorker = countWork((await w1.sshdLog()).slice(logBefore))
-        // The supervisor at rest, holding the tunnels: a moment to settle, then REST_S seconds.
-        await new Promise((resolve) => setTimeout(resolve, 3000))
+        // The supervisor at rest, holding the tunnels: 30 s to settle, then REST_S seconds. Some 10-20 s after
+        // a Node.js process goes quiet, V8's memory reducer runs a few GCs on its helper threads (about 0.2 s
+        // of CPU, once); a shorter settle counted that as rest (1-1.6 % of a core with no worker at all).
+        await new Promise((resolve) => setTimeout(resolve, 30_000))
         const [c0, k0] = [await coordinator.usage(), await k3sAt()]
         await new Promise((resolve) => setTimeout(resolve, REST_S * 1000))
         const [c1, k1] = [await coordinator.usage(), await k3sAt()]

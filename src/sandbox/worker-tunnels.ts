@@ -36,6 +36,8 @@ export class WorkerTunnels {
   private queued = false
   private stopped = false
   private written = ''
+  /** Workers whose record files the watch saw change since the last read; 'all' when it cannot say. */
+  private changedRecords: Set<string> | 'all' = 'all'
   /** Writes of tunnels.json, one after another (stop waits for the last before removing the file). */
   private writing: Promise<void> = Promise.resolve()
 
@@ -51,6 +53,7 @@ export class WorkerTunnels {
     this.schedule(0)
     this.safety = setInterval(() => {
       this.watchRecords()
+      this.changedRecords = 'all'
       this.schedule(0)
     }, SAFETY_POLL_MS)
   }
@@ -88,10 +91,20 @@ export class WorkerTunnels {
         return false
       }
     }
-    if (add(workers, () => this.schedule(SETTLE_MS))) return
+    const recordChanged = (file: string | null) => {
+      // A record is only ever replaced by a rename onto `<worker>.json`, or removed: other names (locks,
+      // temp files) need no read. A watch that names no file may mean any.
+      if (file === null) this.changedRecords = 'all'
+      else if (file.endsWith('.json') && this.changedRecords !== 'all')
+        this.changedRecords.add(file.slice(0, -'.json'.length))
+      else if (!file.endsWith('.json')) return
+      this.schedule(SETTLE_MS)
+    }
+    if (add(workers, recordChanged)) return
     add(dir, (file) => {
       if (file !== basename(workers)) return
       this.watchRecords()
+      this.changedRecords = 'all'
       this.schedule(SETTLE_MS)
     })
   }
@@ -112,6 +125,8 @@ export class WorkerTunnels {
 
   private async poll(): Promise<void> {
     if (this.stopped) return
+    const changed = this.changedRecords
+    this.changedRecords = new Set()
     try {
       const records = await listWorkerRecords(
         this.cluster,
@@ -121,6 +136,7 @@ export class WorkerTunnels {
             `the record of worker ${moved.worker} was unusable (${moved.reason}), so it was moved aside to ${moved.movedTo}; its tunnel is no longer kept`,
           ),
         this.cache,
+        changed === 'all' ? undefined : changed,
       )
       const targets: TunnelTarget[] = records.flatMap((r) =>
         r.tunnel
@@ -137,6 +153,7 @@ export class WorkerTunnels {
       if (!this.stopped) await this.keeper.sync(targets)
       await this.write()
     } catch (error) {
+      this.changedRecords = 'all'
       this.logger.warn({err: error}, 'could not bring the API tunnels in line with the worker records')
     }
   }

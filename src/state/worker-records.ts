@@ -131,12 +131,15 @@ export type RecordCache = Map<string, {stamp: string; record: WorkerRecord}>
  * Every worker record of the cluster, sorted by worker name. A record being written is read whole (rename).
  * A record that is unusable is moved aside to `<worker>.json.corrupt-<time>` (never deleted), under the
  * worker's lock, and `onMovedAside` is told; the others are still returned, so one bad file stops neither
- * the supervisor's tunnels nor `status`. With a `cache`, only records that changed since the last call are read.
+ * the supervisor's tunnels nor `status`. With a `cache`, only records that changed since the last call are
+ * read; with `changed` as well (the workers whose files a directory watch saw change), the others are taken
+ * from the cache without even a stat, so a burst of writes to one record costs nothing per other worker.
  */
 export async function listWorkerRecords(
   cluster: string,
   onMovedAside?: (moved: MovedAside) => void,
   cache?: RecordCache,
+  changed?: ReadonlySet<string>,
 ): Promise<WorkerRecord[]> {
   let names: string[]
   try {
@@ -150,6 +153,8 @@ export async function listWorkerRecords(
   const records = await Promise.all(
     workers.map(async (w) => {
       try {
+        const known = changed && !changed.has(w) ? cache?.get(w) : undefined
+        if (known) return known.record
         return cache ? await readChanged(cluster, w, cache) : await readWorkerRecord(cluster, w)
       } catch (error) {
         if (!(error instanceof HybridError) || error.code !== 'STATE_INVALID') throw error

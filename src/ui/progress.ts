@@ -21,9 +21,12 @@ export interface ProgressOptions {
   logger: Logger
   /** Where JSON events go (default process.stdout). */
   out?: {write(text: string): unknown}
-  /** Least time between two `bytes` events of one host in JSON and plain modes (default 1000 ms). */
+  /** Least time between two `bytes` events of one host in JSON mode (default 1000 ms). */
   bytesIntervalMs?: number
 }
+
+/** Least time between two plain lines of one upload between its quarters. */
+const PLAIN_BYTES_INTERVAL_MS = 10_000
 
 export function createProgress(options: ProgressOptions): Progress {
   return new Reporter(options)
@@ -36,6 +39,8 @@ class Reporter implements Progress {
   private readonly bytesInterval: number
   private readonly hostLoggers = new Map<string, Logger>()
   private readonly lastBytes = new Map<string, number>()
+  /** Per host, the quarter of its current transfer last logged in plain mode, and when. */
+  private readonly loggedBytes = new Map<string, {quarter: number; at: number; done: number}>()
   private readonly rows?: LiveRows
 
   constructor(options: ProgressOptions) {
@@ -97,8 +102,9 @@ class Reporter implements Progress {
         )
         return
       case 'bytes':
-        // The step's end line says it is complete; in between, one line per interval.
-        if (this.mode === 'plain' && event.done < event.total && this.due(event))
+        // The step's end line says it is complete; in between, a line per quarter (and per interval of a slow
+        // one), so the lines per worker do not grow when many uploads share the link and each takes longer.
+        if (this.mode === 'plain' && event.done < event.total && this.plainDue(event))
           this.forHost(event.host).info(
             {step: event.step},
             `${event.step}: ${formatBytes(event.done)} of ${formatBytes(event.total)}`,
@@ -111,6 +117,22 @@ class Reporter implements Progress {
       default:
         return
     }
+  }
+
+  private plainDue(event: Extract<ProgressEvent, {event: 'bytes'}>): boolean {
+    const now = Date.now()
+    const quarter = Math.floor((event.done * 4) / Math.max(event.total, 1))
+    let last = this.loggedBytes.get(event.host)
+    // A transfer that starts again (a new step, or a retry) counts its quarters afresh.
+    if (!last || event.done < last.done) {
+      last = {quarter: 0, at: now, done: 0}
+      this.loggedBytes.set(event.host, last)
+    }
+    last.done = event.done
+    if (quarter <= last.quarter && now - last.at < PLAIN_BYTES_INTERVAL_MS) return false
+    last.quarter = quarter
+    last.at = now
+    return true
   }
 
   private forHost(host: string): Logger {

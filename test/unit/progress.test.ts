@@ -128,6 +128,29 @@ describe('progress', () => {
     )
   })
 
+  it('plain: an upload logs a line at each quarter, however many bytes events come, and again when it restarts', () => {
+    const {lines, logger} = capture()
+    const progress = createProgress({mode: 'plain', logger, bytesIntervalMs: 0})
+    for (const round of [1, 2])
+      for (let done = 0; done <= 100; done++)
+        progress.report({event: 'bytes', phase: 'join', host: `w${round}`, step: 'upload k3s', done, total: 100})
+    for (let done = 0; done <= 60; done++)
+      progress.report({event: 'bytes', phase: 'join', host: 'w1', step: 'upload k3s', done, total: 100})
+    assert.deepEqual(
+      lines.map((l) => `${String(l.host)} ${String(l.msg)}`),
+      [
+        'w1 upload k3s: 25 B of 100 B',
+        'w1 upload k3s: 50 B of 100 B',
+        'w1 upload k3s: 75 B of 100 B',
+        'w2 upload k3s: 25 B of 100 B',
+        'w2 upload k3s: 50 B of 100 B',
+        'w2 upload k3s: 75 B of 100 B',
+        'w1 upload k3s: 25 B of 100 B',
+        'w1 upload k3s: 50 B of 100 B',
+      ],
+    )
+  })
+
   it('tty: step lines go to the debug log only (the rows show them)', () => {
     const {lines, logger} = capture()
     const progress = createProgress({mode: 'tty', logger})

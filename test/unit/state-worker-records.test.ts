@@ -13,6 +13,7 @@ import {
   forgetInstalled,
   listMovedAsideRecords,
   listWorkerRecords,
+  type RecordCache,
   type MovedAside,
   readWorkerRecord,
   recordInstalled,
@@ -75,6 +76,23 @@ describe('worker records (state/worker-records)', () => {
       readWorkerRecord('lab', 'w3'),
       (e: Error) => /record of worker w3 .* is unusable/.test(e.message) && !e.message.includes('\n'),
     )
+  })
+
+  it('with a cache and the names a watch saw change, reads only those records; the others come from the cache', async () => {
+    for (const name of ['w1', 'w2', 'w3']) await recordInstalled('lab', spec(name), {})
+    const cache: RecordCache = new Map()
+    const phases = async (changed?: ReadonlySet<string>) =>
+      (await listWorkerRecords('lab', undefined, cache, changed)).map((r) => `${r.worker}:${r.phase}`)
+    assert.deepEqual(await phases(), ['w1:joining', 'w2:joining', 'w3:joining'])
+    for (const name of ['w1', 'w2']) await changeWorkerRecord('lab', name, (r) => ({...r!, phase: 'joined'}))
+    // Only w2 is said to have changed: w1's new record is not even looked at, w4 (never read) is read.
+    await recordInstalled('lab', spec('w4'), {})
+    assert.deepEqual(await phases(new Set(['w2'])), ['w1:joining', 'w2:joined', 'w3:joining', 'w4:joining'])
+    // Without the names, every record's stamp is checked again.
+    assert.deepEqual(await phases(), ['w1:joined', 'w2:joined', 'w3:joining', 'w4:joining'])
+    // A removed record leaves the list even when its name is not among the changed ones.
+    await changeWorkerRecord('lab', 'w3', () => null)
+    assert.deepEqual(await phases(new Set()), ['w1:joined', 'w2:joined', 'w4:joining'])
   })
 
   it('moves an unusable record aside (never deleted) and still lists the others', async () => {
