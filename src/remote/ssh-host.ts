@@ -1,5 +1,6 @@
 import type {Client, ClientChannel, SFTPWrapper} from 'ssh2'
 
+import {ChannelSlots} from './channel-slots.js'
 import {CommandHost} from './command-host.js'
 import {RemoteError} from './errors.js'
 import {type HeldCommand, holdCommand} from './held-command.js'
@@ -34,10 +35,7 @@ export class SshHost extends CommandHost implements Host {
   /** How the host key was accepted when the connection was made. */
   readonly hostKey: HostKeyStatus
   private sftpSession?: Promise<SFTPWrapper>
-  private channels = 0
-  private readonly waiting: Array<() => void> = []
-  /** Retries waiting for any channel to end. */
-  private readonly released: Array<() => void> = []
+  private readonly slots = new ChannelSlots(MAX_CHANNELS)
   private lost?: string
   /** Settles with the reason when the connection is gone (SFTP requests in flight are never answered then). */
   private readonly closed: Promise<string>
@@ -132,7 +130,7 @@ export class SshHost extends CommandHost implements Host {
     // The deadline covers the wait for a channel too: a host whose every channel hangs fails in time.
     const deadline = Date.now() + (options.timeoutSeconds ?? this.limits.commandTimeoutSeconds) * 1000
     for (;;) {
-      await this.acquire()
+      await this.slots.acquire()
       try {
         return await this.channel(line, stdin, argv[0], deadline, options.lifeline === true)
       } catch (error) {
@@ -140,11 +138,11 @@ export class SshHost extends CommandHost implements Host {
         // set MaxSessions lower than ours: when a channel is refused while others are open, wait for one
         // of them to end and try again.
         if (!(error instanceof ChannelRefused)) throw error
-        if (this.channels <= 1) throw error.error
+        if (this.slots.inUse <= 1) throw error.error
       } finally {
-        this.release()
+        this.slots.release()
       }
-      await new Promise<void>((resolve) => this.released.push(resolve))
+      await this.slots.nextRelease()
     }
   }
 
@@ -272,21 +270,6 @@ export class SshHost extends CommandHost implements Host {
       })
     })
     return this.sftpSession
-  }
-
-  private acquire(): Promise<void> {
-    if (this.channels < MAX_CHANNELS) {
-      this.channels++
-      return Promise.resolve()
-    }
-    return new Promise((resolve) => this.waiting.push(resolve))
-  }
-
-  private release(): void {
-    const next = this.waiting.shift()
-    if (next) next()
-    else this.channels--
-    for (const wake of this.released.splice(0)) wake()
   }
 }
 

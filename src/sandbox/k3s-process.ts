@@ -164,3 +164,12 @@ async function waitSessionEmpty(sid: number, timeoutMs: number): Promise<boolean
     await sleep(POLL_MS)
   }
 }
+
+/** SIGTERM, then SIGKILL once `graceMs` has passed; resolves once k3s is gone, true when SIGTERM was enough. */
+export async function terminate(running: Running, graceMs: number): Promise<boolean> {
+  running.kill('SIGTERM')
+  if (await within(running.exited, graceMs)) return true
+  running.kill('SIGKILL')
+  await running.exited
+  return false
+}

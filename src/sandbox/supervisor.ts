@@ -2,19 +2,15 @@ import {closeSync, openSync} from 'node:fs'
 import {rm} from 'node:fs/promises'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import type {KubeConfig} from '@kubernetes/client-node'
 import type {Logger} from 'pino'
 
-import {kubeConfigFromFile} from '../kube/client.js'
 import {keepRotated} from '../log/rotating-file.js'
-import {waitNodesReady} from '../kube/nodes.js'
-import {pollUntil, waitApiReady} from '../kube/readiness.js'
 import type {LaunchSpec} from '../state/cluster-state.js'
 import type {InterceptCounters} from '../interceptor/index.js'
-import {within} from '../util/processes.js'
 import {addCounters, NO_COUNTERS, runningTotals, writeCountersFile} from './interceptor-counters.js'
 import {type K3sFailure, k3sFailure, stoppedBeforeReady} from './k3s-failure.js'
-import {type K3sExit, launchK3s, type Running} from './k3s-process.js'
+import {type K3sExit, launchK3s, type Running, terminate} from './k3s-process.js'
+import {waitK3sReady} from './k3s-readiness.js'
 import {DEFAULT_RESTART_POLICY, RestartBudget, type RestartPolicy} from './restart-policy.js'
 
 /**
@@ -110,18 +106,11 @@ export class Supervisor {
     this.stopping = true
     this.stopController.abort(new Error('stopping'))
     const running = this.running
-    if (running) {
-      running.kill('SIGTERM')
-      const ended = await within(running.exited, this.graceMs)
-      if (!ended) {
-        this.options.logger.warn(
-          {k3sPid: running.pid},
-          `k3s did not stop within ${this.graceMs / 1000} s of SIGTERM; sending SIGKILL`,
-        )
-        running.kill('SIGKILL')
-        await running.exited
-      }
-    }
+    if (running && !(await terminate(running, this.graceMs)))
+      this.options.logger.warn(
+        {k3sPid: running.pid},
+        `k3s did not stop within ${this.graceMs / 1000} s of SIGTERM, so it was sent SIGKILL`,
+      )
     if (this.donePromise) await this.donePromise
   }
 
@@ -141,9 +130,7 @@ export class Supervisor {
     this.relaunching = true
     const running = this.running
     if (!running) return // between runs: the next start takes the new launch
-    running.kill('SIGTERM')
-    if (!(await within(running.exited, this.graceMs))) running.kill('SIGKILL')
-    await running.exited
+    await terminate(running, this.graceMs)
   }
 
   /** Counters of every k3s run so far, this one included. */
@@ -241,37 +228,16 @@ export class Supervisor {
     return {stopped: true}
   }
 
-  /**
-   * Wait for readiness of this run: the kubeconfig k3s writes, `/readyz` through it, then the sandbox
-   * Node. On timeout k3s is stopped, so that the loop sees it exit. Never rejects.
-   */
+  /** Wait for readiness of this run (k3s-readiness.ts), and say so. Never rejects. */
   private async watchReadiness(running: Running): Promise<'ready' | 'aborted' | {timeout: Error}> {
-    const gone = new AbortController()
-    void running.exited.then(() => gone.abort(new Error('k3s exited')))
-    const signal = AbortSignal.any([gone.signal, this.stopController.signal])
-    const timeoutMs = this.options.readyTimeoutMs ?? 300_000
-    const {logger} = this.options
-    const launch = this.launchSpec
-    try {
-      // k3s may be writing the file while it is read: a half-written one is "not yet".
-      const kc = await pollUntil(
-        `k3s writing its kubeconfig ${launch.k3sKubeconfig}`,
-        async () => tryKubeConfig(launch.k3sKubeconfig),
-        {timeoutMs, signal, intervalMs: 250},
-      )
-      await waitApiReady(kc, {timeoutMs, signal})
-      logger.info({k3sPid: running.pid}, 'the API server is ready')
-      if (launch.nodeName) await waitNodesReady(kc, [launch.nodeName], {timeoutMs, signal})
-    } catch (error) {
-      if (signal.aborted) return 'aborted'
-      logger.error(`k3s did not become ready within ${timeoutMs / 1000} s; stopping it`)
-      running.kill('SIGTERM')
-      const ended = await within(running.exited, this.graceMs)
-      if (!ended) running.kill('SIGKILL')
-      return {timeout: error instanceof Error ? error : new Error(String(error))}
-    }
-    await this.emit({type: 'ready', pid: running.pid, restarts: this.restartCount})
-    return 'ready'
+    const result = await waitK3sReady(this.launchSpec, running, {
+      timeoutMs: this.options.readyTimeoutMs ?? 300_000,
+      signal: this.stopController.signal,
+      graceMs: this.graceMs,
+      logger: this.options.logger,
+    })
+    if (result === 'ready') await this.emit({type: 'ready', pid: running.pid, restarts: this.restartCount})
+    return result
   }
 
   private async startK3s(): Promise<Running> {
@@ -326,13 +292,5 @@ export class Supervisor {
     } catch (error) {
       this.options.logger.warn({err: error}, `could not record supervisor event ${event.type}`)
     }
-  }
-}
-
-function tryKubeConfig(file: string): KubeConfig | undefined {
-  try {
-    return kubeConfigFromFile(file)
-  } catch {
-    return undefined
   }
 }

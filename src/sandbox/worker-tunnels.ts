@@ -94,10 +94,9 @@ export class WorkerTunnels {
     const recordChanged = (file: string | null) => {
       // A record is only ever replaced by a rename onto `<worker>.json`, or removed: other names (locks,
       // temp files) need no read. A watch that names no file may mean any.
+      if (file !== null && !file.endsWith('.json')) return
       if (file === null) this.changedRecords = 'all'
-      else if (file.endsWith('.json') && this.changedRecords !== 'all')
-        this.changedRecords.add(file.slice(0, -'.json'.length))
-      else if (!file.endsWith('.json')) return
+      else if (this.changedRecords !== 'all') this.changedRecords.add(file.slice(0, -'.json'.length))
       this.schedule(SETTLE_MS)
     }
     if (add(workers, recordChanged)) return
