@@ -40,7 +40,7 @@ export function agentRecord(service: AgentService, spec: Pick<AgentSpec, 'dataDi
 export async function uploadK3s(
   host: Host,
   localPath: string,
-  options: Pick<UploadOptions, 'onProgress' | 'sha256' | 'sha256There'> = {},
+  options: Pick<UploadOptions, 'onProgress' | 'sha256' | 'sha256There' | 'contents'> = {},
 ): Promise<boolean> {
   const result = await host.upload(localPath, WORKER_PATHS.binary, {...options, mode: 0o755, owner: '0:0', sudo: true})
   return !result.skipped

@@ -110,6 +110,7 @@ export async function joinRun(
   const {inventory} = ctx
   const {advertiseAddress, apiPort, dataDir} = inventory.controlPlane
   const binaries = new Map<K3sArch, Promise<AcquiredBinary | undefined>>()
+  const bytes = new Map<string, Promise<Buffer>>()
   let kube: KubeConfig | undefined
   return {
     ctx,
@@ -142,6 +143,11 @@ export async function joinRun(
         binaries.set(arch, binary)
       }
       return binary
+    },
+    binaryBytes(binary) {
+      let read = bytes.get(binary.path)
+      if (!read) bytes.set(binary.path, (read = readFile(binary.path)))
+      return read
     },
     async tunnelStatus(worker) {
       return (await readTunnels(ctx.cluster))?.tunnels.find((t) => t.worker === worker)

@@ -71,6 +71,11 @@ export interface UploadOptions extends WriteOptions {
   readonly sha256?: string
   /** The sha256 of what is at the path on the host as the caller just read it (null: nothing there). */
   readonly sha256There?: string | null
+  /**
+   * The local file's bytes when the caller holds them: one binary sent to many hosts is read from disk
+   * once, not once per host. Asked for only when the bytes are to be sent.
+   */
+  readonly contents?: () => Promise<Buffer>
 }
 
 export interface UploadResult {

@@ -73,6 +73,40 @@ describe('SFTP upload (lab)', function () {
     }
   })
 
+  it('sends the bytes the caller holds (one binary for many hosts is read once), not the file read again', async () => {
+    const file = join(dir, 'held')
+    const held = randomBytes(3 * (1 << 20) + 17)
+    await writeFile(file, held)
+    const sha256 = await fileSha256(file)
+    // The file on disk changes after the caller read it: only the bytes it holds may be sent.
+    await writeFile(file, randomBytes(held.length))
+    const connections = new SshConnections({})
+    try {
+      const host = await connections.host(labWorker(lab, u1()))
+      const progress: number[] = []
+      let asked = 0
+      const result = await host.upload(file, '/usr/local/bin/held', {
+        mode: 0o755,
+        sha256,
+        sha256There: null,
+        contents: () => (asked++, Promise.resolve(held)),
+        onProgress: (done) => progress.push(done),
+      })
+      assert.deepEqual([result.skipped, result.sha256, asked], [false, sha256, 1])
+      assert.deepEqual(await readFile(u1().pathOnMachine('/usr/local/bin/held')), held)
+      assert.equal(progress.at(-1), held.length)
+      assert.ok(progress.length > 1 && progress.every((n, i) => i === 0 || n > progress[i - 1]), 'progress grows')
+      assert.equal((await stat(u1().pathOnMachine('/usr/local/bin/held'))).mode & 0o777, 0o755)
+      assert.deepEqual(
+        (await readdir(u1().pathOnMachine('/usr/local/bin'))).filter((name) => name.includes('held')),
+        ['held'],
+        'no temp file left',
+      )
+    } finally {
+      await connections.closeAll()
+    }
+  })
+
   it('as a user with sudo and a password: staged in its home, placed as root, staging removed', async () => {
     const small = join(dir, 'small-sudo')
     await writeFile(small, randomBytes(1 << 20))

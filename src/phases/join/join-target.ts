@@ -30,6 +30,8 @@ export interface JoinRun {
   kube(): KubeConfig
   /** The k3s binary for an architecture, fetched once per architecture (undefined under --dry-run). */
   binary(arch: K3sArch): Promise<AcquiredBinary | undefined>
+  /** A binary's bytes, read from disk once for every worker it is uploaded to. */
+  binaryBytes(binary: AcquiredBinary): Promise<Buffer>
   /** How the k3s binary reaches each worker (spec.k3s.distribute), and the peer servers of this join. */
   readonly distribution: K3sDistribution
   /** The supervisor's view of a worker's tunnel (tunnels.json), undefined before it opened one. */

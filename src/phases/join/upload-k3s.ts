@@ -47,6 +47,7 @@ export const uploadK3s: JoinStep = {
           (await uploadK3sTo(host, binary.path, {
             sha256: binary.sha256,
             sha256There: digest ?? null,
+            contents: () => run.binaryBytes(binary),
             onProgress: (done, total) => handle.bytes(done, total),
           }))
         if (sent) target.agentChanged = true
