@@ -51,8 +51,8 @@ export async function sftpUpload(
   options: UploadOptions,
 ): Promise<UploadResult> {
   // The local digest and the one there are computed at the same time.
-  const [size, sha256, there, ability] = await Promise.all([
-    stat(localPath).then((s) => s.size),
+  const [{size}, sha256, there, ability] = await Promise.all([
+    stat(localPath),
     options.sha256 ?? fileSha256(localPath),
     options.sha256There === undefined ? sha256Via(target.run, path, options.sudo) : (options.sha256There ?? undefined),
     target.ability(),

@@ -73,7 +73,7 @@ describe('SFTP upload (lab)', function () {
     }
   })
 
-  it('sends the bytes the caller holds (one binary for many hosts is read once), not the file read again', async () => {
+  it('sends the bytes the caller holds, asked for once, not the file read again from disk', async () => {
     const file = join(dir, 'held')
     const held = randomBytes(3 * (1 << 20) + 17)
     await writeFile(file, held)
